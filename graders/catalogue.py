@@ -1,0 +1,190 @@
+"""Every message a finding can carry, in one place, under a stable code.
+
+Tests, lab checks, the book's reference page and instructors' tooling refer to these codes, so a
+code never changes meaning. Templates speak to a learner: what is wrong, the mechanism behind it,
+and the fix. ``istio_code`` / ``kiali_code`` name the closest equivalent in istioctl analyze and
+Kiali (or None) so learners can connect what they see here with those tools.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SEVERITIES = ("error", "warning", "info")
+SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+
+
+@dataclass(frozen=True)
+class Message:
+    code: str
+    severity: str
+    title: str
+    template: str
+    hint: str
+    istio_code: str | None = None
+    kiali_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    severity: str
+    message: str
+    hint: str
+    resources: tuple[str, ...]
+    istio_code: str | None = None
+    kiali_code: str | None = None
+    origin: str = ""  # file:line when the object came from a file
+    details: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def to_json(self) -> dict[str, Any]:
+        out = {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "hint": self.hint,
+            "resources": list(self.resources),
+            "istio_code": self.istio_code,
+            "kiali_code": self.kiali_code,
+        }
+        if self.origin:
+            out["origin"] = self.origin
+        return out
+
+
+_MESSAGES = (
+    Message(
+        "ISTIO-NOT-INSTALLED", "error", "Istio is not installed",
+        "{where} has no Istio networking CRDs (networking.istio.io), so Gateways and "
+        "VirtualServices cannot exist there and no ingress gateway is programmed.",
+        "Install Istio first: `python -m graders cluster up` creates the course cluster, or run "
+        "`istioctl install -f labs/cluster/istio-operator.yaml -y` on your own cluster.",
+    ),
+    Message(
+        "MANIFEST-INVALID", "error", "Not a valid Kubernetes object",
+        "{where}: {problem}. The object was left out of the analysis; everything else was analyzed.",
+        "{fix}",
+    ),
+    Message(
+        "GW-SELECTOR-NO-WORKLOAD", "error", "Gateway selects no gateway pod",
+        "Gateway {gateway} selects pods labelled {selector}, but no pod in any namespace carries "
+        "those labels. A Gateway is only configuration for the Envoy pods its selector matches; "
+        "with no match, no Envoy opens a listener for it and clients get connection refused.",
+        "Set spec.selector to the labels of a running gateway pod: {available}. (Helm's istio/gateway "
+        "chart labels its pods istio=<release name without 'istio-'>, e.g. istio=ingress; istioctl's "
+        "default gateway uses istio=ingressgateway.)",
+        "IST0101", "KIA0302",
+    ),
+    Message(
+        "GW-PORT-NOT-ON-SERVICE", "error", "Gateway port is not reachable through the gateway Service",
+        "Gateway {gateway} server port {port} matches neither a port nor a targetPort of any Service "
+        "that selects its pods ({services}). istiod opens an Envoy listener on {port} as written, but "
+        "no Service forwards traffic to it, so nothing outside the pod can reach it.",
+        "Use a port the gateway Service already exposes ({ports}: Envoy listens on the targetPort, "
+        "so 80 and 8080 mean the same listener on the default gateway), or add a port to the gateway "
+        "Service (for the istioctl-installed gateway: components.ingressGateways[].k8s.service.ports "
+        "in the IstioOperator) with a targetPort of 1024 or above.",
+        "IST0162", None,
+    ),
+    Message(
+        "GW-PORT-PRIVILEGED", "error", "Gateway port resolves to a privileged listener",
+        "Gateway {gateway} server port {port} resolves to listener port {listener} on {workload}, "
+        "which runs unprivileged (ISTIO_META_UNPRIVILEGED_POD=true, user 1337). istiod skips "
+        "listener ports below 1024 on such pods, so the server is silently dropped and clients "
+        "get connection refused.",
+        "Use a Service port whose targetPort is 1024 or higher (80->8080 and 443->8443 on the default "
+        "gateway), or map the new port in the gateway Service to a high targetPort (for example "
+        "{port}->{suggest}).",
+    ),
+    Message(
+        "GW-CONFLICT", "error", "Two Gateways program the same listener and hosts",
+        "Gateways {winner} and {loser} both program {workload} on listener port {listener} "
+        "(declared as {winner_port} and {loser_port}) with overlapping hosts {hosts}{bind}. istiod "
+        "merges Gateways oldest first (creationTimestamp, then name, then namespace), so {winner} "
+        "wins. {effect}",
+        "Give each Gateway distinct hosts (and send the matching Host header), put the hosts in one "
+        "Gateway, move one of them to another port that the gateway Service exposes, or select a "
+        "separate gateway workload with its own labels.",
+        "IST0145", "KIA0301",
+    ),
+    Message(
+        "GW-SHARED-WORKLOAD", "warning", "Gateway selector matches several gateway deployments",
+        "Gateway {gateway} selects {selector}, which matches pods of {count} deployments: "
+        "{workloads}. Every one of them gets this Gateway's listeners. This usually means a second "
+        "gateway kept the inherited label istio=ingressgateway.",
+        "Give each gateway deployment its own labels (override both app and istio in the "
+        "IstioOperator `label` field, or use a distinct Helm release name) and select only the one "
+        "this Gateway is meant for.",
+    ),
+    Message(
+        "GW-NOT-EXTERNALLY-REACHABLE", "warning", "Gateway workload has no external Service",
+        "Gateway {gateway} runs on {workload}, which is exposed only by ClusterIP Services "
+        "({services}). Nothing outside the cluster can reach it: a ClusterIP has no node port and no "
+        "external IP.{egress}",
+        "For ingress, select the ingress gateway (istio: ingressgateway), whose Service is NodePort "
+        "on the course cluster. Egress gateways are meant to be reached from inside the mesh only.",
+    ),
+    Message(
+        "VS-GATEWAY-NOT-FOUND", "error", "VirtualService references a missing Gateway",
+        "VirtualService {vs} lists gateway '{ref}', which resolves to {resolved}, and no such "
+        "Gateway exists. A name without a namespace means the VirtualService's own namespace, so "
+        "the routes are not attached to any gateway.",
+        "{suggestion}",
+        "IST0101", "KIA1102",
+    ),
+    Message(
+        "VS-HOST-NOT-IN-GATEWAY", "warning", "VirtualService hosts do not match its Gateway",
+        "VirtualService {vs} is bound to Gateway {gateway}, but none of its hosts {vs_hosts} matches "
+        "a host the Gateway accepts for it ({gw_hosts}). The gateway builds routes only for the "
+        "intersection of the two, so these routes never receive traffic (clients get 404).",
+        "{fix}",
+        "IST0132", None,
+    ),
+    Message(
+        "VS-DESTINATION-NOT-FOUND", "error", "Route destination host does not exist",
+        "VirtualService {vs} routes to '{host}', which resolves to {resolved}; there is no such "
+        "Service or ServiceEntry. istiod keeps the route pointing at a cluster that does not exist, "
+        "so requests get 503 with response flag NC (cluster_not_found).",
+        "{suggestion}",
+        None, "KIA1101",
+    ),
+    Message(
+        "VS-DESTINATION-PORT-MISMATCH", "error", "Route destination port is not a Service port",
+        "VirtualService {vs} routes to {service} {problem}. istiod builds the upstream cluster name "
+        "from that port; no such cluster exists, so requests get 503 NC (cluster_not_found).",
+        "Set route.destination.port.number to a port of Service {service}: {ports}. Use the Service "
+        "port, not the container's targetPort.",
+        "IST0112", None,
+    ),
+    Message(
+        "SVC-NO-READY-ENDPOINTS", "warning", "Routed-to Service has no ready pod",
+        "VirtualService {vs} routes to Service {service}{subset}, which selects no ready pod{why}. "
+        "Envoy has the cluster but no healthy endpoint, so requests get 503 'no healthy upstream' "
+        "(flag UH).",
+        "Check the pods: `kubectl get pods -n {namespace} -l {selector}` and `kubectl describe` any "
+        "that are not Ready; compare the Service selector with the pod labels.",
+    ),
+)
+
+CATALOGUE: dict[str, Message] = {m.code: m for m in _MESSAGES}
+
+
+def finding(code: str, resources: list[str] | tuple[str, ...], origin: str = "", **params: Any) -> Finding:
+    """Build a finding from the catalogue; the hint template may use the same parameters."""
+    msg = CATALOGUE[code]
+    return Finding(
+        code=code,
+        severity=params.pop("severity", msg.severity),
+        message=msg.template.format(**params),
+        hint=msg.hint.format(**params),
+        resources=tuple(resources),
+        istio_code=msg.istio_code,
+        kiali_code=msg.kiali_code,
+        origin=origin,
+        details=params,
+    )
+
+
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (SEVERITY_RANK[f.severity], f.code, f.resources, f.message))

@@ -1,0 +1,50 @@
+"""Where a ``State`` comes from: a live cluster, a snapshot file, or the simulated lab cluster,
+each optionally overlaid with the learner's YAML files (a preview of ``kubectl apply``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from graders.errors import InputError
+from graders.objects import RawObject
+from graders.sources.build import build_state
+from graders.sources.simulated import baseline_objects, outbound_policy, render_operators
+from graders.sources.snapshot import read_snapshot
+from graders.state import State
+from graders.yamlio import load_paths
+
+
+def load_state(
+    paths: Sequence[str] = (),
+    *,
+    snapshot: str | None = None,
+    context: str | None = None,
+    kubeconfig: str | None = None,
+    baseline: bool = True,
+) -> State:
+    if snapshot and context:
+        raise InputError("give either --snapshot or --context, not both")
+    overlay = load_paths(list(paths), seq_start=10_000_000) if paths else []
+    files = f" + {len(paths)} path(s)" if paths else ""
+    if context is not None or kubeconfig is not None:
+        from graders.sources.live import read_cluster
+
+        read = read_cluster(context, kubeconfig)
+        raws = [RawObject(o, "cluster", i) for i, o in enumerate(read.objects)] + render_operators(overlay)
+        return build_state(raws, "live", description=f"live cluster (context {read.context}){files}",
+                           istio_installed=read.istio_installed, sources=[f"context:{read.context}", *paths])
+    if snapshot:
+        snap = read_snapshot(snapshot)
+        raws = snap.objects + render_operators(overlay)
+        return build_state(raws, "snapshot", description=f"snapshot {snapshot}{files}",
+                           istio_installed=snap.istio_installed, probes=snap.probes,
+                           sources=[snapshot, *paths])
+    if baseline:
+        raws = render_operators(baseline_objects() + overlay)
+        return build_state(raws, "simulated", description=f"simulated lab cluster{files}",
+                           outbound_traffic_policy=outbound_policy(raws), sources=list(paths))
+    if not paths:
+        raise InputError("--no-baseline needs at least one PATH of YAML files to analyze")
+    raws = render_operators(overlay)
+    return build_state(raws, "manifests", description=f"manifests only{files}",
+                       outbound_traffic_policy=outbound_policy(raws), sources=list(paths))

@@ -1,0 +1,52 @@
+"""The built-in simulated lab cluster: what `cluster up` installs, as raw objects.
+
+It is read from the very files `cluster up` applies (labs/cluster/), with the IstioOperator
+rendered by ``istio_install``: one source of truth for the real and the simulated cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from graders.objects import RawObject
+from graders.sources import istio_install
+from graders.yamlio import load_documents
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CLUSTER_DIR = REPO_ROOT / "labs" / "cluster"
+ISTIO_OPERATOR_FILE = CLUSTER_DIR / "istio-operator.yaml"
+NAMESPACES_FILE = CLUSTER_DIR / "namespaces.yaml"
+BOOKINFO_FILE = CLUSTER_DIR / "bookinfo.yaml"
+
+
+def render_operators(raws: Iterable[RawObject]) -> list[RawObject]:
+    """Each IstioOperator followed by the objects istioctl would create from it."""
+    out: list[RawObject] = []
+    for raw in raws:
+        out.append(raw)
+        obj = raw.obj
+        if isinstance(obj, dict) and obj.get("kind") == "IstioOperator" and \
+                str(obj.get("apiVersion", "")).startswith("install.istio.io/"):
+            out.extend(RawObject(o, f"{raw.origin} (rendered)", raw.seq) for o in istio_install.render(obj))
+    return out
+
+
+def outbound_policy(raws: Iterable[RawObject]) -> str | None:
+    """The mesh-wide outboundTrafficPolicy the last control-plane IstioOperator sets."""
+    mode = None
+    for raw in raws:
+        obj = raw.obj
+        if isinstance(obj, dict) and obj.get("kind") == "IstioOperator" and isinstance(obj.get("spec"), dict) \
+                and istio_install.includes_control_plane(obj["spec"]):
+            mode = istio_install.outbound_policy(obj["spec"]) or "ALLOW_ANY"
+    return mode
+
+
+def baseline_objects() -> list[RawObject]:
+    raws: list[RawObject] = []
+    for path in (NAMESPACES_FILE, ISTIO_OPERATOR_FILE, BOOKINFO_FILE):
+        docs = load_documents(path, seq_start=len(raws))
+        raws.extend(RawObject(r.obj, f"baseline {path.relative_to(REPO_ROOT)}:{r.origin.rsplit(':', 1)[1]}", r.seq)
+                    for r in docs)
+    return raws

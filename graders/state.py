@@ -1,0 +1,392 @@
+"""The immutable model of a cluster that every analyzer, trace and check reads.
+
+Records keep only the fields the course reasons about, already validated and typed, so the
+analyzers never touch raw dictionaries. ``objects.py`` turns raw Kubernetes objects into these
+records; the sources (live, snapshot, simulated) only produce raw objects.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from types import MappingProxyType
+
+EMPTY: Mapping[str, str] = MappingProxyType({})
+CLUSTER_DOMAIN = "svc.cluster.local"
+
+
+@dataclass(frozen=True)
+class Meta:
+    kind: str
+    namespace: str  # "" for cluster-scoped kinds
+    name: str
+    labels: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    # Real creationTimestamp when known; otherwise a synthetic one that preserves load order
+    # (baseline first, then the learner's files in the order given).
+    created: datetime | None = None
+    origin: str = ""  # "file.yaml:12", "cluster", "snapshot.yaml:40", "baseline"
+    synthetic_time: bool = False
+
+    @property
+    def ref(self) -> str:
+        """How findings and trace steps name an object: ``Kind namespace/name``."""
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def order_key(self) -> tuple:
+        """Istio's config order: creationTimestamp, then name, then namespace."""
+        ts = self.created.timestamp() if self.created else 0.0
+        return (int(ts), self.name, self.namespace)
+
+
+def selector_matches(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+@dataclass(frozen=True)
+class Namespace:
+    meta: Meta
+
+
+@dataclass(frozen=True)
+class ContainerPort:
+    name: str | None
+    port: int
+    protocol: str = "TCP"
+
+
+@dataclass(frozen=True)
+class Container:
+    name: str
+    ports: tuple[ContainerPort, ...] = ()
+    env: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    args: tuple[str, ...] = ()
+    image: str = ""
+
+
+@dataclass(frozen=True)
+class Pod:
+    meta: Meta
+    ready: bool
+    containers: tuple[Container, ...] = ()
+    owner: str | None = None  # name of the Deployment the pod belongs to, when known
+    from_template: bool = False  # stands in for the pods of a Deployment (manifest mode)
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        return self.meta.labels
+
+    @property
+    def unprivileged(self) -> bool:
+        """The legacy gateway chart sets ISTIO_META_UNPRIVILEGED_POD=true unless runAsRoot."""
+        return any(c.env.get("ISTIO_META_UNPRIVILEGED_POD", "").lower() == "true" for c in self.containers)
+
+    @property
+    def is_gateway(self) -> bool:
+        """An Envoy gateway pod: a proxy running ``proxy router`` (no application container)."""
+        return any("router" in c.args and c.name == "istio-proxy" for c in self.containers)
+
+    def named_port(self, name: str) -> int | None:
+        for c in self.containers:
+            for p in c.ports:
+                if p.name == name:
+                    return p.port
+        return None
+
+
+@dataclass(frozen=True)
+class Deployment:
+    meta: Meta
+    replicas: int
+    selector: Mapping[str, str]
+    template_labels: Mapping[str, str]
+    containers: tuple[Container, ...] = ()
+    ready_replicas: int | None = None  # from status, when the object came from a cluster
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    name: str | None
+    port: int
+    target_port: int | str
+    node_port: int | None = None
+    protocol: str = "TCP"
+
+    def label(self) -> str:
+        tgt = self.target_port
+        node = f" (nodePort {self.node_port})" if self.node_port else ""
+        return f"{self.name or 'unnamed'} {self.port}->{tgt}{node}"
+
+
+@dataclass(frozen=True)
+class Service:
+    meta: Meta
+    type: str  # ClusterIP | NodePort | LoadBalancer | ExternalName
+    selector: Mapping[str, str] | None
+    ports: tuple[ServicePort, ...] = ()
+
+    @property
+    def fqdn(self) -> str:
+        return f"{self.meta.name}.{self.meta.namespace}.{CLUSTER_DOMAIN}"
+
+    @property
+    def external(self) -> bool:
+        return self.type in ("NodePort", "LoadBalancer")
+
+    def port(self, number: int) -> ServicePort | None:
+        return next((p for p in self.ports if p.port == number), None)
+
+    def selects(self, pod: Pod) -> bool:
+        return (
+            bool(self.selector)
+            and pod.meta.namespace == self.meta.namespace
+            and selector_matches(self.selector or EMPTY, pod.labels)
+        )
+
+    def disables_port_translation(self) -> bool:
+        return "experimental.istio.io/disable-gateway-port-translation" in self.meta.labels
+
+
+@dataclass(frozen=True)
+class Server:
+    index: int
+    port: int
+    protocol: str  # upper-cased: HTTP, HTTPS, HTTP2, GRPC, TCP, TLS, ...
+    port_name: str
+    hosts: tuple[str, ...]
+    bind: str = ""
+    tls_mode: str | None = None
+    https_redirect: bool = False
+    name: str = ""
+
+    @property
+    def is_plain_http(self) -> bool:
+        return self.protocol in ("HTTP", "HTTP2", "GRPC", "GRPC-WEB")
+
+    @property
+    def terminates_tls_to_http(self) -> bool:
+        return self.protocol == "HTTPS" and self.tls_mode not in (None, "PASSTHROUGH", "AUTO_PASSTHROUGH")
+
+
+@dataclass(frozen=True)
+class Gateway:
+    meta: Meta
+    selector: Mapping[str, str] | None
+    servers: tuple[Server, ...] = ()
+
+
+@dataclass(frozen=True)
+class StringMatch:
+    kind: str  # exact | prefix | regex
+    value: str
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.value}"
+
+
+@dataclass(frozen=True)
+class HttpMatch:
+    uri: StringMatch | None = None
+    method: StringMatch | None = None
+    authority: StringMatch | None = None
+    headers: tuple[tuple[str, StringMatch], ...] = ()
+    gateways: tuple[str, ...] = ()
+    port: int | None = None
+    other: tuple[str, ...] = ()  # match fields the trace does not model (queryParams, ...)
+
+
+@dataclass(frozen=True)
+class Destination:
+    host: str
+    port: int | None = None
+    subset: str | None = None
+    weight: int | None = None
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    index: int
+    name: str
+    matches: tuple[HttpMatch, ...]
+    destinations: tuple[Destination, ...] = ()
+    redirect: bool = False
+    direct_status: int | None = None
+
+    @property
+    def catch_all(self) -> bool:
+        """Istio's ``isCatchAllRoute``: no match, or only a ``/`` prefix / ``.*`` regex uri."""
+        if not self.matches:
+            return True
+        for m in self.matches:
+            if m.method or m.authority or m.headers or m.other or m.port:
+                continue
+            if m.uri is None or (m.uri.kind == "prefix" and m.uri.value == "/") or (
+                m.uri.kind == "regex" and m.uri.value in ("*", ".*")
+            ):
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class VirtualService:
+    meta: Meta
+    hosts: tuple[str, ...]
+    gateways: tuple[str, ...]  # as written; empty means ["mesh"]
+    http: tuple[HttpRoute, ...] = ()
+    export_to: tuple[str, ...] = ()
+    has_tcp_or_tls: bool = False
+
+
+@dataclass(frozen=True)
+class Subset:
+    name: str
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class DestinationRule:
+    meta: Meta
+    host: str
+    subsets: tuple[Subset, ...] = ()
+    export_to: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServiceEntry:
+    meta: Meta
+    hosts: tuple[str, ...]
+    ports: tuple[tuple[int, str, str], ...] = ()  # (number, protocol, name)
+    resolution: str = "NONE"
+    location: str = "MESH_EXTERNAL"
+    export_to: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class IstioOperator:
+    meta: Meta
+    spec: Mapping  # kept raw (frozen copy): the simulated source renders it into gateways
+
+
+@dataclass(frozen=True)
+class ProbeRecord:
+    """A real HTTP request recorded against a cluster (snapshot mode replays these)."""
+
+    gateway: str  # ns/service
+    port: int
+    host: str
+    path: str
+    method: str = "GET"
+    status: int | None = None
+    headers: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    body_excerpt: str = ""
+    error: str | None = None
+    at: str = ""
+
+
+@dataclass(frozen=True)
+class State:
+    mode: str  # live | snapshot | simulated | manifests
+    description: str = ""
+    namespaces: tuple[Namespace, ...] = ()
+    pods: tuple[Pod, ...] = ()
+    deployments: tuple[Deployment, ...] = ()
+    services: tuple[Service, ...] = ()
+    gateways: tuple[Gateway, ...] = ()
+    virtual_services: tuple[VirtualService, ...] = ()
+    destination_rules: tuple[DestinationRule, ...] = ()
+    service_entries: tuple[ServiceEntry, ...] = ()
+    istio_operators: tuple[IstioOperator, ...] = ()
+    istio_installed: bool = True
+    outbound_traffic_policy: str | None = None  # ALLOW_ANY | REGISTRY_ONLY | None (unknown)
+    load_findings: tuple = ()  # MANIFEST-INVALID and friends, produced while loading
+    probes: tuple[ProbeRecord, ...] = ()
+    sources: tuple[str, ...] = field(default=())
+
+    @property
+    def simulated(self) -> bool:
+        return self.mode in ("simulated", "manifests")
+
+    # --- indexes (built once per state, on first use) -------------------------------------
+    @cached_property
+    def services_by_ns(self) -> Mapping[str, tuple[Service, ...]]:
+        out: dict[str, list[Service]] = defaultdict(list)
+        for s in sorted(self.services, key=lambda s: s.meta.order_key()):
+            out[s.meta.namespace].append(s)
+        return {k: tuple(v) for k, v in out.items()}
+
+    @cached_property
+    def service_by_fqdn(self) -> Mapping[str, Service]:
+        return {s.fqdn: s for s in self.services}
+
+    @cached_property
+    def _pod_label_index(self) -> Mapping[tuple[str, str], tuple[Pod, ...]]:
+        out: dict[tuple[str, str], list[Pod]] = defaultdict(list)
+        for p in self.pods:
+            for kv in p.labels.items():
+                out[kv].append(p)
+        return {k: tuple(v) for k, v in out.items()}
+
+    @cached_property
+    def gateways_by_key(self) -> Mapping[str, Gateway]:
+        return {g.meta.key: g for g in self.gateways}
+
+    @cached_property
+    def gateways_by_name(self) -> Mapping[str, tuple[Gateway, ...]]:
+        out: dict[str, list[Gateway]] = defaultdict(list)
+        for g in self.gateways:
+            out[g.meta.name].append(g)
+        return {k: tuple(v) for k, v in out.items()}
+
+    @cached_property
+    def service_entry_hosts(self) -> Mapping[str, ServiceEntry]:
+        out: dict[str, ServiceEntry] = {}
+        for se in self.service_entries:
+            for h in se.hosts:
+                out.setdefault(h, se)
+        return out
+
+    @cached_property
+    def ordered_gateways(self) -> tuple[Gateway, ...]:
+        return tuple(sorted(self.gateways, key=lambda g: g.meta.order_key()))
+
+    @cached_property
+    def ordered_virtual_services(self) -> tuple[VirtualService, ...]:
+        return tuple(sorted(self.virtual_services, key=lambda v: v.meta.order_key()))
+
+    @cached_property
+    def destination_rules_by_host(self) -> Mapping[str, tuple[DestinationRule, ...]]:
+        out: dict[str, list[DestinationRule]] = defaultdict(list)
+        for dr in self.destination_rules:
+            out[dr.host].append(dr)
+            if "." not in dr.host:
+                out[f"{dr.host}.{dr.meta.namespace}.{CLUSTER_DOMAIN}"].append(dr)
+        return {k: tuple(v) for k, v in out.items()}
+
+    # --- queries -----------------------------------------------------------------------------
+    def pods_matching(self, selector: Mapping[str, str] | None, namespace: str | None = None) -> list[Pod]:
+        """Pods whose labels contain ``selector`` (all namespaces unless one is given)."""
+        if not selector:
+            pods: Iterable[Pod] = self.pods
+        else:
+            items = list(selector.items())
+            candidates = min((self._pod_label_index.get(kv, ()) for kv in items), key=len)
+            pods = (p for p in candidates if selector_matches(selector, p.labels))
+        return [p for p in pods if namespace is None or p.meta.namespace == namespace]
+
+    def services_selecting(self, pod: Pod) -> list[Service]:
+        """Services in the pod's namespace that select it, in Istio's config order."""
+        return [s for s in self.services_by_ns.get(pod.meta.namespace, ()) if s.selects(pod)]
+
+    def service(self, namespace: str, name: str) -> Service | None:
+        return self.service_by_fqdn.get(f"{name}.{namespace}.{CLUSTER_DOMAIN}")
+
+    def ready_pods_for(self, service: Service) -> list[Pod]:
+        if not service.selector:
+            return []
+        return [p for p in self.pods_matching(service.selector, service.meta.namespace) if p.ready]

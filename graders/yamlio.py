@@ -1,0 +1,124 @@
+"""Safe reading of YAML and JSON files a learner or instructor hands us.
+
+Limits keep hostile or accidental input from hanging a grader: a size cap per file and in total,
+a cap on alias use (the "billion laughs" expansion), and a cap on documents. Syntax errors become
+one ``InputError`` line with file, line and column.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from graders.errors import InputError
+from graders.objects import RawObject
+
+MAX_FILE_BYTES = 8 * 1024 * 1024
+MAX_TOTAL_BYTES = 64 * 1024 * 1024
+MAX_ALIASES = 200
+MAX_DOCUMENTS = 50_000
+YAML_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+class _LimitedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses documents using more aliases than any real manifest needs."""
+
+    aliases_seen = 0
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            self.aliases_seen += 1
+            if self.aliases_seen > MAX_ALIASES:
+                mark = self.peek_event().start_mark
+                raise _TooManyAliases(mark)
+        return super().compose_node(parent, index)
+
+
+class _TooManyAliases(Exception):
+    def __init__(self, mark: yaml.Mark):
+        self.mark = mark
+
+
+def expand_paths(paths: list[str]) -> list[Path]:
+    """Files as given, directories walked for *.yaml/*.yml/*.json in sorted order."""
+    out: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            found = sorted(f for f in path.rglob("*") if f.is_file() and f.suffix in YAML_SUFFIXES
+                           and not any(part.startswith(".") for part in f.relative_to(path).parts))
+            if not found:
+                raise InputError(f"{p}: directory has no .yaml, .yml or .json files; point at your manifest files")
+            out.extend(found)
+        elif path.is_file():
+            out.append(path)
+        elif path.exists():
+            raise InputError(f"{p}: not a regular file; give YAML files or directories of them")
+        else:
+            raise InputError(f"{p}: no such file or directory; check the path (relative to {os.getcwd()})")
+    return out
+
+
+def load_documents(path: Path, seq_start: int = 0) -> list[RawObject]:
+    """All documents of one file, each with its ``file:line`` origin."""
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise InputError(f"{path}: cannot read ({err.strerror}); check the path and permissions") from None
+    if size > MAX_FILE_BYTES:
+        raise InputError(f"{path}: {size // (1024 * 1024)} MiB is larger than the {MAX_FILE_BYTES // (1024 * 1024)} "
+                         "MiB limit for one manifest or snapshot; split it or keep only the kinds the course uses")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not UTF-8 text (byte {err.start}); save the file as UTF-8 YAML or JSON") from None
+    except OSError as err:
+        raise InputError(f"{path}: cannot read ({err.strerror})") from None
+    return list(_parse_text(text, str(path), seq_start))
+
+
+def _parse_text(text: str, name: str, seq_start: int) -> Iterator[RawObject]:
+    loader = _LimitedLoader(text)
+    count = 0
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            count += 1
+            if count > MAX_DOCUMENTS:
+                raise InputError(f"{name}: more than {MAX_DOCUMENTS} YAML documents; split the file")
+            line = node.start_mark.line + 1
+            obj: Any = loader.construct_document(node)
+            if obj is None:
+                continue
+            yield RawObject(obj, f"{name}:{line}", seq_start + count)
+    except _TooManyAliases as err:
+        raise InputError(f"{name}:{err.mark.line + 1}: more than {MAX_ALIASES} YAML aliases (*name); refused as a "
+                         "possible alias bomb. Write the objects out without anchors and aliases") from None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
+        problem = (err.problem or err.context or "invalid YAML").strip()
+        raise InputError(f"{where}: YAML syntax error: {problem}. Check the indentation and quoting on that line "
+                         "(tabs are not allowed; a value containing ': ' needs quotes)") from None
+    except yaml.YAMLError as err:
+        raise InputError(f"{name}: YAML error: {err}") from None
+    except RecursionError:
+        raise InputError(f"{name}: nesting is too deep to be a Kubernetes manifest; refused") from None
+    finally:
+        loader.dispose()
+
+
+def load_paths(paths: list[str], seq_start: int = 0) -> list[RawObject]:
+    files = expand_paths(paths)
+    total = sum(f.stat().st_size for f in files)
+    if total > MAX_TOTAL_BYTES:
+        raise InputError(f"{len(files)} files total {total // (1024 * 1024)} MiB, over the "
+                         f"{MAX_TOTAL_BYTES // (1024 * 1024)} MiB limit; pass fewer or smaller files")
+    out: list[RawObject] = []
+    for f in files:
+        out.extend(load_documents(f, seq_start + len(out) + 1))
+    return out
