@@ -1,0 +1,325 @@
+"""The lab check framework: labs are ordered checks, each a pure function over a ``Context``.
+
+How to write a lab (graders/labs/labNN.py)::
+
+    from graders.checks import Context, Lab, failed, passed
+
+    LAB = Lab("lab03", "Two Gateways, one port", chapter="chapters/ch04-conflicts",
+              notebook="labs/lab03-conflicts.ipynb")
+
+    @LAB.check("gateway-selects-pods", "The Gateway selects the ingress gateway pods", points=2)
+    def gateway_selects_pods(ctx: Context):
+        if ctx.state.gateways ... :
+            return passed("Gateway default/x selects the 1 ready istio-ingressgateway pod.")
+        return failed("Gateway default/x selects no gateway pod.",
+                      "Look at spec.selector of Gateway default/x and the labels of the gateway pods.",  # hint 1
+                      "`kubectl -n istio-system get pods --show-labels` lists the labels it must match.")  # hint 2
+
+    @LAB.check("request-ok", "A real request returns the page", points=3, needs=("gateway-selects-pods",))
+    def request_ok(ctx: Context):
+        ev = ctx.request(port=80, host="bookinfo.example.com", path="/productpage",
+                         service="default/productpage", expect_text="Simple Bookstore App")
+        return passed(ev.sentence) if ev.ok else failed(ev.sentence, "...")
+
+Rules every check follows (the batch grader and the notebooks rely on them):
+- The function reads ``ctx`` only (state, analyzer findings, traces, request evidence): no I/O of its
+  own, so it gives the same answer in a notebook, the CLI and the batch grader.
+- The message is one sentence saying what was found, naming the objects (``Kind ns/name``). Hints are
+  progressive: the first names the object and field to look at, the second is more direct. Neither
+  gives away the exact expected value.
+- Reuse the analyzers' finding codes (``ctx.findings_for(code, resource)``) and the request trace
+  (``ctx.trace``) instead of re-deriving Istio behaviour here.
+- ``needs`` lists checks that must pass first; otherwise the check is reported as
+  "skipped: needs ... first" (failed, no hint), so one root cause yields one clear failure.
+- Evidence that a request works comes from ``ctx.request``: real HTTP in live mode, recorded probes in
+  snapshot mode, the request trace in simulated mode (and the message says "simulated").
+
+Result JSON (``LabResult.to_json()``, also ``python -m graders check LAB -o json`` and the notebooks'
+``application/vnd.istio-gateway-course.lab-result+json`` output) is stable::
+
+    {"lab": "lab01", "mode": "live|snapshot|simulated|manifests", "score": int, "max_score": int,
+     "checks": [{"id": str, "title": str, "points": int, "passed": bool, "message": str,
+                 "hint": str | null}]}      # hint: the first hint of a failed check, else null
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from graders.state import ProbeRecord, State
+
+INGRESS = "istio-system/istio-ingressgateway"  # the course's default ingress gateway Service
+BOOKINFO_TITLE = "Simple Bookstore App"  # <title> of the Bookinfo product page
+
+
+# --- what a check returns ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Outcome:
+    passed: bool
+    message: str
+    hints: tuple[str, ...] = ()
+    skipped: bool = False
+
+
+def passed(message: str) -> Outcome:
+    return Outcome(True, message)
+
+
+def failed(message: str, *hints: str) -> Outcome:
+    return Outcome(False, message, tuple(h for h in hints if h))
+
+
+CheckFn = Callable[["Context"], Outcome]
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    title: str
+    points: int
+    fn: CheckFn
+    needs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    id: str
+    title: str
+    points: int
+    passed: bool
+    message: str
+    hints: tuple[str, ...] = ()
+    skipped: bool = False
+
+    @property
+    def hint(self) -> str | None:
+        return None if self.passed or not self.hints else self.hints[0]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "points": self.points, "passed": self.passed,
+                "message": self.message, "hint": self.hint}
+
+
+@dataclass(frozen=True)
+class LabResult:
+    lab: str
+    title: str
+    mode: str
+    description: str
+    checks: tuple[CheckResult, ...]
+    notes: tuple[str, ...] = ()  # shown to people (text, notebook), not part of the JSON
+
+    @property
+    def score(self) -> int:
+        return sum(c.points for c in self.checks if c.passed)
+
+    @property
+    def max_score(self) -> int:
+        return sum(c.points for c in self.checks)
+
+    @property
+    def all_passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def check(self, check_id: str) -> CheckResult:
+        for c in self.checks:
+            if c.id == check_id:
+                return c
+        raise KeyError(check_id)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"lab": self.lab, "mode": self.mode, "score": self.score, "max_score": self.max_score,
+                "checks": [c.to_json() for c in self.checks]}
+
+
+class Lab:
+    """A lab: its id ("lab01"), title, chapter link and ordered checks (registered with ``@lab.check``)."""
+
+    def __init__(self, id: str, title: str, *, chapter: str, notebook: str, summary: str = ""):
+        self.id, self.title, self.chapter, self.notebook, self.summary = id, title, chapter, notebook, summary
+        self.checks: list[Check] = []
+
+    def check(self, id: str, title: str, *, points: int = 1, needs: Sequence[str] = ()) -> Callable[[CheckFn], CheckFn]:
+        known = {c.id for c in self.checks}
+        if id in known:
+            raise ValueError(f"{self.id}: duplicate check id {id!r}")
+        missing = [n for n in needs if n not in known]
+        if missing:
+            raise ValueError(f"{self.id}/{id}: needs {missing} must be declared before it")
+
+        def register(fn: CheckFn) -> CheckFn:
+            self.checks.append(Check(id, title, points, fn, tuple(needs)))
+            return fn
+        return register
+
+    def get(self, check_id: str) -> Check:
+        for c in self.checks:
+            if c.id == check_id:
+                return c
+        raise KeyError(f"{self.id} has no check {check_id!r}; its checks are: {', '.join(c.id for c in self.checks)}")
+
+    def evaluate(self, ctx: Context, only: Sequence[str] | None = None, notes: Sequence[str] = ()) -> LabResult:
+        """Run the checks in order; a check whose prerequisites did not pass is skipped, not run.
+
+        ``only`` limits the report to some checks, but their prerequisites still run (silently) so a
+        single notebook check cell gives the same verdict as the whole lab.
+        """
+        wanted = set(only) if only is not None else None
+        if wanted is not None:
+            for cid in list(wanted):
+                wanted |= self._prerequisites(cid)
+        results: dict[str, CheckResult] = {}
+        for chk in self.checks:
+            if wanted is not None and chk.id not in wanted:
+                continue
+            blocking = [results[n] for n in chk.needs if n in results and not results[n].passed]
+            if blocking:
+                titles = ", ".join(f"“{b.title}”" for b in blocking)
+                outcome = Outcome(False, f"skipped: needs {titles} first.", skipped=True)
+            else:
+                outcome = chk.fn(ctx)
+            results[chk.id] = CheckResult(chk.id, chk.title, chk.points, outcome.passed, outcome.message,
+                                          outcome.hints, outcome.skipped)
+        shown = [r for cid, r in results.items() if only is None or cid in only]
+        return LabResult(self.id, self.title, ctx.state.mode, ctx.state.description, tuple(shown), tuple(notes))
+
+    def _prerequisites(self, check_id: str) -> set[str]:
+        out: set[str] = set()
+        for n in self.get(check_id).needs:
+            out |= {n, *self._prerequisites(n)}
+        return out
+
+
+# --- evidence that a request works -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Evidence:
+    """What one request through a gateway did, from whichever source the mode allows."""
+
+    source: str  # live | recorded | simulated
+    request: str  # "GET http://host/path via istio-system/istio-ingressgateway port 80"
+    ok: bool  # 200 from the expected application (and the expected text, when one was asked for)
+    status: int | None
+    detail: str  # what happened, in words
+    record: ProbeRecord | None = None
+    trace: Any = None
+
+    @property
+    def sentence(self) -> str:
+        prefix = {"live": "Live request", "recorded": "Recorded request (from the snapshot)",
+                  "simulated": "Simulated request (no real request sent)"}[self.source]
+        return f"{prefix}: {self.request} -> {self.detail}."
+
+
+Prober = Callable[..., ProbeRecord]
+
+
+@dataclass(frozen=True)
+class Target:
+    """The live cluster a Context may send real requests to."""
+
+    context: str | None = None
+    kubeconfig: str | None = None
+
+
+class Context:
+    """Everything a check may read: the state plus (cached) findings, traces and request evidence."""
+
+    def __init__(self, state: State, *, target: Target | None = None, prober: Prober | None = None):
+        self.state = state
+        self.target = target or Target()
+        self._prober = prober
+        self._traces: dict[tuple, Any] = {}
+        self._evidence: dict[tuple, Evidence] = {}
+
+    @cached_property
+    def findings(self) -> tuple:
+        from graders.analyzers import analyze
+
+        return tuple(analyze(self.state))
+
+    def findings_for(self, code: str, resource: str | None = None) -> list:
+        """Findings with ``code`` (optionally naming ``resource``, e.g. "Gateway default/bookinfo")."""
+        return [f for f in self.findings if f.code == code and (resource is None or resource in f.resources)]
+
+    def trace(self, *, port: int, host: str, path: str, gateway: str = INGRESS, method: str = "GET",
+              headers: Mapping[str, str] | None = None) -> Any:
+        from graders.trace import Request, trace
+
+        key = (gateway, port, host, path, method, tuple(sorted((headers or {}).items())))
+        if key not in self._traces:
+            self._traces[key] = trace(self.state, Request(gateway=gateway, port=port, host=host, path=path,
+                                                          method=method, headers=dict(headers or {})))
+        return self._traces[key]
+
+    def request(self, *, port: int, host: str, path: str, service: str, gateway: str = INGRESS,
+                expect_text: str | None = None) -> Evidence:
+        """Does ``GET http://host{path}`` on the gateway Service ``port`` reach ``service`` (ns/name) with 200?
+
+        Live: a real request (graders.probes). Snapshot: the recorded probe for the same request, or
+        the trace when none was recorded. Simulated: the request trace.
+        """
+        key = (gateway, port, host.lower(), path, service, expect_text)
+        if key not in self._evidence:
+            self._evidence[key] = self._gather(gateway, port, host, path, service, expect_text)
+        return self._evidence[key]
+
+    def _gather(self, gateway: str, port: int, host: str, path: str, service: str,
+                expect_text: str | None) -> Evidence:
+        desc = f"GET http://{host}{path} via {gateway} port {port}"
+        if self.state.mode == "live":
+            return _from_record("live", desc, self._probe(gateway, port, host, path), expect_text)
+        if self.state.mode == "snapshot":
+            rec = recorded_probe(self.state, gateway, port, host, path)
+            if rec is not None:
+                return _from_record("recorded", desc, rec, expect_text)
+        return _from_trace(desc, self.trace(port=port, host=host, path=path, gateway=gateway), service)
+
+    def _probe(self, gateway: str, port: int, host: str, path: str) -> ProbeRecord:
+        if self._prober is not None:
+            return self._prober(gateway=gateway, port=port, host=host, path=path)
+        from graders.probes import probe
+
+        return probe(gateway=gateway, port=port, host=host, path=path,
+                     context=self.target.context, kubeconfig=self.target.kubeconfig)
+
+
+def recorded_probe(state: State, gateway: str, port: int, host: str, path: str) -> ProbeRecord | None:
+    """The last probe the snapshot recorded for this exact request (host compared case-insensitively)."""
+    found = [p for p in state.probes if p.gateway == gateway and p.port == port and p.path == path
+             and p.host.lower() == host.lower() and p.method.upper() == "GET"]
+    return found[-1] if found else None
+
+
+def _from_record(source: str, desc: str, rec: ProbeRecord, expect_text: str | None) -> Evidence:
+    from graders.probes import classify
+
+    verdict = classify(rec)
+    if rec.error:
+        return Evidence(source, desc, False, None, f"no HTTP response ({rec.error})", rec)
+    text_ok = expect_text is None or expect_text in rec.body_excerpt
+    from_app = getattr(verdict, "from_app", None)
+    ok = rec.status == 200 and bool(from_app) and text_ok
+    detail = f"HTTP {rec.status}: {getattr(verdict, 'summary', verdict)}"
+    if rec.status == 200 and from_app and not text_ok:
+        detail += f"; the page does not contain “{expect_text}”"
+    return Evidence(source, desc, ok, rec.status, detail, rec)
+
+
+def _from_trace(desc: str, tr: Any, service: str) -> Evidence:
+    dest = tr.destination or {}
+    reached = dest.get("service")
+    status = tr.http_status
+    if tr.outcome == "ok" and reached == service:
+        detail = f"HTTP {status} from {reached} port {dest.get('port')} (it has ready endpoints)"
+        return Evidence("simulated", desc, True, status, detail, trace=tr)
+    if tr.outcome == "ok":
+        detail = f"HTTP {status}, but from {reached} port {dest.get('port')}, not from {service}"
+    else:
+        last = tr.steps[-1] if tr.steps else None
+        why = getattr(last, "result", "") if last is not None else ""
+        code = f"HTTP {status}" if status else tr.outcome.replace("-", " ")
+        detail = f"{code}" + (f": {why}" if why else "")
+    return Evidence("simulated", desc, False, status, detail, trace=tr)

@@ -1,0 +1,96 @@
+"""``python -m graders check LAB [PATH... | --snapshot FILE | --context NAME]``: grade one lab.
+
+Exit codes: 0 every check passed, 1 some check failed, 2 bad input or unreachable cluster.
+The renderers here (text, junit) are plain functions over a ``LabResult`` so the batch grader
+can reuse them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from xml.etree import ElementTree as ET
+
+from graders.errors import EXIT_FINDINGS, EXIT_OK
+
+GREEN, RED, YELLOW, DIM, BOLD, RESET = "\033[32m", "\033[31m", "\033[33m", "\033[2m", "\033[1m", "\033[0m"
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "check", help="grade a lab (live cluster, snapshot, or the simulated lab cluster)",
+        description="Grade one lab. With no PATH and no --snapshot/--context, grades labs/labNN/work/ on the "
+                    "simulated lab cluster. Exit 0 when every check passes, 1 when some fail, 2 on bad input.")
+    p.add_argument("lab", metavar="LAB", help="lab number or id: 1, 01 or lab01")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="your YAML files or folders, laid over the target")
+    p.add_argument("--snapshot", metavar="FILE", help="grade a snapshot file (python -m graders snapshot)")
+    p.add_argument("--context", metavar="NAME", help="grade a live cluster through this kube context")
+    p.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig file for --context")
+    p.add_argument("--no-baseline", action="store_true",
+                   help="grade only the given files, without the simulated lab cluster under them")
+    p.add_argument("-o", "--output", choices=("text", "json", "junit"), default="text",
+                   help="text for people, json for tools, junit XML for CI systems")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from graders.labs import run as run_lab
+
+    result = run_lab(args.lab, paths=args.paths or None, snapshot=args.snapshot, context=args.context,
+                     kubeconfig=args.kubeconfig, baseline=not args.no_baseline)
+    if args.output == "json":
+        print(json.dumps(result.to_json(), indent=2))
+    elif args.output == "junit":
+        print(render_junit(result))
+    else:
+        print(render_text(result, color=_use_color(sys.stdout)))
+    return EXIT_OK if result.all_passed else EXIT_FINDINGS
+
+
+def _use_color(stream) -> bool:
+    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def render_text(result, *, color: bool = False) -> str:
+    def c(code: str, text: str) -> str:
+        return f"{code}{text}{RESET}" if color else text
+
+    lines = [c(BOLD, f"{result.lab}: {result.title}"), c(DIM, f"target: {result.description}")]
+    lines += [c(DIM, note) for note in result.notes]
+    lines.append("")
+    for chk in result.checks:
+        mark = "✅" if chk.passed else ("⏭️ " if chk.skipped else "❌")
+        pts = f"{chk.points if chk.passed else 0}/{chk.points}"
+        lines.append(f"{mark} {c(BOLD, chk.title)} {c(DIM, f'[{chk.id}, {pts}]')}")
+        lines.append(f"   {c(GREEN if chk.passed else (DIM if chk.skipped else RED), chk.message)}")
+        if not chk.passed:
+            for i, hint in enumerate(chk.hints):
+                label = "💡 hint:" if i == 0 else "💡 still stuck?"
+                lines.append(f"   {c(YELLOW, label)} {hint}")
+    lines.append("")
+    verdict = "all checks passed" if result.all_passed else \
+        f"{sum(not c.passed for c in result.checks)} of {len(result.checks)} checks not passed yet"
+    lines.append(c(BOLD, f"score {result.score}/{result.max_score}: {verdict}"))
+    return "\n".join(lines)
+
+
+def render_junit(result) -> str:
+    """One testsuite, one testcase per check; failures carry the message and hints, skips are failures too."""
+    suite = ET.Element("testsuite", name=f"{result.lab}: {result.title}", tests=str(len(result.checks)),
+                       failures=str(sum(not c.passed for c in result.checks)), errors="0", skipped="0")
+    props = ET.SubElement(suite, "properties")
+    for name, value in (("mode", result.mode), ("target", result.description), ("score", str(result.score)),
+                        ("max_score", str(result.max_score))):
+        ET.SubElement(props, "property", name=name, value=value)
+    for chk in result.checks:
+        case = ET.SubElement(suite, "testcase", classname=result.lab, name=f"{chk.id}: {chk.title}")
+        case.set("points", str(chk.points))
+        if not chk.passed:
+            fail = ET.SubElement(case, "failure", message=chk.message, type="skipped" if chk.skipped else "failed")
+            fail.text = "\n".join([chk.message, *(f"hint: {h}" for h in chk.hints)])
+        else:
+            ET.SubElement(case, "system-out").text = chk.message
+    ET.indent(suite)
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True)
