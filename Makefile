@@ -45,7 +45,7 @@ unit: venv
 
 demo: venv system-deps vendor
 	$(BIN)/jupyter-book build . -W -n --keep-going
-	$(BIN)/python -m graders check lab01 labs/lab01/solutions/reference --explain
+	$(BIN)/python -m graders check lab01 labs/lab01/solutions/reference
 	@echo
 	@echo "The book is at: file://$(CURDIR)/_build/html/index.html"
 	@echo "Serve it with:  $(BIN)/python -m http.server -d _build/html 8000 --bind 127.0.0.1"

@@ -360,6 +360,12 @@ class State:
         return tuple(sorted(self.virtual_services, key=lambda v: v.meta.order_key()))
 
     @cached_property
+    def virtual_services_by_gateway(self) -> Mapping[str, tuple[VirtualService, ...]]:
+        from graders.mesh import index_by_gateway  # mesh holds the reference-resolution rules
+
+        return index_by_gateway(self.ordered_virtual_services)
+
+    @cached_property
     def destination_rules_by_host(self) -> Mapping[str, tuple[DestinationRule, ...]]:
         out: dict[str, list[DestinationRule]] = defaultdict(list)
         for dr in self.destination_rules:

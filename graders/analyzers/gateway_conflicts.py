@@ -1,0 +1,167 @@
+"""GW-CONFLICT: two Gateways programming the same listener of the same workload.
+
+Stronger than IST0145 in three ways, each a real source of confusion:
+- ports are compared after istiod's Service-port -> targetPort translation, so a Gateway on 80
+  and one on 8080 collide on the default gateway (IST0145 compares declared ports);
+- hosts overlap by wildcard (``*`` against anything, ``*.example.com`` against
+  ``foo.example.com``), not only by identical strings;
+- the finding names the winner (oldest creationTimestamp, then name, then namespace: istiod's
+  merge order) and the effect (HTTP: merged, older route wins a shared path; HTTPS/TLS with an
+  identical host: the newer server is dropped; another protocol on the port: rejected).
+
+It is linear in the number of servers: each new host is looked up in indexes of the hosts seen
+before it (exact names, wildcard suffixes, and every proper suffix of a seen name), so finding
+the oldest overlapping server costs O(labels in the host), not a scan of all earlier servers.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from graders.analyzers import Analyzer
+from graders.catalogue import Finding, finding
+from graders.mesh import gateway_pods, privileged_dropped, resolve_listener_port, split_server_host, workloads
+from graders.state import Gateway, Server, State
+
+HTTP_FAMILY = {"HTTP", "HTTP2", "GRPC", "GRPC-WEB"}
+TLS_FAMILY = {"HTTPS", "TLS"}
+
+
+def protocol_family(protocol: str) -> str:
+    if protocol in HTTP_FAMILY:
+        return "http"
+    if protocol in TLS_FAMILY:
+        return "tls"
+    return protocol.lower()
+
+
+@dataclass(frozen=True)
+class Entry:
+    order: int
+    gateway: Gateway
+    server: Server
+    host: str  # dnsName part, lower-cased
+
+
+@dataclass
+class HostIndex:
+    """First entries (from at most two distinct Gateways) seen per key, in merge order."""
+
+    exact: dict[str, list[Entry]] = field(default_factory=lambda: defaultdict(list))
+    wildcard: dict[str, list[Entry]] = field(default_factory=lambda: defaultdict(list))  # "*.s" -> by s
+    suffix: dict[str, list[Entry]] = field(default_factory=lambda: defaultdict(list))  # proper suffixes
+    star: list[Entry] = field(default_factory=list)
+    any: list[Entry] = field(default_factory=list)
+
+    @staticmethod
+    def _keep(bucket: list[Entry], entry: Entry) -> None:
+        if len(bucket) < 2 and all(e.gateway is not entry.gateway for e in bucket):
+            bucket.append(entry)
+
+    def add(self, entry: Entry) -> None:
+        h = entry.host
+        self._keep(self.any, entry)
+        if h == "*":
+            self._keep(self.star, entry)
+            return
+        self._keep(self.exact[h], entry)
+        labels = h.split(".")
+        if labels[0] == "*":
+            self._keep(self.wildcard[".".join(labels[1:])], entry)
+        for i in range(1, len(labels)):
+            self._keep(self.suffix[".".join(labels[i:])], entry)
+
+    def oldest_overlap(self, entry: Entry) -> Entry | None:
+        h = entry.host
+        buckets: list[list[Entry]] = [self.star]
+        if h == "*":
+            buckets.append(self.any)
+        else:
+            labels = h.split(".")
+            buckets.append(self.exact.get(h, []))
+            if labels[0] == "*":
+                rest = labels[1:]
+                # seen *.t with t a suffix of (or equal to) our s; seen names and wildcards under .s
+                buckets.extend(self.wildcard.get(".".join(rest[i:]), []) for i in range(len(rest)))
+                buckets.append(self.suffix.get(".".join(rest), []))
+            else:
+                # seen *.t covering h: t is a proper suffix of h
+                buckets.extend(self.wildcard.get(".".join(labels[i:]), []) for i in range(1, len(labels)))
+        candidates = [e for b in buckets for e in b if e.gateway is not entry.gateway]
+        return min(candidates, key=lambda e: e.order, default=None)
+
+
+def effect(winner: Entry, loser: Entry) -> tuple[str, str]:
+    """(severity, sentence) describing what istiod does with the pair."""
+    fw, fl = protocol_family(winner.server.protocol), protocol_family(loser.server.protocol)
+    if fw != fl:
+        return "error", (f"The listener already serves {winner.server.protocol}, so istiod rejects the newer "
+                         f"{loser.server.protocol} server of {loser.gateway.meta.key} entirely "
+                         "(\"conflict with existing server\").")
+    if fw == "http":
+        return "error", (f"Their HTTP routes are merged into one route table; for any path both route, the "
+                         f"VirtualService bound to {winner.gateway.meta.key} wins and the other's route for that path "
+                         "is never used (catch-all routes such as prefix / are moved last).")
+    if winner.host == loser.host:
+        return "error", (f"For TLS the host {winner.host} may appear once per port: istiod drops the newer server of "
+                         f"{loser.gateway.meta.key} (\"duplicate host names\").")
+    return "warning", ("Both TLS servers are kept as separate filter chains; a client's SNI picks the most specific "
+                       "host, so one Gateway shadows the other for the overlapping names.")
+
+
+def run(state: State) -> Iterator[Finding]:
+    groups: dict[tuple[str, int, str], list[Entry]] = defaultdict(list)
+    order = 0
+    for gw in state.ordered_gateways:
+        for workload, pods in workloads(gateway_pods(state, gw)).items():
+            pod = pods[0]
+            for server in gw.servers:
+                listener = resolve_listener_port(state, pod, server.port).listener
+                if privileged_dropped(pod, listener):
+                    continue  # never becomes a listener; GW-PORT-PRIVILEGED explains it
+                for raw in server.hosts:
+                    _, dns = split_server_host(raw, gw.meta.namespace)
+                    order += 1
+                    groups[(workload, listener, server.bind)].append(Entry(order, gw, server, dns.lower()))
+    for (workload, listener, bind), entries in groups.items():
+        if len({id(e.gateway) for e in entries}) < 2:
+            continue
+        index = HostIndex()
+        first_protocol: Entry | None = None
+        pairs: dict[tuple[str, str], tuple[Entry, Entry, list[str]]] = {}
+        for entry in entries:
+            winner = index.oldest_overlap(entry)
+            if first_protocol is None:
+                first_protocol = entry
+            elif protocol_family(first_protocol.server.protocol) != protocol_family(entry.server.protocol) \
+                    and first_protocol.gateway is not entry.gateway:
+                winner = first_protocol if winner is None or first_protocol.order < winner.order else winner
+            if winner is not None:
+                key = (winner.gateway.meta.key, entry.gateway.meta.key)
+                _, _, hosts = pairs.setdefault(key, (winner, entry, []))
+                for h in (winner.host, entry.host):
+                    if h not in hosts:
+                        hosts.append(h)
+            index.add(entry)
+        for winner, loser, hosts in pairs.values():
+            severity, text = effect(winner, loser)
+            yield finding(
+                "GW-CONFLICT", [loser.gateway.meta.ref, winner.gateway.meta.ref, f"Deployment {workload}"],
+                origin=loser.gateway.meta.origin, severity=severity, winner=winner.gateway.meta.key,
+                loser=loser.gateway.meta.key, workload=workload, listener=listener,
+                winner_port=winner.server.port, loser_port=loser.server.port, hosts=", ".join(hosts),
+                bind=f" (bind {bind})" if bind else "", effect=text + _why_older(winner.gateway, loser.gateway))
+
+
+def _why_older(winner: Gateway, loser: Gateway) -> str:
+    w, lo = winner.meta, loser.meta
+    if w.synthetic_time or lo.synthetic_time:
+        return " (Simulated cluster: objects count as created in the order they were loaded.)"
+    if int(w.created.timestamp()) != int(lo.created.timestamp()):  # type: ignore[union-attr]
+        return f" ({w.key} was created first, at {w.created:%Y-%m-%d %H:%M:%S}.)"
+    return " (Both were created in the same second, so the name, then the namespace, decides.)"
+
+
+ANALYZER = Analyzer("gateway-conflicts", ("Gateway", "Pod", "Deployment", "Service"), ("GW-CONFLICT",), run)

@@ -1,0 +1,39 @@
+"""Gateway server ports against the gateway Service and the pod's privileges.
+
+IST0162 accepts a port equal to a Service port or targetPort; so do we, but we also resolve the
+port the way istiod does and flag listeners below 1024 on unprivileged pods, which istiod drops
+without any status on the Gateway (only a log line in istiod)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from graders.analyzers import Analyzer
+from graders.catalogue import Finding, finding
+from graders.mesh import gateway_pods, privileged_dropped, resolve_listener_port, target_port_number, workloads
+from graders.state import State
+
+
+def run(state: State) -> Iterator[Finding]:
+    for gw in state.gateways:
+        for workload, pods in sorted(workloads(gateway_pods(state, gw)).items()):
+            pod = pods[0]
+            services = state.services_selecting(pod)
+            service_ports = [(svc, sp) for svc in services for sp in svc.ports]
+            for port in dict.fromkeys(s.port for s in gw.servers):
+                reachable = any(sp.port == port or target_port_number(sp, pod) == port for _, sp in service_ports)
+                resources = [gw.meta.ref, f"Deployment {workload}", *(s.meta.ref for s in services)]
+                if not reachable:
+                    yield finding(
+                        "GW-PORT-NOT-ON-SERVICE", resources, origin=gw.meta.origin, gateway=gw.meta.key, port=port,
+                        services=", ".join(f"{s.meta.key}: " + ", ".join(p.label() for p in s.ports)
+                                           for s in services) or "no Service selects them",
+                        ports=", ".join(f"{sp.port}->{sp.target_port}" for _, sp in service_ports) or "none")
+                listener = resolve_listener_port(state, pod, port).listener
+                if privileged_dropped(pod, listener):
+                    yield finding("GW-PORT-PRIVILEGED", resources, origin=gw.meta.origin, gateway=gw.meta.key,
+                                  port=port, listener=listener, workload=workload, suggest=8000 + listener)
+
+
+ANALYZER = Analyzer("gateway-ports", ("Gateway", "Pod", "Deployment", "Service"),
+                    ("GW-PORT-NOT-ON-SERVICE", "GW-PORT-PRIVILEGED"), run)

@@ -1,0 +1,43 @@
+"""Which pods each Gateway programs: none at all, or several gateway deployments at once.
+
+Unlike Kiali (exact selector equality), the match is the real one: a subset match of the
+selector against pod labels in every namespace."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from graders.analyzers import Analyzer
+from graders.catalogue import Finding, finding
+from graders.mesh import gateway_pods, workloads
+from graders.state import State
+
+
+def fmt_labels(labels: Mapping[str, str] | None) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted((labels or {}).items())) or "(any)"
+
+
+def available_gateways(state: State) -> str:
+    found = []
+    for name, pods in sorted(workloads(p for p in state.pods if p.is_gateway).items()):
+        interesting = {k: v for k, v in pods[0].labels.items() if k in ("istio", "app")}
+        found.append(f"{fmt_labels(interesting)} ({name})")
+    return "; ".join(found) if found else "there are no gateway pods in the cluster at all"
+
+
+def run(state: State) -> Iterator[Finding]:
+    for gw in state.gateways:
+        pods = gateway_pods(state, gw)
+        if not pods:
+            yield finding("GW-SELECTOR-NO-WORKLOAD", [gw.meta.ref], origin=gw.meta.origin, gateway=gw.meta.key,
+                          selector=fmt_labels(gw.selector), available=available_gateways(state))
+            continue
+        groups = workloads(pods)
+        if len(groups) > 1:
+            yield finding("GW-SHARED-WORKLOAD", [gw.meta.ref, *(f"Deployment {w}" for w in sorted(groups))],
+                          origin=gw.meta.origin, gateway=gw.meta.key, selector=fmt_labels(gw.selector),
+                          count=len(groups), workloads=", ".join(sorted(groups)))
+
+
+ANALYZER = Analyzer("gateway-selector", ("Gateway", "Pod", "Deployment"),
+                    ("GW-SELECTOR-NO-WORKLOAD", "GW-SHARED-WORKLOAD"), run)

@@ -1,0 +1,110 @@
+"""Route destinations: the host exists, the port is a Service port, and pods are ready.
+
+istiod never drops a route to a missing host or port; it points it at a cluster that does not
+exist, which Envoy answers with 503 NC. Short names resolve in the VirtualService's namespace and
+only dotless names are expanded, so ``reviews.default`` is taken literally (and is not found)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from graders.analyzers import Analyzer
+from graders.catalogue import Finding, finding
+from graders.mesh import host_covers, resolve_host, target_port_number
+from graders.state import CLUSTER_DOMAIN, Destination, Service, State, VirtualService
+
+
+def known_external(state: State, host: str) -> bool:
+    if host in state.service_entry_hosts:
+        return True
+    return any(host_covers(h, host) for h in state.service_entry_hosts if h.startswith("*"))
+
+
+def _not_found_hint(state: State, vs: VirtualService, dest: Destination) -> str:
+    host = dest.host
+    parts = host.split(".")
+    if len(parts) == 2 and state.service(parts[1], parts[0]):
+        return (f"Only names without a dot are expanded: write '{parts[0]}' (if the VirtualService is in "
+                f"{parts[1]}) or the full name {parts[0]}.{parts[1]}.{CLUSTER_DOMAIN}.")
+    if "." not in host:
+        elsewhere = [s.meta.namespace for s in state.services if s.meta.name == host]
+        if elsewhere:
+            return (f"A short name means a Service in the VirtualService's namespace ({vs.meta.namespace}); Service "
+                    f"{host} exists in {', '.join(sorted(elsewhere))}: use {host}.{elsewhere[0]}.{CLUSTER_DOMAIN}.")
+    names = [s.meta.name for s in state.services_by_ns.get(vs.meta.namespace, ())][:8]
+    return (f"Point route.destination.host at an existing Service (in {vs.meta.namespace}: "
+            f"{', '.join(names) or 'none'}), or declare the external host with a ServiceEntry.")
+
+
+def _port_problem(svc: Service, dest: Destination) -> str | None:
+    if dest.port is not None:
+        if svc.port(dest.port):
+            return None
+        if any(target_port_number(sp, None) == dest.port for sp in svc.ports):
+            return f"on port {dest.port}, which is a targetPort (a container port), not a port of the Service"
+        return f"on port {dest.port}, which the Service does not have"
+    if len(svc.ports) > 1:
+        return "without a port, but the Service has several ports, so istiod cannot pick one"
+    return None
+
+
+def _ready_problem(state: State, svc: Service, subset_labels: dict[str, str]) -> str | None:
+    selector = dict(svc.selector or {})
+    if not selector:
+        return " (the Service has no selector)"
+    pods = state.pods_matching({**selector, **subset_labels}, svc.meta.namespace)
+    if any(p.ready for p in pods):
+        return None
+    if not pods:
+        return f" (no pod in {svc.meta.namespace} has the labels " + ", ".join(
+            f"{k}={v}" for k, v in {**selector, **subset_labels}.items()) + ")"
+    return f" ({len(pods)} pod(s) match but none is Ready)"
+
+
+def subset_labels(state: State, fqdn: str, subset: str | None) -> dict[str, str] | None:
+    """The labels a named subset adds (None if the subset is not defined in any DestinationRule)."""
+    if subset is None:
+        return {}
+    for dr in state.destination_rules_by_host.get(fqdn, ()):
+        for s in dr.subsets:
+            if s.name == subset:
+                return dict(s.labels)
+    return None
+
+
+def run(state: State) -> Iterator[Finding]:
+    seen: set[tuple] = set()
+    for vs in state.virtual_services:
+        for route in vs.http:
+            for dest in route.destinations:
+                key = (vs.meta.key, dest.host, dest.port, dest.subset)
+                if key in seen:
+                    continue
+                seen.add(key)
+                fqdn = resolve_host(dest.host, vs.meta.namespace)
+                svc = state.service_by_fqdn.get(fqdn)
+                if svc is None:
+                    if not known_external(state, dest.host):
+                        yield finding("VS-DESTINATION-NOT-FOUND", [vs.meta.ref], origin=vs.meta.origin,
+                                      vs=vs.meta.key, host=dest.host, resolved=fqdn,
+                                      suggestion=_not_found_hint(state, vs, dest))
+                    continue
+                problem = _port_problem(svc, dest)
+                if problem:
+                    yield finding("VS-DESTINATION-PORT-MISMATCH", [vs.meta.ref, svc.meta.ref], origin=vs.meta.origin,
+                                  vs=vs.meta.key, service=svc.meta.key, problem=problem,
+                                  ports=", ".join(str(p.port) for p in svc.ports))
+                    continue
+                labels = subset_labels(state, fqdn, dest.subset)
+                why = _ready_problem(state, svc, labels or {}) if labels is not None else None
+                if why:
+                    yield finding("SVC-NO-READY-ENDPOINTS", [vs.meta.ref, svc.meta.ref], origin=vs.meta.origin,
+                                  vs=vs.meta.key, service=svc.meta.key, namespace=svc.meta.namespace,
+                                  subset=f" (subset {dest.subset})" if dest.subset else "", why=why,
+                                  selector=",".join(f"{k}={v}" for k, v in {**(svc.selector or {}),
+                                                                            **(labels or {})}.items()))
+
+
+ANALYZER = Analyzer("virtualservice-destinations",
+                    ("VirtualService", "Service", "ServiceEntry", "DestinationRule", "Pod"),
+                    ("VS-DESTINATION-NOT-FOUND", "VS-DESTINATION-PORT-MISMATCH", "SVC-NO-READY-ENDPOINTS"), run)

@@ -1,0 +1,75 @@
+"""VirtualService -> Gateway binding: the reference resolves, and the hosts meet.
+
+A name without a namespace means the VirtualService's own namespace (not the Gateway's), which is
+the most common cross-namespace mistake; the suggestion names the Gateway the learner probably
+meant. Host checks honour wildcards and the ``ns/host`` prefixes of Gateway servers, which
+decide which namespaces may bind at all (IST0132 only normalises the prefixes away)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from graders.analyzers import Analyzer
+from graders.catalogue import Finding, finding
+from graders.mesh import MESH, hosts_intersect, resolve_gateway_ref, split_server_host, vs_gateway_refs
+from graders.state import Gateway, State, VirtualService
+
+
+def _suggestion(state: State, vs: VirtualService, ref: str, resolved: str) -> str:
+    name = resolved.split("/", 1)[1]
+    others = sorted(g.meta.key for g in state.gateways_by_name.get(name, ()))
+    if others:
+        spaces = ", ".join(k.split("/", 1)[0] for k in others)
+        return (f"A Gateway named {name} exists in namespace {spaces}: reference it as '{others[0]}' "
+                "(<namespace>/<name>) in spec.gateways.")
+    names = sorted(state.gateways_by_key)[:5]
+    return ("Create the Gateway, or fix the name in spec.gateways; existing Gateways: "
+            + (", ".join(names) if names else "none") + ".")
+
+
+def _host_fix(gw: Gateway, vs: VirtualService) -> tuple[str, str]:
+    """(hosts the Gateway offers this VirtualService, the fix to suggest)."""
+    offered, blocked = [], []
+    for server in gw.servers:
+        for raw in server.hosts:
+            ns, dns = split_server_host(raw, gw.meta.namespace)
+            (offered if ns in ("*", vs.meta.namespace) else blocked).append((ns, dns))
+    if blocked and any(hosts_intersect(dns, h) for _, dns in blocked for h in vs.hosts):
+        allowed = sorted({ns for ns, _ in blocked})
+        return (", ".join(f"{ns}/{d}" for ns, d in blocked),
+                f"The Gateway only lets VirtualServices from namespace {', '.join(allowed)} bind to those hosts; "
+                f"move the VirtualService there or change the Gateway host prefix to {vs.meta.namespace}/ or */.")
+    hosts = ", ".join(dict.fromkeys(d for _, d in offered)) or "none"
+    return hosts, (f"Add one of the Gateway's hosts ({hosts}) to the VirtualService's spec.hosts, or add "
+                   f"{vs.hosts[0] if vs.hosts else 'its host'} to the Gateway server's hosts.")
+
+
+def run(state: State) -> Iterator[Finding]:
+    for vs in state.virtual_services:
+        refs = list(dict.fromkeys(vs.gateways)) + [
+            g for r in vs.http for m in r.matches for g in m.gateways if g not in vs.gateways]
+        for ref in refs:
+            resolved = resolve_gateway_ref(ref, vs.meta.namespace)
+            if resolved == MESH:
+                continue
+            gw = state.gateways_by_key.get(resolved)
+            if gw is None:
+                yield finding("VS-GATEWAY-NOT-FOUND", [vs.meta.ref], origin=vs.meta.origin, vs=vs.meta.key, ref=ref,
+                              resolved=f"Gateway {resolved}", suggestion=_suggestion(state, vs, ref, resolved))
+                continue
+            if resolved not in vs_gateway_refs(vs):
+                continue  # referenced only from a match; binding is decided by spec.gateways
+            ok = any(
+                hosts_intersect(dns, h)
+                for s in gw.servers for raw in s.hosts
+                for ns, dns in [split_server_host(raw, gw.meta.namespace)] if ns in ("*", vs.meta.namespace)
+                for h in vs.hosts)
+            if not ok:
+                gw_hosts, fix = _host_fix(gw, vs)
+                yield finding("VS-HOST-NOT-IN-GATEWAY", [vs.meta.ref, gw.meta.ref], origin=vs.meta.origin,
+                              vs=vs.meta.key, gateway=gw.meta.key, vs_hosts=", ".join(vs.hosts) or "(none)",
+                              gw_hosts=gw_hosts, fix=fix)
+
+
+ANALYZER = Analyzer("virtualservice-gateways", ("VirtualService", "Gateway"),
+                    ("VS-GATEWAY-NOT-FOUND", "VS-HOST-NOT-IN-GATEWAY"), run)

@@ -1,0 +1,391 @@
+"""Explain one HTTP request from outside the cluster through an ingress gateway, from state alone.
+
+Each step names the objects that decided it, in the order the packet meets them: the gateway
+Service and its port, how it is reachable from outside, the targetPort and the pods behind it,
+the Envoy listener istiod builds from the Gateways that select those pods, the virtual host
+chosen by the Host header, the first matching route, and the destination's cluster and
+endpoints. It is a model of Istio 1.30's behaviour (see shared/reference/istio-request-outcomes.md);
+where that behaviour is uncertain the step says so instead of guessing.
+
+Outcomes: ok (routed; the status is the application's), unreachable (no external path),
+connection-refused (no listener or no such Service port), not-found (gateway 404 NR),
+no-healthy-upstream (503 UH), no-cluster (503 NC), and connection-closed (an HTTPS/TLS-only or
+TCP listener: a plain HTTP request gets no HTTP response).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from graders import mesh
+from graders.analyzers.vs_destinations import known_external, subset_labels
+from graders.mesh import ListenerServer, resolve_gateway_ref, resolve_host, string_matches, target_port_number
+from graders.state import Gateway, HttpMatch, HttpRoute, Pod, Server, Service, State, VirtualService
+
+OUTCOMES = ("ok", "unreachable", "connection-refused", "not-found", "no-healthy-upstream", "no-cluster",
+            "connection-closed")
+OUTCOME_STATUS = {"not-found": 404, "no-healthy-upstream": 503, "no-cluster": 503}
+OUTCOME_SUMMARY = {
+    "ok": "routed to the application (its response decides the status)",
+    "unreachable": "no path from outside the cluster",
+    "connection-refused": "connection refused (nothing listens there)",
+    "not-found": "404 from the gateway (flag NR: no virtual host or route matched)",
+    "no-healthy-upstream": "503 from the gateway, body 'no healthy upstream' (flag UH)",
+    "no-cluster": "503 from the gateway, empty body (flag NC: the upstream cluster does not exist)",
+    "connection-closed": "no HTTP response: the listener expects TLS or raw TCP, so the connection is closed",
+}
+DEFAULT_GATEWAY = "istio-system/istio-ingressgateway"
+
+
+@dataclass(frozen=True)
+class Request:
+    gateway: str = DEFAULT_GATEWAY
+    port: int = 80
+    host: str = "localhost"
+    path: str = "/"
+    method: str = "GET"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"gateway": self.gateway, "port": self.port, "host": self.host, "path": self.path,
+                "method": self.method, "headers": dict(self.headers)}
+
+
+@dataclass(frozen=True)
+class Step:
+    step: str
+    result: str
+    objects: tuple[str, ...] = ()
+    uncertain: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"step": self.step, "result": self.result, "objects": list(self.objects)}
+        if self.uncertain:
+            out["uncertain"] = True
+        return out
+
+
+@dataclass(frozen=True)
+class Trace:
+    request: Request
+    outcome: str
+    http_status: int | None
+    destination: dict[str, Any] | None
+    steps: tuple[Step, ...]
+    mode: str = ""
+
+    @property
+    def summary(self) -> str:
+        return OUTCOME_SUMMARY[self.outcome]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"outcome": self.outcome, "http_status": self.http_status, "destination": self.destination,
+                "steps": [s.to_json() for s in self.steps], "request": self.request.to_json(), "mode": self.mode}
+
+
+class _Done(Exception):
+    def __init__(self, outcome: str, status: int | None = None, destination: dict | None = None):
+        self.outcome, self.status, self.destination = outcome, status, destination
+
+
+@dataclass(frozen=True)
+class RouteCandidate:
+    route: HttpRoute
+    vs: VirtualService
+    gateway: Gateway
+    server: Server
+
+
+class _Tracer:
+    def __init__(self, state: State, req: Request):
+        self.state, self.req = state, req
+        self.steps: list[Step] = []
+
+    def add(self, step: str, result: str, *objects: str, uncertain: bool = False) -> None:
+        self.steps.append(Step(step, result, tuple(o for o in objects if o), uncertain))
+
+    def run(self) -> Trace:
+        try:
+            self._trace()
+            raise AssertionError("trace ended without an outcome")  # pragma: no cover
+        except _Done as done:
+            status = done.status if done.status is not None else OUTCOME_STATUS.get(done.outcome)
+            return Trace(self.req, done.outcome, status, done.destination, tuple(self.steps), self.state.mode)
+
+    # --- the path of the request ---------------------------------------------------------------
+    def _trace(self) -> None:
+        svc = self._gateway_service()
+        sp = svc.port(self.req.port)
+        if sp is None:
+            self.add("service-port", f"Service {svc.meta.key} has no port {self.req.port} (it has "
+                     f"{', '.join(p.label() for p in svc.ports) or 'no ports'}); nothing accepts the connection.",
+                     svc.meta.ref)
+            raise _Done("connection-refused")
+        self._reachability(svc, sp)
+        pod = self._endpoints(svc, sp)
+        target = target_port_number(sp, pod)
+        servers = self._listener(pod, target, svc)
+        http_servers = self._protocol(servers)
+        vhost_routes = self._virtual_host(http_servers, pod)
+        self._route(vhost_routes)
+
+    def _gateway_service(self) -> Service:
+        ns, _, name = self.req.gateway.partition("/")
+        svc = self.state.service(ns, name) if name else None
+        if svc is None:
+            gateways = [s.meta.key for s in self.state.services if any(p.is_gateway for p in self.state.pods
+                                                                      if s.selects(p))]
+            self.add("gateway-service", f"There is no Service {self.req.gateway}. Gateway Services in this cluster: "
+                     f"{', '.join(sorted(gateways)) or 'none'}.", f"Service {self.req.gateway}")
+            raise _Done("unreachable")
+        self.add("gateway-service", f"Service {svc.meta.key} is type {svc.type}.", svc.meta.ref)
+        return svc
+
+    def _reachability(self, svc: Service, sp: Any) -> None:
+        if svc.type == "ClusterIP" or svc.type == "ExternalName":
+            self.add("reachability", f"Service {svc.meta.key} is {svc.type}: it has no node port and no external "
+                     "IP, so a client outside the cluster cannot reach it at all.", svc.meta.ref)
+            raise _Done("unreachable")
+        if sp.node_port:
+            lb = (" On kind no load balancer assigns an EXTERNAL-IP (it stays <pending>), so the node port is "
+                  "the way in." if svc.type == "LoadBalancer" else "")
+            self.add("reachability", f"Port {sp.port} is reachable from outside on nodePort {sp.node_port} of every "
+                     f"node (the course's kind cluster maps its fixed node ports to ports on 127.0.0.1).{lb}", svc.meta.ref)
+        else:
+            self.add("reachability", f"Service {svc.meta.key} is {svc.type} but port {sp.port} shows no nodePort "
+                     "here (Kubernetes assigns a random one when none is set).", svc.meta.ref, uncertain=True)
+
+    def _endpoints(self, svc: Service, sp: Any) -> Pod:
+        pods = self.state.ready_pods_for(svc)
+        if not pods:
+            self.add("gateway-pods", f"Service {svc.meta.key} selects no ready pod, so kube-proxy has no endpoint "
+                     "for it and the connection is refused.", svc.meta.ref)
+            raise _Done("connection-refused")
+        pod = pods[0]
+        target = target_port_number(sp, pod)
+        if target is None:
+            self.add("target-port", f"targetPort '{sp.target_port}' names no container port of {pod.meta.ref}.",
+                     svc.meta.ref, pod.meta.ref)
+            raise _Done("connection-refused")
+        self.add("target-port", f"Service port {sp.port} forwards to targetPort {target} on {len(pods)} ready "
+                 f"pod(s) of {mesh.workload_of(pod)}.", svc.meta.ref, f"Deployment {mesh.workload_of(pod)}")
+        return pod
+
+    def _listener(self, pod: Pod, target: int | None, svc: Service) -> list[ListenerServer]:
+        groups, dropped = mesh.listeners_for_pod(self.state, pod)
+        servers = [ls for (port, bind), group in groups.items() if port == target and not bind for ls in group]
+        for ls in dropped:
+            if ls.listener == target:
+                self.add("listener", f"Gateway {ls.gateway.meta.key} asks for port {ls.server.port}, which resolves "
+                         f"to {ls.listener} (< 1024) on an unprivileged pod: istiod skips it.", ls.gateway.meta.ref)
+        if not servers:
+            selecting = [g.meta.key for g in self.state.ordered_gateways if pod in mesh.gateway_pods(self.state, g)]
+            elsewhere = sorted({ls.listener for group in groups.values() for ls in group})
+            self.add("listener", f"No Gateway server resolves to port {target} on this workload, so Envoy has no "
+                     f"listener there and the pod refuses the connection. Gateways selecting it: "
+                     f"{', '.join(selecting) or 'none'}; listeners they do open: "
+                     f"{', '.join(map(str, elsewhere)) or 'none'}.",
+                     *(f"Gateway {k}" for k in selecting))
+            raise _Done("connection-refused")
+        names = ", ".join(f"{ls.gateway.meta.key} (port {ls.server.port}{self._translated(ls)})" for ls in servers)
+        self.add("listener", f"Envoy listens on {target}, built from: {names}. Gateways are merged oldest first.",
+                 *dict.fromkeys(ls.gateway.meta.ref for ls in servers))
+        return servers
+
+    @staticmethod
+    def _translated(ls: ListenerServer) -> str:
+        if ls.resolved.service is not None and ls.listener != ls.server.port:
+            return f" = Service port {ls.server.port} -> targetPort {ls.listener}"
+        return ""
+
+    def _protocol(self, servers: list[ListenerServer]) -> list[ListenerServer]:
+        first = servers[0]
+        family = "http" if first.server.is_plain_http else first.server.protocol
+        kept = [ls for ls in servers if (ls.server.is_plain_http if family == "http" else ls.server.protocol == family)]
+        rejected = [ls for ls in servers if ls not in kept]
+        for ls in rejected:
+            self.add("protocol", f"Server {ls.server.protocol} of {ls.gateway.meta.key} conflicts with the "
+                     f"{first.server.protocol} server that came first on this port; istiod rejects it.",
+                     ls.gateway.meta.ref)
+        if family != "http":
+            self.add("protocol", f"The listener serves {first.server.protocol} (from {first.gateway.meta.key}); a "
+                     "plain HTTP request does not match its TLS/TCP filter chain and the connection is closed "
+                     "without an HTTP response.", first.gateway.meta.ref, uncertain=family == "TCP")
+            raise _Done("connection-closed")
+        redirect = next((ls for ls in kept if ls.server.https_redirect), None)
+        if redirect is not None:
+            self.add("protocol", f"Server of {redirect.gateway.meta.key} has tls.httpsRedirect: Envoy answers 301 to "
+                     "HTTPS for every request on it.", redirect.gateway.meta.ref)
+            raise _Done("ok", 301)
+        return kept
+
+    def _virtual_host(self, servers: list[ListenerServer], pod: Pod) -> list[RouteCandidate]:
+        host = mesh.strip_port(self.req.host)
+        domains: dict[str, list[RouteCandidate]] = {}
+        domain_vs: dict[str, list[str]] = {}
+        server_hosts: list[str] = []
+        for ls in servers:
+            server_hosts.extend(f"{ls.gateway.meta.key}: {h}" for h in ls.server.hosts)
+            for vs, vs_domains in mesh.bound_virtual_services(self.state, ls.gateway, ls.server, pod.meta.namespace):
+                routes = [RouteCandidate(r, vs, ls.gateway, ls.server) for r in vs.http
+                          if self._route_applies(r, vs, ls.gateway)]
+                for d in vs_domains:
+                    domains.setdefault(d.lower(), []).extend(routes)
+                    domain_vs.setdefault(d.lower(), []).append(vs.meta.ref)
+        if not domains:
+            self.add("virtual-host", "No VirtualService is bound to these Gateway servers (check spec.gateways "
+                     "references, hosts and namespaces), so the route table has only the empty 'blackhole' "
+                     "virtual host and every request gets 404.",
+                     *dict.fromkeys(ls.gateway.meta.ref for ls in servers))
+            raise _Done("not-found")
+        ranked = sorted(((mesh.domain_rank(d, host), d) for d in domains), key=lambda x: x[0] or (-1, 0),
+                        reverse=True)
+        best_rank, best = ranked[0]
+        if best_rank is None:
+            self.add("virtual-host", f"Host '{host}' matches none of the virtual hosts "
+                     f"({', '.join(sorted(domains))}); Envoy answers 404. Send a matching Host header "
+                     "(curl -H 'Host: ...') or add the host to the Gateway and VirtualService.",
+                     *dict.fromkeys(r for refs in domain_vs.values() for r in refs))
+            raise _Done("not-found")
+        self.add("virtual-host", f"Host '{host}' selects virtual host '{best}', built from "
+                 f"{', '.join(dict.fromkeys(domain_vs[best]))}.", *dict.fromkeys(domain_vs[best]))
+        return domains[best]
+
+    def _route_applies(self, route: HttpRoute, vs: VirtualService, gw: Gateway) -> bool:
+        """Routes whose every match names other gateways are not built for this gateway."""
+        if not route.matches:
+            return True
+        return any(not m.gateways or gw.meta.key in {resolve_gateway_ref(g, vs.meta.namespace) for g in m.gateways}
+                   for m in route.matches)
+
+    def _route(self, candidates: list[RouteCandidate]) -> None:
+        ordered = [c for c in candidates if not c.route.catch_all] + [c for c in candidates if c.route.catch_all]
+        if ordered != candidates:
+            self.add("route-order", "Catch-all routes (no match, prefix /, regex .*) are moved after the others "
+                     "(istiod sorts them last).")
+        if len({c.gateway.meta.key for c in ordered}) > 1:
+            self.add("route-order", "Routes from several Gateways share this virtual host: they are taken in "
+                     "Gateway order (oldest first) and, per Gateway, VirtualService creation order. istio.io calls "
+                     "this cross-resource order undefined; this is what istiod's code does at 1.30.",
+                     uncertain=True)
+        for cand in ordered:
+            matched, why = self._match(cand)
+            if matched:
+                self.add("route", f"Route {self._route_name(cand)} of {cand.vs.meta.key} matches ({why}).",
+                         cand.vs.meta.ref, uncertain=why.endswith("not modelled"))
+                self._destination(cand)
+        self.add("route", f"No route matches {self.req.method} {self.req.path}; Envoy answers 404 (NR). Routes "
+                 f"tried: {', '.join(self._route_name(c) + ' of ' + c.vs.meta.key for c in ordered) or 'none'}.",
+                 *dict.fromkeys(c.vs.meta.ref for c in ordered))
+        raise _Done("not-found")
+
+    @staticmethod
+    def _route_name(cand: RouteCandidate) -> str:
+        return f"http[{cand.route.index}]" + (f" '{cand.route.name}'" if cand.route.name else "")
+
+    def _match(self, cand: RouteCandidate) -> tuple[bool, str]:
+        if not cand.route.matches:
+            return True, "no match conditions"
+        for m in cand.route.matches:
+            ok, why = self._match_one(m, cand)
+            if ok:
+                return True, why
+        return False, ""
+
+    def _match_one(self, m: HttpMatch, cand: RouteCandidate) -> tuple[bool, str]:
+        req = self.req
+        if m.gateways and cand.gateway.meta.key not in {resolve_gateway_ref(g, cand.vs.meta.namespace)
+                                                        for g in m.gateways}:
+            return False, ""
+        if m.port is not None and m.port != cand.server.port:
+            return False, ""
+        parts = []
+        if m.uri:
+            if not string_matches(m.uri.kind, m.uri.value, req.path.split("?", 1)[0]):
+                return False, ""
+            parts.append(f"uri {m.uri.describe()}")
+        if m.method:
+            if not string_matches(m.method.kind, m.method.value, req.method):
+                return False, ""
+            parts.append(f"method {m.method.describe()}")
+        if m.authority and not string_matches(m.authority.kind, m.authority.value, req.host):
+            return False, ""
+        headers = {k.lower(): v for k, v in req.headers.items()}
+        for name, sm in m.headers:
+            if name not in headers or not string_matches(sm.kind, sm.value, headers[name]):
+                return False, ""
+            parts.append(f"header {name} {sm.describe()}")
+        why = ", ".join(parts) or "matches any request"
+        if m.other:
+            why += f"; {', '.join(m.other)} not modelled"
+        return True, why
+
+    def _destination(self, cand: RouteCandidate) -> None:
+        route, vs = cand.route, cand.vs
+        if route.redirect:
+            self.add("destination", "The route is a redirect: Envoy answers 301 itself.", vs.meta.ref)
+            raise _Done("ok", 301)
+        if route.direct_status is not None:
+            self.add("destination", f"The route has a directResponse: Envoy answers {route.direct_status} itself.",
+                     vs.meta.ref)
+            raise _Done("ok", route.direct_status)
+        if not route.destinations:
+            self.add("destination", "The route has no destination.", vs.meta.ref, uncertain=True)
+            raise _Done("no-cluster")
+        dests = route.destinations
+        dest = max(dests, key=lambda d: d.weight if d.weight is not None else (100 if len(dests) == 1 else 0))
+        if len(dests) > 1:
+            self.add("destination", f"Traffic is split across {len(dests)} destinations by weight; following "
+                     f"{dest.host} (the largest share).", vs.meta.ref)
+        fqdn = resolve_host(dest.host, vs.meta.namespace)
+        svc = self.state.service_by_fqdn.get(fqdn)
+        if svc is None:
+            if known_external(self.state, dest.host):
+                se = self.state.service_entry_hosts.get(dest.host)
+                self.add("destination", f"{dest.host} is declared by a ServiceEntry; Envoy sends the request to "
+                         "that external host.", *(se.meta.ref,) if se else ())
+                raise _Done("ok", None, {"service": dest.host, "port": dest.port})
+            port = dest.port or cand.server.port
+            self.add("destination", f"'{dest.host}' resolves to {fqdn}, which is neither a Service nor a "
+                     f"ServiceEntry host. The route points at cluster outbound|{port}||{fqdn}, which does not "
+                     "exist: 503 NC.", vs.meta.ref)
+            raise _Done("no-cluster")
+        port = dest.port
+        if port is None:
+            port = svc.ports[0].port if len(svc.ports) == 1 else cand.server.port
+            how = ("the Service's only port" if len(svc.ports) == 1 else
+                   f"the Gateway server's port {cand.server.port}, because no port was given and the Service has "
+                   "several")
+        else:
+            how = "route.destination.port"
+        if svc.port(port) is None:
+            self.add("destination", f"Port {port} (from {how}) is not a port of Service {svc.meta.key} "
+                     f"({', '.join(str(p.port) for p in svc.ports)}); cluster outbound|{port}||{svc.fqdn} does not "
+                     "exist: 503 NC.", vs.meta.ref, svc.meta.ref)
+            raise _Done("no-cluster")
+        labels = subset_labels(self.state, svc.fqdn, dest.subset)
+        if labels is None:
+            self.add("destination", f"Subset '{dest.subset}' is defined by no DestinationRule for {svc.fqdn}, so "
+                     f"cluster outbound|{port}|{dest.subset}|{svc.fqdn} does not exist: 503 NC.", vs.meta.ref)
+            raise _Done("no-cluster")
+        self.add("destination", f"Service {svc.meta.key} port {port} ({how})"
+                 + (f", subset {dest.subset}" if dest.subset else "") + ".", svc.meta.ref)
+        destination = {"service": svc.meta.key, "port": port}
+        pods = [p for p in self.state.pods_matching({**(svc.selector or {}), **labels}, svc.meta.namespace)
+                if p.ready] if svc.selector else []
+        if not pods:
+            self.add("endpoints", f"No ready pod backs {svc.meta.key}" + (f" subset {dest.subset}" if dest.subset
+                                                                          else "")
+                     + ": Envoy has the cluster but no healthy endpoint, so it answers 503 'no healthy upstream'.",
+                     svc.meta.ref)
+            raise _Done("no-healthy-upstream", None, destination)
+        self.add("endpoints", f"{len(pods)} ready pod(s): {', '.join(p.meta.key for p in pods[:3])}"
+                 + (" (simulated: Deployment templates stand for pods)" if pods[0].from_template else "")
+                 + ". The application answers.", *(f"Deployment {mesh.workload_of(p)}" for p in pods[:1]))
+        raise _Done("ok", None, destination)
+
+
+def trace(state: State, request: Request | None = None) -> Trace:
+    return _Tracer(state, request or Request()).run()
