@@ -49,7 +49,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from graders.state import ProbeRecord, State
+from graders import mesh
+from graders.state import Gateway, Pod, ProbeRecord, Server, Service, State, VirtualService
 
 INGRESS = "istio-system/istio-ingressgateway"  # the course's default ingress gateway Service
 BOOKINFO_TITLE = "Simple Bookstore App"  # <title> of the Bookinfo product page
@@ -193,6 +194,130 @@ class Lab:
         return out
 
 
+# --- building blocks labs share ---------------------------------------------------------------------
+def gateway_service(state: State, ref: str = INGRESS) -> Service | None:
+    ns, _, name = ref.partition("/")
+    return state.service(ns, name)
+
+
+def gateway_service_pods(state: State, ref: str = INGRESS) -> list[Pod]:
+    """The pods behind a gateway Service (ready or not)."""
+    svc = gateway_service(state, ref)
+    return state.pods_matching(svc.selector, svc.meta.namespace) if svc and svc.selector else []
+
+
+def gateways_on(state: State, ref: str = INGRESS) -> list[Gateway]:
+    """Gateways (oldest first) whose selector matches at least one pod behind the gateway Service ``ref``."""
+    pods = {p.meta.key for p in gateway_service_pods(state, ref)}
+    return [g for g in state.ordered_gateways if any(p.meta.key in pods for p in mesh.gateway_pods(state, g))]
+
+
+def client_ports(state: State, server_port: int, ref: str = INGRESS) -> list[int]:
+    """Ports of the gateway Service ``ref`` through which a client reaches a Gateway server on ``server_port``:
+    those whose targetPort is the listener istiod opens for it (none when the listener is dropped)."""
+    svc, pods = gateway_service(state, ref), gateway_service_pods(state, ref)
+    if svc is None or not pods:
+        return []
+    pod = pods[0]
+    listener = mesh.resolve_listener_port(state, pod, server_port).listener
+    if mesh.privileged_dropped(pod, listener):
+        return []
+    return [sp.port for sp in svc.ports if mesh.target_port_number(sp, pod) == listener]
+
+
+def names(objs) -> str:
+    """``ns/name, ns/name`` of state records, for messages."""
+    return ", ".join(o.meta.key for o in objs)
+
+
+def http_servers(gw: Gateway) -> list[Server]:
+    return [s for s in gw.servers if s.is_plain_http]
+
+
+def bound_virtual_services(state: State, gateways: Sequence[Gateway]) -> list[VirtualService]:
+    """VirtualServices whose spec.gateways resolves to one of ``gateways`` (creation order)."""
+    keys = {g.meta.key for g in gateways}
+    return [vs for vs in state.ordered_virtual_services if keys & set(mesh.vs_gateway_refs(vs))]
+
+
+def served_host(ctx: Context, preferred: str, ref: str = INGRESS) -> str:
+    """``preferred`` when a VirtualService on the gateway serves it, else a host one does serve.
+
+    Route checks trace with this host so they judge routes, not hosts; the request check sends the
+    lab's own host and so judges the host."""
+    state = ctx.state
+    pods = gateway_service_pods(state, ref)
+    proxy_ns = pods[0].meta.namespace if pods else "istio-system"
+    domains = [d for gw in gateways_on(state, ref) for s in http_servers(gw)
+               for _, ds in mesh.bound_virtual_services(state, gw, s, proxy_ns) for d in ds]
+    if not domains or any(mesh.host_covers(d, preferred) for d in domains):
+        return preferred
+    return domains[0].replace("*", "www")
+
+
+def virtual_service_bound(ctx: Context, work: str, ref: str = INGRESS) -> Outcome:
+    """Some VirtualService lists a Gateway that programs the gateway ``ref``; else say why not."""
+    state = ctx.state
+    gws = gateways_on(state, ref)
+    bound = bound_virtual_services(state, gws)
+    if bound:
+        return passed(f"VirtualService {names(bound)} lists Gateway {names(gws)} in spec.gateways.")
+    if not state.virtual_services:
+        return failed("No VirtualService found, so the Gateway has no routes and answers every request with 404.",
+                      f"Write a VirtualService in {work} whose spec.gateways names your Gateway.",
+                      "A VirtualService for a gateway needs spec.hosts, spec.gateways and spec.http routes.")
+    for vs in state.ordered_virtual_services:
+        for f in ctx.findings_for("VS-GATEWAY-NOT-FOUND", vs.meta.ref):
+            gw_ref, resolved = f.details.get("ref"), str(f.details.get("resolved", "")).removeprefix("Gateway ")
+            return failed(f"VirtualService {vs.meta.key} lists gateway '{gw_ref}', which means {resolved}; no such "
+                          "Gateway exists, so its routes are attached to no gateway.",
+                          f"Look at spec.gateways of VirtualService {vs.meta.key}: a name without a namespace "
+                          "means the VirtualService's own namespace.",
+                          f"Your Gateway is {names(gws)}; a reference to a Gateway in another namespace is "
+                          "written <namespace>/<name>.")
+    vs = state.ordered_virtual_services[0]
+    where = ", ".join(vs.gateways) if vs.gateways else "nothing (so it applies to the mesh sidecars only)"
+    return failed(f"VirtualService {vs.meta.key} lists {where} in spec.gateways, not Gateway {names(gws)}.",
+                  f"Look at spec.gateways of VirtualService {vs.meta.key}.",
+                  "Without spec.gateways a VirtualService programs sidecars (`mesh`), not the ingress gateway.")
+
+
+BOOKINFO_SERVICES = ("productpage", "details", "reviews", "ratings")
+
+
+def istio_and_bookinfo_ready(ctx: Context, bookinfo_ns: str = "default") -> Outcome:
+    """The shared first check of every lab: Istio installed, istiod and the ingress gateway ready, Bookinfo ready."""
+    state = ctx.state
+    if ctx.findings_for("ISTIO-NOT-INSTALLED"):
+        return failed(f"Istio is not installed on {state.description or 'this cluster'}: there are no "
+                      "networking.istio.io resource types, so no Gateway can exist.",
+                      "`kubectl get crd gateways.networking.istio.io` should list the CRD; "
+                      "`python -m graders doctor` checks the whole setup.",
+                      "`python -m graders cluster up` creates the course's kind cluster with Istio and Bookinfo.")
+    problems = []
+    if not any(p.ready for p in state.pods_matching({"app": "istiod"}, "istio-system")):
+        problems.append("istiod (istio-system) has no ready pod")
+    gw = gateway_service(state)
+    if gw is None:
+        problems.append(f"there is no Service {INGRESS}")
+    elif not state.ready_pods_for(gw):
+        problems.append(f"the ingress gateway Service {INGRESS} has no ready pod")
+    for name in BOOKINFO_SERVICES:
+        svc = state.service(bookinfo_ns, name)
+        if svc is None:
+            problems.append(f"Service {bookinfo_ns}/{name} is missing")
+        elif not state.ready_pods_for(svc):
+            problems.append(f"Service {bookinfo_ns}/{name} has no ready pod")
+    if problems:
+        return failed("Not ready yet: " + "; ".join(problems) + ".",
+                      f"`kubectl get pods -n istio-system` and `kubectl get pods -n {bookinfo_ns}` show which pods "
+                      "are not Running and Ready; `kubectl describe pod` says why.",
+                      "Pods can take a minute or two after `cluster up`; `kubectl wait --for=condition=Ready pods "
+                      f"--all -n {bookinfo_ns} --timeout=180s` waits for them.")
+    return passed(f"Istio (istiod and the ingress gateway) and Bookinfo ({', '.join(BOOKINFO_SERVICES)} in "
+                  f"{bookinfo_ns}) are installed and have ready pods.")
+
+
 # --- evidence that a request works -----------------------------------------------------------------
 @dataclass(frozen=True)
 class Evidence:
@@ -311,15 +436,15 @@ def _from_record(source: str, desc: str, rec: ProbeRecord, expect_text: str | No
 def _from_trace(desc: str, tr: Any, service: str) -> Evidence:
     dest = tr.destination or {}
     reached = dest.get("service")
-    status = tr.http_status
-    if tr.outcome == "ok" and reached == service:
-        detail = f"HTTP {status} from {reached} port {dest.get('port')} (it has ready endpoints)"
-        return Evidence("simulated", desc, True, status, detail, trace=tr)
-    if tr.outcome == "ok":
-        detail = f"HTTP {status}, but from {reached} port {dest.get('port')}, not from {service}"
+    if tr.outcome == "ok" and tr.http_status is None and reached == service:
+        detail = (f"reaches {reached} port {dest.get('port')}, which has ready pods, so the application itself "
+                  "answers (HTTP 200 from a healthy app)")
+        return Evidence("simulated", desc, True, 200, detail, trace=tr)
+    if tr.outcome == "ok" and tr.http_status is not None:
+        detail = f"the gateway answers HTTP {tr.http_status} itself instead of forwarding to {service}"
+    elif tr.outcome == "ok":
+        detail = f"reaches {reached} port {dest.get('port')}, not {service}"
     else:
-        last = tr.steps[-1] if tr.steps else None
-        why = getattr(last, "result", "") if last is not None else ""
-        code = f"HTTP {status}" if status else tr.outcome.replace("-", " ")
-        detail = f"{code}" + (f": {why}" if why else "")
-    return Evidence("simulated", desc, False, status, detail, trace=tr)
+        code = f"HTTP {tr.http_status} from the gateway" if tr.http_status else tr.outcome.replace("-", " ")
+        detail = f"{code}: {tr.steps[-1].result}" if tr.steps else code
+    return Evidence("simulated", desc, False, tr.http_status, detail.rstrip("."), trace=tr)

@@ -82,8 +82,11 @@ def resolve_target(lab: Lab, paths: Sequence[str] | None, snapshot: str | None, 
             notes.append(f"Your working folder {rel}/ has no YAML yet: grading the simulated lab cluster as the "
                          "lab starts.")
     start = lab_dir(lab) / "start"
+    if paths:
+        notes.append(f"Your files: {', '.join(map(str, paths))}.")
     if baseline and not live and not snapshot and _yaml_files_in(start):
         chosen = [str(start), *chosen]
+        notes.append(f"Laid over the lab's start state ({start.relative_to(REPO_ROOT)}/), as `lab setup` applies it.")
     if not live and not snapshot and baseline:
         notes.append("Simulated lab cluster: requests are traced through the configuration, not sent.")
     return chosen, notes

@@ -1,0 +1,208 @@
+"""Lab 1: expose Bookinfo at http://bookinfo.example.com/productpage through the default ingress gateway.
+
+The checks follow the request's path (Gateway selects the pods, its port is reachable, a
+VirtualService binds to it with a matching host, its route reaches productpage:9080) and end with
+the proof: a request with the lab's Host header returns the Bookinfo page. Config checks name the
+object and field to look at; the analyzers and the request trace supply the facts.
+"""
+
+from __future__ import annotations
+
+from graders import mesh
+from graders.analyzers.gateway_selector import fmt_labels
+from graders.checks import (
+    BOOKINFO_TITLE,
+    INGRESS,
+    Context,
+    Lab,
+    Outcome,
+    bound_virtual_services,
+    client_ports,
+    failed,
+    gateway_service_pods,
+    gateways_on,
+    http_servers,
+    istio_and_bookinfo_ready,
+    names,
+    passed,
+    served_host,
+    virtual_service_bound,
+)
+
+HOST = "bookinfo.example.com"
+PORT = 80  # the gateway Service port the kind cluster maps to http://localhost/
+PRODUCTPAGE = "default/productpage"
+PRODUCTPAGE_PORT = 9080
+# One request per routed path (a prefix is probed with a path below it).
+PATHS = ("/productpage", "/static/bootstrap/css/bootstrap.min.css", "/login", "/logout", "/api/v1/products")
+
+LAB = Lab("lab01", "Expose Bookinfo through the default ingress gateway",
+          chapter="chapters/02-gateway-resource", notebook="labs/lab01-expose-bookinfo.ipynb",
+          summary=f"A Gateway and a VirtualService that serve Bookinfo at http://{HOST}/productpage.")
+
+
+@LAB.check("istio-bookinfo-ready", "Istio and Bookinfo are installed and ready", points=1)
+def istio_bookinfo_ready(ctx: Context) -> Outcome:
+    return istio_and_bookinfo_ready(ctx)
+
+
+@LAB.check("gateway-exists", "You wrote a Gateway", points=1)
+def gateway_exists(ctx: Context) -> Outcome:
+    gws = ctx.state.ordered_gateways
+    if gws:
+        return passed(f"Found Gateway {names(gws)}.")
+    return failed(f"No Gateway found in {ctx.state.description or 'the cluster'}.",
+                  "Write a Gateway (apiVersion networking.istio.io/v1, kind Gateway) in labs/lab01/work/ and apply "
+                  "it with `kubectl apply -f labs/lab01/work/`.",
+                  "Step 1 of the notebook lists the fields a Gateway needs: spec.selector and spec.servers "
+                  "(port, hosts).")
+
+
+@LAB.check("gateway-selects-pods", "The Gateway selects the ingress gateway pods", points=2,
+           needs=("gateway-exists",))
+def gateway_selects_pods(ctx: Context) -> Outcome:
+    state = ctx.state
+    on_ingress = gateways_on(state)
+    if on_ingress:
+        ready = sum(p.ready for p in gateway_service_pods(state))
+        return passed(f"Gateway {names(on_ingress)} selects the pods of {INGRESS} ({ready} ready).")
+    gw = state.ordered_gateways[0]
+    selected = mesh.workloads(mesh.gateway_pods(state, gw))
+    if selected:
+        what = f"selects {', '.join(sorted(selected))}, not the ingress gateway {INGRESS}"
+    else:
+        what = f"selects pods labelled {fmt_labels(gw.selector)}, and no pod carries those labels"
+    return failed(f"Gateway {gw.meta.key} {what}, so no ingress Envoy is configured by it.",
+                  f"Compare spec.selector of Gateway {gw.meta.key} with the labels of the ingress gateway pods: "
+                  "`kubectl -n istio-system get pods --show-labels`.",
+                  "Helm's istio/gateway chart labels its pods differently from the istioctl-installed gateway this "
+                  "course uses; copy the `istio` label from the pod itself, not from a Helm example.")
+
+
+@LAB.check("gateway-port-reachable", "The Gateway's port is reachable through the gateway Service", points=2,
+           needs=("gateway-selects-pods",))
+def gateway_port_reachable(ctx: Context) -> Outcome:
+    state = ctx.state
+    problems = []
+    for gw in gateways_on(state):
+        for server in http_servers(gw):
+            ports = client_ports(state, server.port)
+            if PORT in ports:
+                via = "" if server.port == PORT else f" (it is the targetPort behind Service port {PORT})"
+                return passed(f"Gateway {gw.meta.key} port {server.port}{via} is reached through Service {INGRESS} "
+                              f"port {PORT}, the port http://localhost/ arrives on.")
+            ref = gw.meta.ref
+            if ctx.findings_for("GW-PORT-PRIVILEGED", ref) and not ports:
+                problems.append(f"port {server.port} of Gateway {gw.meta.key} would need a listener below 1024, "
+                                "which istiod drops on the unprivileged gateway pod")
+            elif any(f.details.get("port") == server.port for f in ctx.findings_for("GW-PORT-NOT-ON-SERVICE", ref)):
+                problems.append(f"port {server.port} of Gateway {gw.meta.key} is neither a port nor a targetPort of "
+                                f"Service {INGRESS}, so no traffic reaches it")
+            else:
+                problems.append(f"port {server.port} of Gateway {gw.meta.key} is reached only through Service port"
+                                f"{'s' if len(ports) != 1 else ''} {', '.join(map(str, ports)) or 'none'}, not through "
+                                f"port {PORT}")
+    if not problems:
+        which = names(gateways_on(state))
+        return failed(f"Gateway {which} has no plain-HTTP server (protocol HTTP), which this lab needs.",
+                      f"Look at spec.servers[].port.protocol of Gateway {which}.",
+                      "Plain HTTP on the gateway's HTTP port is all lab 1 needs; TLS comes later in the course.")
+    return failed(problems[0][0].upper() + problems[0][1:] + ".",
+                  "Compare spec.servers[].port.number of your Gateway with the PORT(S) column of "
+                  "`kubectl -n istio-system get svc istio-ingressgateway` (port:nodePort).",
+                  "A Gateway port is a port of the gateway Service or the targetPort behind it, never the nodePort; "
+                  "chapter 3 follows a request through all of these ports.")
+
+
+@LAB.check("vs-bound", "A VirtualService is bound to the Gateway", points=2, needs=("gateway-selects-pods",))
+def vs_bound(ctx: Context) -> Outcome:
+    return virtual_service_bound(ctx, "labs/lab01/work/")
+
+
+@LAB.check("vs-host-matches", "The VirtualService's hosts match the Gateway's hosts", points=1, needs=("vs-bound",))
+def vs_host_matches(ctx: Context) -> Outcome:
+    state = ctx.state
+    gws = gateways_on(state)
+    pods = gateway_service_pods(state)
+    proxy_ns = pods[0].meta.namespace if pods else "istio-system"
+    for gw in gws:
+        for server in http_servers(gw):
+            for vs, domains in mesh.bound_virtual_services(state, gw, server, proxy_ns):
+                return passed(f"VirtualService {vs.meta.key} and Gateway {gw.meta.key} meet on host "
+                              f"{', '.join(domains)}.")
+    vs = bound_virtual_services(ctx.state, gws)[0]
+    gw_hosts = sorted({h for gw in gws for s in gw.servers for h in s.hosts})
+    return failed(f"None of the hosts of VirtualService {vs.meta.key} ({', '.join(vs.hosts) or 'none'}) matches a "
+                  f"host the Gateway accepts ({', '.join(gw_hosts)}), so its routes are never attached.",
+                  f"Compare spec.hosts of VirtualService {vs.meta.key} with spec.servers[].hosts of Gateway "
+                  f"{names(gws)}.",
+                  "On a gateway, a VirtualService's hosts are the names clients send in the Host header, not the "
+                  "name of the Service you route to.")
+
+
+@LAB.check("route-to-productpage", "The route sends /productpage to productpage:9080", points=2,
+           needs=("gateway-port-reachable", "vs-host-matches"))
+def route_to_productpage(ctx: Context) -> Outcome:
+    tr = ctx.trace(port=PORT, host=served_host(ctx, HOST), path="/productpage")
+    dest = tr.destination or {}
+    if dest.get("service") == PRODUCTPAGE and dest.get("port") == PRODUCTPAGE_PORT:
+        return passed(f"/productpage is routed to Service {PRODUCTPAGE} port {PRODUCTPAGE_PORT}.")
+    for code in ("VS-DESTINATION-NOT-FOUND", "VS-DESTINATION-PORT-MISMATCH"):
+        for f in ctx.findings_for(code):
+            vs = f.details.get("vs")
+            if code == "VS-DESTINATION-NOT-FOUND":
+                msg = (f"VirtualService {vs} routes to '{f.details.get('host')}', which Istio reads as "
+                       f"{f.details.get('resolved')}: no such Service, so the gateway answers 503.")
+                more = ("Istio expands only names without a dot (in the VirtualService's namespace); any other name "
+                        "must be the full <service>.<namespace>.svc.cluster.local.")
+            else:
+                msg = (f"VirtualService {vs} routes to {f.details.get('service')} {f.details.get('problem')}, so the "
+                       "gateway answers 503.")
+                more = ("route.destination.port is a port of the Service (`kubectl get svc productpage`), not the "
+                        "gateway's port or the container's port.")
+            return failed(msg, f"Look at spec.http[].route[].destination (host and port) of VirtualService {vs}.",
+                          more)
+    if tr.outcome == "not-found":
+        return failed(f"No route of your VirtualService matches /productpage ({tr.steps[-1].result})",
+                      "Look at spec.http[].match[].uri of your VirtualService.",
+                      "An `exact` match must equal the whole path; a `prefix` match covers everything below it.")
+    reached = f"{dest.get('service')} port {dest.get('port')}" if dest else tr.summary
+    return failed(f"/productpage goes to {reached}, not to {PRODUCTPAGE} port {PRODUCTPAGE_PORT}.",
+                  "Look at spec.http[].route[].destination of your VirtualService.",
+                  "The Bookinfo front end is the productpage Service in namespace default.")
+
+
+@LAB.check("route-all-paths", "All five Bookinfo paths reach productpage", points=1, needs=("route-to-productpage",))
+def route_all_paths(ctx: Context) -> Outcome:
+    host = served_host(ctx, HOST)
+    missing = [p for p in PATHS
+               if (ctx.trace(port=PORT, host=host, path=p).destination or {}).get("service") != PRODUCTPAGE]
+    if not missing:
+        return passed("/productpage, /static, /login, /logout and /api/v1/products all reach productpage.")
+    return failed(f"{', '.join(missing)} {'does' if len(missing) == 1 else 'do'} not reach productpage, so the page "
+                  "loses its styles, login or API calls (the gateway answers 404 for them).",
+                  "Look at the list of spec.http[].match[] entries of your VirtualService.",
+                  "The product page loads its stylesheets and scripts from under /static, and the login form posts "
+                  "to /login; each needs a match (a prefix match covers a whole subtree).")
+
+
+@LAB.check("request-productpage", "A real request to /productpage returns the Bookinfo page", points=3,
+           needs=("istio-bookinfo-ready", "gateway-port-reachable", "vs-bound"))
+def request_productpage(ctx: Context) -> Outcome:
+    ev = ctx.request(port=PORT, host=HOST, path="/productpage", service=PRODUCTPAGE, expect_text=BOOKINFO_TITLE)
+    if ev.ok:
+        return passed(ev.sentence)
+    if ev.status == 404:
+        return failed(ev.sentence,
+                      f"A 404 from the gateway means no virtual host or route matched: compare the hosts of your "
+                      f"Gateway and VirtualService with the Host header the request carries ({HOST}).",
+                      f"curl sends the URL's host name as Host: `curl -H 'Host: {HOST}' http://localhost/productpage` "
+                      "is the request this check makes.")
+    if ev.status == 503:
+        return failed(ev.sentence, "A 503 from the gateway means the route's destination is wrong or has no ready "
+                                   "pod: look at the destination host and port of your VirtualService.",
+                      "`kubectl get svc,pods -n default` shows the productpage Service's port and its pods.")
+    return failed(ev.sentence, "No HTTP answer means nothing listens on that port: check the Gateway's selector "
+                               "and port against the gateway pods and Service.",
+                  "`istioctl proxy-config listeners -n istio-system deploy/istio-ingressgateway` lists the "
+                  "listeners the gateway really has.")
