@@ -83,6 +83,7 @@ def trace_text(state: State, t: Trace, colour: bool = False) -> str:
     return "\n".join(lines)
 
 
-def write_json(data: Any, stream: TextIO = sys.stdout) -> None:
+def write_json(data: Any, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout
     json.dump(data, stream, indent=2, sort_keys=False)
     stream.write("\n")

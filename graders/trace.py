@@ -152,7 +152,8 @@ class _Tracer:
             lb = (" On kind no load balancer assigns an EXTERNAL-IP (it stays <pending>), so the node port is "
                   "the way in." if svc.type == "LoadBalancer" else "")
             self.add("reachability", f"Port {sp.port} is reachable from outside on nodePort {sp.node_port} of every "
-                     f"node (the course's kind cluster maps its fixed node ports to ports on 127.0.0.1).{lb}", svc.meta.ref)
+                     f"node (the course's kind cluster maps its fixed node ports to ports on 127.0.0.1).{lb}",
+                     svc.meta.ref)
         else:
             self.add("reachability", f"Service {svc.meta.key} is {svc.type} but port {sp.port} shows no nodePort "
                      "here (Kubernetes assigns a random one when none is set).", svc.meta.ref, uncertain=True)

@@ -19,7 +19,10 @@ from graders.objects import RawObject
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_TOTAL_BYTES = 64 * 1024 * 1024
-MAX_ALIASES = 200
+MAX_ALIASES = 1000
+# Nodes a document may have once aliases are expanded: far above any real manifest, far below a
+# "billion laughs" document, whose handful of aliases multiply into millions of nodes.
+MAX_EXPANDED_NODES = 2_000_000
 MAX_DOCUMENTS = 50_000
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -41,6 +44,31 @@ class _LimitedLoader(yaml.SafeLoader):
 class _TooManyAliases(Exception):
     def __init__(self, mark: yaml.Mark):
         self.mark = mark
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Size of the tree the node graph stands for (aliases counted each time they are used),
+    computed in time linear in the number of distinct nodes."""
+    sizes: dict[int, int] = {}
+    visiting: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if not children_done and id(node) in visiting:
+            return MAX_EXPANDED_NODES + 1  # a node that contains itself: infinite once expanded
+        if isinstance(node, yaml.ScalarNode):
+            sizes[id(node)] = 1
+            continue
+        kids = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else list(node.value)
+        if children_done:
+            sizes[id(node)] = min(1 + sum(sizes.get(id(k), 1) for k in kids), MAX_EXPANDED_NODES + 1)
+        else:
+            visiting.add(id(node))
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids if id(k) not in sizes)
+    return sizes[id(root)]
 
 
 def expand_paths(paths: list[str]) -> list[Path]:
@@ -91,6 +119,10 @@ def _parse_text(text: str, name: str, seq_start: int) -> Iterator[RawObject]:
             if count > MAX_DOCUMENTS:
                 raise InputError(f"{name}: more than {MAX_DOCUMENTS} YAML documents; split the file")
             line = node.start_mark.line + 1
+            if _expanded_size(node) > MAX_EXPANDED_NODES:
+                raise InputError(f"{name}:{line}: this document expands to more than {MAX_EXPANDED_NODES:,} "
+                                 "values through YAML aliases (*name); refused as a possible alias bomb. Write the "
+                                 "objects out without anchors and aliases")
             obj: Any = loader.construct_document(node)
             if obj is None:
                 continue

@@ -1,0 +1,337 @@
+"""Every analyzer: a passing and a failing case built from realistic objects laid over the
+simulated lab cluster (kind + Istio demo profile + Bookinfo)."""
+
+from __future__ import annotations
+
+import pytest
+from engine_helpers import (
+    PRODUCTPAGE_TWO_PORTS,
+    codes,
+    course_operator,
+    docs,
+    gateway,
+    only,
+    state_of,
+    virtual_service,
+)
+
+from graders.analyzers import analyze, analyzers
+from graders.catalogue import CATALOGUE
+
+IOP_HEAD = """
+apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+metadata: {name: %s}
+spec:
+  profile: empty
+  components:
+    ingressGateways:
+"""
+
+
+def second_gateway(labels: str, name: str = "ingress-2") -> str:
+    return IOP_HEAD % name + f"""    - name: istio-ingressgateway-2
+      namespace: istio-system
+      enabled: true
+      label: {labels}
+      k8s:
+        service:
+          type: NodePort
+          ports:
+          - {{name: http2, port: 80, targetPort: 8080, nodePort: 30081}}
+"""
+
+
+def test_correct_bookinfo_exposure_has_no_findings(tmp_path):
+    state = state_of(tmp_path, docs(gateway(), virtual_service()))
+    assert analyze(state) == []
+
+
+def test_every_code_is_in_the_catalogue_and_declared_by_one_analyzer():
+    declared = [c for a in analyzers() for c in a.codes]
+    assert len(declared) == len(set(declared))
+    assert set(declared) | {"MANIFEST-INVALID"} == set(CATALOGUE)
+    for a in analyzers():
+        assert a.reads, a.name
+
+
+# --- GW-SELECTOR-NO-WORKLOAD ------------------------------------------------------------------
+def test_helm_style_selector_matches_no_pod(tmp_path):
+    state = state_of(tmp_path, docs(gateway(selector="ingress"), virtual_service()))
+    f = only(state, "GW-SELECTOR-NO-WORKLOAD")
+    assert f.resources == ("Gateway default/bookinfo-gateway",)
+    assert f.severity == "error" and f.istio_code == "IST0101" and f.kiali_code == "KIA0302"
+    assert "istio=ingress" in f.message
+    assert "istio=ingressgateway (istio-system/istio-ingressgateway)" in f.hint
+
+
+# --- GW-PORT-NOT-ON-SERVICE / GW-PORT-PRIVILEGED -------------------------------------------------
+@pytest.mark.parametrize("port", [80, 8080])
+def test_service_port_and_target_port_both_pass(tmp_path, port):
+    state = state_of(tmp_path, docs(gateway(port=port), virtual_service()))
+    assert codes(state) == []
+
+
+def test_port_7070_is_not_on_the_gateway_service(tmp_path):
+    state = state_of(tmp_path, docs(gateway(port=7070), virtual_service()))
+    f = only(state, "GW-PORT-NOT-ON-SERVICE")
+    assert f.resources == ("Gateway default/bookinfo-gateway", "Deployment istio-system/istio-ingressgateway",
+                           "Service istio-system/istio-ingressgateway")
+    assert "80->8080" in f.hint and f.istio_code == "IST0162"
+    assert "GW-PORT-PRIVILEGED" not in codes(state)
+
+
+def test_privileged_port_without_mapping_is_dropped(tmp_path):
+    state = state_of(tmp_path, docs(gateway(port=81), virtual_service()))
+    assert sorted(codes(state)) == ["GW-PORT-NOT-ON-SERVICE", "GW-PORT-PRIVILEGED"]
+    f = only(state, "GW-PORT-PRIVILEGED")
+    assert f.details["listener"] == 81 and "81->8081" in f.hint
+
+
+def test_service_port_81_to_81_is_still_privileged(tmp_path):
+    iop = course_operator("          - {name: http-81, port: 81, targetPort: 81}")
+    state = state_of(tmp_path, docs(iop, gateway(port=81), virtual_service()))
+    assert codes(state) == ["GW-PORT-PRIVILEGED"]
+
+
+def test_service_port_81_to_8081_works(tmp_path):
+    iop = course_operator("          - {name: http-81, port: 81, targetPort: 8081}")
+    state = state_of(tmp_path, docs(iop, gateway(port=81), virtual_service()))
+    assert codes(state) == []
+
+
+def test_root_gateway_may_bind_low_ports(tmp_path):
+    iop = course_operator("          - {name: http-81, port: 81, targetPort: 81}", run_as_root=True)
+    state = state_of(tmp_path, docs(iop, gateway(port=81), virtual_service()))
+    assert codes(state) == []
+
+
+# --- GW-CONFLICT ------------------------------------------------------------------------------------
+def _two_bookinfos(port_a=8080, port_b=8080, hosts_a='"*"', hosts_b='"*"', protocol_b="HTTP", ts_a=None, ts_b=None):
+    return docs(
+        gateway(port=port_a, hosts=hosts_a, created=ts_a), virtual_service(),
+        gateway(ns="test", port=port_b, hosts=hosts_b, protocol=protocol_b, created=ts_b),
+        virtual_service(ns="test", gateways="test/bookinfo-gateway"))
+
+
+def test_same_port_and_wildcard_hosts_conflict_older_wins(tmp_path):
+    state = state_of(tmp_path, _two_bookinfos())
+    f = only(state, "GW-CONFLICT")
+    assert f.details["winner"] == "default/bookinfo-gateway" and f.details["loser"] == "test/bookinfo-gateway"
+    assert f.resources[:2] == ("Gateway test/bookinfo-gateway", "Gateway default/bookinfo-gateway")
+    assert "merged" in f.message and "Simulated cluster" in f.message
+    assert f.istio_code == "IST0145" and f.kiali_code == "KIA0301"
+
+
+def test_creation_timestamp_decides_the_winner(tmp_path):
+    state = state_of(tmp_path, _two_bookinfos(ts_a="2026-03-02T10:00:00Z", ts_b="2026-03-01T10:00:00Z"))
+    f = only(state, "GW-CONFLICT")
+    assert f.details["winner"] == "test/bookinfo-gateway"
+    assert "test/bookinfo-gateway was created first" in f.message
+
+
+def test_same_second_falls_back_to_name(tmp_path):
+    text = docs(gateway(name="zeta", created="2026-03-01T10:00:00Z"), gateway(name="alpha", ns="test",
+                                                                             created="2026-03-01T10:00:00Z"))
+    f = only(state_of(tmp_path, text), "GW-CONFLICT")
+    assert f.details["winner"] == "test/alpha" and "same second" in f.message
+
+
+def test_80_and_8080_collide_on_the_resolved_listener(tmp_path):
+    f = only(state_of(tmp_path, _two_bookinfos(port_a=80, port_b=8080)), "GW-CONFLICT")
+    assert f.details["listener"] == 8080
+    assert (f.details["winner_port"], f.details["loser_port"]) == (80, 8080)
+
+
+@pytest.mark.parametrize(("hosts_a", "hosts_b", "conflict"), [
+    ('"bookinfo.default.example"', '"bookinfo.test.example"', False),
+    ('"*.example.com"', '"foo.example.com"', True),
+    ('"foo.example.com"', '"*.example.com"', True),
+    ('"*.example.com"', '"*.com"', True),
+    ('"*.a.example.com"', '"*.b.example.com"', False),
+    ('"default/*"', '"test/*"', True),  # namespace prefixes limit binding, not the listener's hosts
+])
+def test_host_overlap_is_wildcard_aware(tmp_path, hosts_a, hosts_b, conflict):
+    state = state_of(tmp_path, _two_bookinfos(hosts_a=hosts_a, hosts_b=hosts_b))
+    assert ("GW-CONFLICT" in codes(state)) is conflict
+
+
+def test_https_identical_host_drops_the_newer_server(tmp_path):
+    text = docs(gateway(name="a", port=443, hosts='"shop.example.com"', protocol="HTTPS"),
+                gateway(name="b", ns="test", port=443, hosts='"shop.example.com"', protocol="HTTPS"))
+    f = only(state_of(tmp_path, text), "GW-CONFLICT")
+    assert f.details["listener"] == 8443 and "drops the newer server of test/b" in f.message
+
+
+def test_http_and_https_on_one_listener_reject_the_newer(tmp_path):
+    text = docs(gateway(name="a", port=80, hosts='"a.example.com"'),
+                gateway(name="b", ns="test", port=8080, hosts='"b.example.com"', protocol="HTTPS"))
+    f = only(state_of(tmp_path, text), "GW-CONFLICT")
+    assert "rejects the newer HTTPS server of test/b" in f.message
+
+
+def test_separate_workloads_do_not_conflict(tmp_path):
+    text = docs(second_gateway("{app: istio-ingressgateway-2, istio: ingressgateway-2}"),
+                gateway(), gateway(ns="test", selector="ingressgateway-2"))
+    assert "GW-CONFLICT" not in codes(state_of(tmp_path, text))
+
+
+def test_conflict_detection_is_linear_not_quadratic(tmp_path):
+    # 300 Gateways all on "*": every newer one conflicts with the oldest, one finding each.
+    text = docs(*(gateway(name=f"gw{i:03d}") for i in range(300)))
+    found = [f for f in analyze(state_of(tmp_path, text)) if f.code == "GW-CONFLICT"]
+    assert len(found) == 299 and {f.details["winner"] for f in found} == {"default/gw000"}
+
+
+# --- GW-SHARED-WORKLOAD -------------------------------------------------------------------------
+def test_second_gateway_that_kept_istio_ingressgateway_is_shared(tmp_path):
+    text = docs(second_gateway("{app: istio-ingressgateway-2}"), gateway(), virtual_service())
+    f = only(state_of(tmp_path, text), "GW-SHARED-WORKLOAD")
+    assert f.details["count"] == 2
+    assert "Deployment istio-system/istio-ingressgateway-2" in f.resources
+    assert "Deployment istio-system/istio-ingressgateway" in f.resources
+
+
+def test_second_gateway_with_both_labels_overridden_is_not_shared(tmp_path):
+    text = docs(second_gateway("{app: istio-ingressgateway-2, istio: ingressgateway-2}"), gateway(), virtual_service())
+    assert "GW-SHARED-WORKLOAD" not in codes(state_of(tmp_path, text))
+
+
+# --- GW-NOT-EXTERNALLY-REACHABLE ------------------------------------------------------------------
+def test_egress_gateway_as_ingress_is_not_reachable(tmp_path):
+    state = state_of(tmp_path, docs(gateway(selector="egressgateway", port=80), virtual_service()))
+    f = only(state, "GW-NOT-EXTERNALLY-REACHABLE")
+    assert f.severity == "warning"
+    assert "Service istio-system/istio-egressgateway" in f.resources
+
+
+def test_egress_pattern_is_only_informational(tmp_path):
+    vs = virtual_service(gateways="bookinfo-gateway, mesh")
+    f = only(state_of(tmp_path, docs(gateway(selector="egressgateway", port=80), vs)), "GW-NOT-EXTERNALLY-REACHABLE")
+    assert f.severity == "info" and "egress pattern" in f.message
+
+
+# --- VS-GATEWAY-NOT-FOUND ---------------------------------------------------------------------------
+def test_short_gateway_name_resolves_in_the_virtualservice_namespace(tmp_path):
+    state = state_of(tmp_path, docs(gateway(), virtual_service(ns="test", gateways="bookinfo-gateway")))
+    f = only(state, "VS-GATEWAY-NOT-FOUND")
+    assert f.resources == ("VirtualService test/bookinfo",)
+    assert "Gateway test/bookinfo-gateway" in f.message and "'default/bookinfo-gateway'" in f.hint
+
+
+@pytest.mark.parametrize("ref", ["default/bookinfo-gateway", "bookinfo-gateway.default.svc.cluster.local"])
+def test_qualified_gateway_references_resolve(tmp_path, ref):
+    vs = virtual_service(ns="test", gateways=ref, dest="productpage.default.svc.cluster.local")
+    assert codes(state_of(tmp_path, docs(gateway(), vs))) == []
+
+
+def test_mesh_is_not_a_gateway(tmp_path):
+    assert codes(state_of(tmp_path, docs(virtual_service(gateways="mesh", hosts="productpage")))) == []
+
+
+# --- VS-HOST-NOT-IN-GATEWAY ------------------------------------------------------------------------
+def test_vs_host_outside_gateway_hosts(tmp_path):
+    text = docs(gateway(hosts='"bookinfo.example.com"'), virtual_service(hosts='"other.example.com"'))
+    f = only(state_of(tmp_path, text), "VS-HOST-NOT-IN-GATEWAY")
+    assert f.resources == ("VirtualService default/bookinfo", "Gateway default/bookinfo-gateway")
+    assert "bookinfo.example.com" in f.hint and f.istio_code == "IST0132"
+
+
+@pytest.mark.parametrize(("gw_hosts", "vs_hosts"), [('"bookinfo.example.com"', '"*"'),
+                                                    ('"*.example.com"', '"bookinfo.example.com"'),
+                                                    ('"default/*"', '"bookinfo.example.com"')])
+def test_vs_host_matches_by_wildcard(tmp_path, gw_hosts, vs_hosts):
+    assert codes(state_of(tmp_path, docs(gateway(hosts=gw_hosts), virtual_service(hosts=vs_hosts)))) == []
+
+
+def test_gateway_namespace_prefix_keeps_other_namespaces_out(tmp_path):
+    vs = virtual_service(ns="test", gateways="default/bookinfo-gateway", dest="productpage.default.svc.cluster.local")
+    f = only(state_of(tmp_path, docs(gateway(hosts='"default/*"'), vs)), "VS-HOST-NOT-IN-GATEWAY")
+    assert "namespace default" in f.hint
+
+
+# --- VS-DESTINATION-NOT-FOUND / PORT-MISMATCH / SVC-NO-READY-ENDPOINTS --------------------------------
+def test_dotted_short_name_is_taken_literally(tmp_path):
+    f = only(state_of(tmp_path, docs(gateway(), virtual_service(dest="productpage.default"))),
+             "VS-DESTINATION-NOT-FOUND")
+    assert "productpage.default.svc.cluster.local" in f.hint and f.kiali_code == "KIA1101"
+
+
+def test_short_name_from_another_namespace_is_not_found(tmp_path):
+    text = docs(gateway(), virtual_service(ns="test", gateways="default/bookinfo-gateway"))
+    f = only(state_of(tmp_path, text), "VS-DESTINATION-NOT-FOUND")
+    assert "productpage.test.svc.cluster.local" in f.message and "exists in default" in f.hint
+
+
+def test_service_entry_host_is_a_valid_destination(tmp_path):
+    se = """
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: httpbin}
+spec:
+  hosts: [httpbin.org]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: DNS
+  location: MESH_EXTERNAL
+"""
+    assert codes(state_of(tmp_path, docs(gateway(), virtual_service(dest="httpbin.org", port=80), se))) == []
+
+
+def test_target_port_instead_of_service_port(tmp_path):
+    f = only(state_of(tmp_path, docs(gateway(), virtual_service(port=8080))), "VS-DESTINATION-PORT-MISMATCH")
+    assert "port 8080, which the Service does not have" in f.message and "9080" in f.hint
+
+
+def test_omitted_port_on_a_multi_port_service(tmp_path):
+    state = state_of(tmp_path, docs(PRODUCTPAGE_TWO_PORTS, gateway(), virtual_service(port=None)))
+    f = only(state, "VS-DESTINATION-PORT-MISMATCH")
+    assert "several ports" in f.message and f.istio_code == "IST0112"
+
+
+def test_scaled_to_zero_has_no_ready_endpoints(tmp_path):
+    dep = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: productpage-v1, namespace: default}
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: productpage, version: v1}}
+  template:
+    metadata: {labels: {app: productpage, version: v1}}
+    spec: {containers: [{name: productpage, image: x, ports: [{containerPort: 9080}]}]}
+"""
+    f = only(state_of(tmp_path, docs(dep, gateway(), virtual_service())), "SVC-NO-READY-ENDPOINTS")
+    assert f.resources == ("VirtualService default/bookinfo", "Service default/productpage")
+    assert "none is Ready" in f.message
+
+
+# --- MANIFEST-INVALID and ISTIO-NOT-INSTALLED ---------------------------------------------------------
+def test_invalid_field_is_reported_and_the_rest_still_analyzed(tmp_path):
+    broken = gateway(name="broken").replace("number: 8080", 'number: "8080"')
+    state = state_of(tmp_path, docs(broken, gateway(port=7070), virtual_service()))
+    found = analyze(state)
+    invalid = [f for f in found if f.code == "MANIFEST-INVALID"]
+    assert len(invalid) == 1
+    assert "learner.yaml:" in invalid[0].message and "spec.servers[0].port.number" in invalid[0].message
+    assert invalid[0].resources == ("Gateway default/broken",)
+    assert "GW-PORT-NOT-ON-SERVICE" in [f.code for f in found]
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("just a string\n", "must be a Kubernetes object"),
+    ("kind: Gateway\nmetadata: {name: x}\n", "missing apiVersion or kind"),
+    ("apiVersion: networking.istio.io/v2\nkind: Gateway\nmetadata: {name: x}\n", "not a served version"),
+    ("apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {labels: {a: b}}\n", "metadata.name is missing"),
+    ("apiVersion: v1\nkind: Service\nmetadata: {name: s, labels: {tier: 3}}\n", "label values must be strings"),
+])
+def test_manifest_invalid_variants(tmp_path, text, needle):
+    f = only(state_of(tmp_path, text), "MANIFEST-INVALID")
+    assert needle in f.message + f.hint
+
+
+def test_istio_not_installed_in_a_snapshot(tmp_path):
+    snap = tmp_path / "snap.yaml"
+    snap.write_text("apiVersion: v1\nkind: List\nitems: []\nx-graders: {version: 1, istioInstalled: false}\n")
+    from graders.sources import load_state
+
+    assert codes(load_state(snapshot=str(snap))) == ["ISTIO-NOT-INSTALLED"]

@@ -1,0 +1,245 @@
+"""The request trace: every outcome, the objects that decide each step, and Istio's merge order."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from engine_helpers import course_operator, docs, gateway, productpage_in, state_of, virtual_service, write
+
+from graders.cli import main
+from graders.trace import OUTCOMES, Request, trace
+
+BOOKINFO = docs(gateway(), virtual_service())
+
+
+def run(tmp_path, text: str, **req) -> object:
+    return trace(state_of(tmp_path, text), Request(**req))
+
+
+def steps(t) -> list[str]:
+    return [s.step for s in t.steps]
+
+
+def test_routed_request_reaches_productpage(tmp_path):
+    t = run(tmp_path, BOOKINFO, path="/productpage")
+    assert (t.outcome, t.http_status) == ("ok", None)
+    assert t.destination == {"service": "default/productpage", "port": 9080}
+    assert steps(t) == ["gateway-service", "reachability", "target-port", "listener", "virtual-host", "route",
+                        "destination", "endpoints"]
+    listener = next(s for s in t.steps if s.step == "listener")
+    assert "8080" in listener.result and listener.objects == ("Gateway default/bookinfo-gateway",)
+
+
+def test_gateway_port_80_translates_to_the_same_listener(tmp_path):
+    t = run(tmp_path, docs(gateway(port=80), virtual_service()), path="/productpage")
+    assert t.outcome == "ok"
+    assert "Service port 80 -> targetPort 8080" in next(s for s in t.steps if s.step == "listener").result
+
+
+def test_unrouted_path_is_a_gateway_404(tmp_path):
+    t = run(tmp_path, BOOKINFO, path="/")
+    assert (t.outcome, t.http_status, t.destination) == ("not-found", 404, None)
+    assert "No route matches GET /" in t.steps[-1].result
+
+
+def test_egress_gateway_is_unreachable_from_outside(tmp_path):
+    t = run(tmp_path, docs(gateway(selector="egressgateway", port=80), virtual_service()),
+            gateway="istio-system/istio-egressgateway", path="/productpage")
+    assert t.outcome == "unreachable" and t.http_status is None
+    assert t.steps[-1].objects == ("Service istio-system/istio-egressgateway",)
+
+
+def test_missing_gateway_service_is_unreachable(tmp_path):
+    assert run(tmp_path, BOOKINFO, gateway="istio-system/nope").outcome == "unreachable"
+
+
+def test_port_not_on_service_is_refused(tmp_path):
+    t = run(tmp_path, docs(gateway(port=7070), virtual_service()), port=7070)
+    assert t.outcome == "connection-refused" and t.steps[-1].step == "service-port"
+
+
+def test_no_gateway_means_no_listener(tmp_path):
+    t = run(tmp_path, virtual_service(), path="/productpage")
+    assert t.outcome == "connection-refused" and "no listener" in t.steps[-1].result
+
+
+def test_gateway_on_7070_opens_a_listener_the_service_never_reaches(tmp_path):
+    t = run(tmp_path, docs(gateway(port=7070), virtual_service()), path="/productpage")
+    assert t.outcome == "connection-refused"
+    assert "listeners they do open: 7070" in t.steps[-1].result
+
+
+def test_privileged_listener_is_skipped(tmp_path):
+    iop = course_operator("          - {name: http-81, port: 81, targetPort: 81, nodePort: 30082}")
+    t = run(tmp_path, docs(iop, gateway(port=81), virtual_service()), port=81, path="/productpage")
+    assert t.outcome == "connection-refused"
+    assert any("unprivileged pod: istiod skips it" in s.result for s in t.steps)
+
+
+def test_selector_mismatch_leaves_the_gateway_without_listener(tmp_path):
+    t = run(tmp_path, docs(gateway(selector="ingress"), virtual_service()), path="/productpage")
+    assert t.outcome == "connection-refused" and "Gateways selecting it: none" in t.steps[-1].result
+
+
+def test_gateway_without_virtualservice_is_blackhole_404(tmp_path):
+    t = run(tmp_path, gateway(), path="/productpage")
+    assert t.outcome == "not-found" and "blackhole" in t.steps[-1].result
+
+
+def test_virtualservice_in_other_namespace_with_short_ref_is_not_bound(tmp_path):
+    t = run(tmp_path, docs(gateway(), virtual_service(ns="test")), path="/productpage")
+    assert t.outcome == "not-found" and t.steps[-1].step == "virtual-host"
+
+
+def test_host_header_mismatch_is_404(tmp_path):
+    text = docs(gateway(hosts='"bookinfo.example.com"'), virtual_service(hosts='"bookinfo.example.com"'))
+    assert run(tmp_path, text, path="/productpage").outcome == "not-found"
+    ok = run(tmp_path, text, path="/productpage", host="bookinfo.example.com:8080")
+    assert ok.outcome == "ok"
+
+
+def test_unknown_destination_host_is_503_nc(tmp_path):
+    t = run(tmp_path, docs(gateway(), virtual_service(dest="productpage.default")), path="/productpage")
+    assert (t.outcome, t.http_status) == ("no-cluster", 503)
+    assert "outbound|9080||productpage.default" in t.steps[-1].result
+
+
+def test_wrong_destination_port_is_503_nc(tmp_path):
+    t = run(tmp_path, docs(gateway(), virtual_service(port=8080)), path="/productpage")
+    assert (t.outcome, t.http_status) == ("no-cluster", 503)
+    assert "outbound|8080||productpage.default.svc.cluster.local" in t.steps[-1].result
+
+
+def test_undefined_subset_is_503_nc(tmp_path):
+    vs = virtual_service().replace("host: productpage", "host: productpage\n        subset: v1")
+    t = run(tmp_path, docs(gateway(), vs), path="/productpage")
+    assert t.outcome == "no-cluster" and "Subset 'v1'" in t.steps[-1].result
+
+
+def test_subset_with_no_pods_is_503_uh(tmp_path):
+    dr = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: productpage}
+spec:
+  host: productpage
+  subsets:
+  - {name: v9, labels: {version: v9}}
+"""
+    vs = virtual_service().replace("host: productpage", "host: productpage\n        subset: v9")
+    t = run(tmp_path, docs(gateway(), vs, dr), path="/productpage")
+    assert (t.outcome, t.http_status) == ("no-healthy-upstream", 503)
+    assert t.destination == {"service": "default/productpage", "port": 9080}
+
+
+def test_scaled_to_zero_is_503_uh(tmp_path):
+    dep = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: productpage-v1}
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: productpage}}
+  template:
+    metadata: {labels: {app: productpage, version: v1}}
+    spec: {containers: [{name: productpage, image: x}]}
+"""
+    t = run(tmp_path, docs(dep, gateway(), virtual_service()), path="/productpage")
+    assert t.outcome == "no-healthy-upstream" and "no healthy upstream" in t.steps[-1].result
+
+
+def test_https_listener_closes_a_plain_http_request(tmp_path):
+    t = run(tmp_path, gateway(port=443, hosts='"shop.example.com"', protocol="HTTPS"), port=443)
+    assert t.outcome == "connection-closed" and t.http_status is None
+
+
+def test_older_gateway_wins_the_shared_path(tmp_path):
+    text = docs(productpage_in("test"), gateway(ns="test", created="2026-03-01T10:00:00Z"),
+                virtual_service(ns="test", gateways="test/bookinfo-gateway"),
+                gateway(created="2026-03-02T10:00:00Z"), virtual_service())
+    t = run(tmp_path, text, path="/productpage")
+    assert t.destination == {"service": "test/productpage", "port": 9080}
+    assert any(s.step == "route-order" and s.uncertain for s in t.steps)
+
+
+def test_catch_all_route_moves_last_and_flips_the_winner(tmp_path):
+    catch_all = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: everything, namespace: test}
+spec:
+  hosts: ["*"]
+  gateways: [test/bookinfo-gateway]
+  http:
+  - route:
+    - destination: {host: productpage, port: {number: 9080}}
+"""
+    text = docs(productpage_in("test"), gateway(ns="test", created="2026-03-01T10:00:00Z"), catch_all,
+                gateway(created="2026-03-02T10:00:00Z"), virtual_service())
+    t = run(tmp_path, text, path="/productpage")
+    assert t.destination == {"service": "default/productpage", "port": 9080}
+    assert run(tmp_path, text, path="/anything").destination == {"service": "test/productpage", "port": 9080}
+
+
+def test_host_headers_separate_two_namespaces(tmp_path):
+    text = docs(productpage_in("test"), gateway(hosts='"bookinfo.default.example"'),
+                virtual_service(hosts='"bookinfo.default.example"'),
+                gateway(ns="test", hosts='"bookinfo.test.example"'),
+                virtual_service(ns="test", gateways="test/bookinfo-gateway", hosts='"bookinfo.test.example"'))
+    for ns in ("default", "test"):
+        t = run(tmp_path, text, path="/productpage", host=f"bookinfo.{ns}.example")
+        assert t.destination == {"service": f"{ns}/productpage", "port": 9080}
+
+
+def test_match_on_method_and_header(tmp_path):
+    vs = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: bookinfo}
+spec:
+  hosts: ["*"]
+  gateways: [bookinfo-gateway]
+  http:
+  - match:
+    - uri: {prefix: /api}
+      method: {exact: POST}
+      headers: {x-canary: {exact: "yes"}}
+    route:
+    - destination: {host: reviews, port: {number: 9080}}
+  - match:
+    - uri: {prefix: /api}
+    route:
+    - destination: {host: ratings, port: {number: 9080}}
+"""
+    text = docs(gateway(), vs)
+    assert run(tmp_path, text, path="/api/x", method="POST", headers={"X-Canary": "yes"}).destination["service"] \
+        == "default/reviews"
+    assert run(tmp_path, text, path="/api/x", method="GET", headers={"x-canary": "yes"}).destination["service"] \
+        == "default/ratings"
+
+
+def test_outcome_list_is_covered():
+    # The outcomes this file exercises; a new outcome must get a test here.
+    assert set(OUTCOMES) == {"ok", "unreachable", "connection-refused", "not-found", "no-healthy-upstream",
+                             "no-cluster", "connection-closed"}
+
+
+def test_trace_cli_json_contract(tmp_path, capsys):
+    path = write(tmp_path, "b.yaml", BOOKINFO)
+    assert main(["trace", path, "--path", "/productpage", "-o", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["outcome"] == "ok" and out["http_status"] is None
+    assert out["destination"] == {"service": "default/productpage", "port": 9080}
+    assert all(set(s) >= {"step", "result", "objects"} for s in out["steps"])
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--gateway", "istio-ingressgateway"], "NAMESPACE/SERVICE"),
+    (["--path", "productpage"], "starts with '/'"),
+    (["--port", "70000"], "not a port number"),
+])
+def test_trace_cli_bad_arguments(tmp_path, capsys, args, needle):
+    assert main(["trace", *args]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1
