@@ -1,0 +1,175 @@
+"""Lab 2: Gateway port, Service port, targetPort, containerPort.
+
+The lab starts with a Gateway on 7070 that nobody can reach. Two fixes really work: move the
+Gateway to a port the gateway Service already forwards (80, or 8080: the same Envoy listener), or
+give the gateway Service a port for 7070 (IstioOperator, or a Service patch) whose targetPort is
+1024 or above. Both pass; so does neither trap: a port below 1024 with no Service mapping (81) is
+dropped by istiod, and an IstioOperator ports list replaces the Service's ports instead of adding.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from graders.checks import (
+    INGRESS,
+    Context,
+    Lab,
+    Outcome,
+    client_ports,
+    failed,
+    gateway_service,
+    gateways_on,
+    http_servers,
+    istio_and_bookinfo_ready,
+    names,
+    passed,
+    served_host,
+    virtual_service_bound,
+)
+from graders.mesh import gateway_pods, resolve_listener_port
+from graders.state import ServicePort
+
+HOST = "bookinfo.example.com"
+PRODUCTPAGE = "default/productpage"
+WORK = "labs/lab02/work/"
+SVC_CMD = "`kubectl -n istio-system get svc istio-ingressgateway -o yaml` (spec.ports: port, targetPort, nodePort)"
+
+LAB = Lab("lab02", "Ports: Gateway port, Service port, targetPort, containerPort",
+          chapter="chapters/03-ports", notebook="labs/lab02-ports.ipynb",
+          summary="Make the Gateway that starts on port 7070 reachable, by either fix that really works.")
+
+
+@cache
+def course_service_ports() -> tuple[ServicePort, ...]:
+    """The ingress gateway Service ports the course installs (from labs/cluster/istio-operator.yaml)."""
+    from graders.sources import load_state
+
+    svc = gateway_service(load_state())
+    return svc.ports if svc else ()
+
+
+def _servers(ctx: Context):
+    return [(gw, s) for gw in gateways_on(ctx.state) for s in http_servers(gw)]
+
+
+def _port_findings(ctx: Context, code: str, gw, port: int) -> list:
+    return [f for f in ctx.findings_for(code, gw.meta.ref) if f.details.get("port") == port]
+
+
+@LAB.check("istio-bookinfo-ready", "Istio and Bookinfo are installed and ready", points=1)
+def istio_bookinfo_ready(ctx: Context) -> Outcome:
+    return istio_and_bookinfo_ready(ctx)
+
+
+@LAB.check("gateway-selects-pods", "An HTTP Gateway selects the ingress gateway pods", points=1)
+def gateway_selects_pods(ctx: Context) -> Outcome:
+    servers = _servers(ctx)
+    if servers:
+        keys = ", ".join(dict.fromkeys(gw.meta.key for gw, _ in servers))
+        return passed(f"Gateway {keys} programs the pods of {INGRESS}.")
+    found = ctx.state.ordered_gateways
+    what = f"Gateway {names(found)} selects no ingress gateway pod or has no HTTP server" if found else \
+        "No Gateway found"
+    return failed(f"{what}; this lab starts from Gateway default/bookinfo-gateway on the ingress gateway.",
+                  "Run the lab's setup (`python -m graders lab setup lab02`) or copy labs/lab02/start/ into "
+                  f"{WORK}, then look at spec.selector and spec.servers of the Gateway.",
+                  "The Gateway must keep selector istio: ingressgateway and a server with protocol HTTP; only "
+                  "its port is the problem in this lab.")
+
+
+@LAB.check("gateway-port-on-service", "The Gateway's port is a port of the gateway Service", points=2,
+           needs=("gateway-selects-pods",))
+def gateway_port_on_service(ctx: Context) -> Outcome:
+    bad, good = [], []
+    for gw, server in _servers(ctx):
+        hit = _port_findings(ctx, "GW-PORT-NOT-ON-SERVICE", gw, server.port)
+        (bad if hit else good).append((gw, server))
+    if not bad:
+        return passed("Service " + INGRESS + " forwards to " + "; ".join(
+            f"Gateway {gw.meta.key} port {s.port}" for gw, s in good) + " (as a Service port or its targetPort).")
+    gw, server = bad[0]
+    return failed(f"Gateway {gw.meta.key} listens on port {server.port}, which is neither a port nor a targetPort of "
+                  f"Service {INGRESS}: Envoy opens that listener, but no traffic can reach it.",
+                  f"Compare spec.servers[].port.number of Gateway {gw.meta.key} with {SVC_CMD}.",
+                  "Either use a port the Service already forwards (a Service port or the targetPort behind it), or "
+                  "add a port to the gateway Service (the durable way: k8s.service.ports in the IstioOperator). "
+                  "A containerPort or a nodePort does not count.")
+
+
+@LAB.check("gateway-port-unprivileged", "The Gateway's listener port is one the gateway pod may open", points=2,
+           needs=("gateway-selects-pods",))
+def gateway_port_unprivileged(ctx: Context) -> Outcome:
+    state = ctx.state
+    for gw, server in _servers(ctx):
+        hit = _port_findings(ctx, "GW-PORT-PRIVILEGED", gw, server.port)
+        if hit:
+            listener = hit[0].details.get("listener")
+            via = "as written (no Service port translates it)" if listener == server.port else \
+                f"through the Service's targetPort {listener}"
+            return failed(f"Gateway {gw.meta.key} port {server.port} becomes Envoy listener {listener} {via}; it is "
+                          "below 1024 and the gateway pod runs unprivileged, so istiod drops the server.",
+                          f"Work out which listener port Gateway {gw.meta.key} port {server.port} turns into: the "
+                          f"targetPort of the matching Service port, else the number itself. {SVC_CMD[0].upper()}"
+                          f"{SVC_CMD[1:]} lists the Service ports.",
+                          "The istioctl-installed gateway runs as user 1337 (ISTIO_META_UNPRIVILEGED_POD=true) and "
+                          "may not bind ports below 1024; map the Service port to a targetPort of 1024 or above.")
+    listeners = []
+    for gw, server in _servers(ctx):
+        pods = gateway_pods(state, gw)
+        if pods:
+            listeners.append(f"{server.port} -> {resolve_listener_port(state, pods[0], server.port).listener}")
+    return passed(f"Every HTTP server resolves to a listener of 1024 or above (Gateway port -> listener: "
+                  f"{', '.join(listeners)}).")
+
+
+@LAB.check("service-keeps-ports", "The gateway Service still has the course's ports", points=1)
+def service_keeps_ports(ctx: Context) -> Outcome:
+    svc = gateway_service(ctx.state)
+    if svc is None:
+        return failed(f"Service {INGRESS} is missing.", "`kubectl -n istio-system get svc` lists the gateway Services.",
+                      "`istioctl install -f labs/cluster/istio-operator.yaml -y` puts the course's gateway back.")
+    problems = []
+    for want in course_service_ports():
+        have = svc.port(want.port)
+        if have is None:
+            problems.append(f"port {want.port} ({want.name}) is gone")
+        elif have.target_port != want.target_port:
+            problems.append(f"port {want.port} now forwards to {have.target_port}")
+        elif want.node_port and have.node_port and have.node_port != want.node_port:
+            problems.append(f"port {want.port} moved to nodePort {have.node_port}")
+    if svc.type == "ClusterIP":
+        problems.append("it became ClusterIP, so nothing outside the cluster reaches it")
+    if not problems:
+        return passed(f"Service {INGRESS} still has " + ", ".join(p.label() for p in course_service_ports()) + ".")
+    return failed(f"Service {INGRESS}: {'; '.join(problems)}, so what used those ports (lab 1, http://localhost/) "
+                  "stops working.",
+                  f"Compare {SVC_CMD} with labs/cluster/istio-operator.yaml.",
+                  "In an IstioOperator, k8s.service.ports replaces the chart's whole list: keep every existing port "
+                  "in it and add the new one.")
+
+
+@LAB.check("vs-bound", "The VirtualService is still bound to the Gateway", points=1, needs=("gateway-selects-pods",))
+def vs_bound(ctx: Context) -> Outcome:
+    return virtual_service_bound(ctx, WORK)
+
+
+@LAB.check("request-chosen-port", "A real request on the port you chose returns the Bookinfo page", points=3,
+           needs=("istio-bookinfo-ready", "gateway-port-on-service", "gateway-port-unprivileged", "vs-bound"))
+def request_chosen_port(ctx: Context) -> Outcome:
+    from graders.checks import BOOKINFO_TITLE
+
+    chosen = next((ports[0] for _, s in _servers(ctx) if (ports := client_ports(ctx.state, s.port))), None)
+    if chosen is None:
+        return failed(f"No port of Service {INGRESS} leads to a listener of your Gateway.",
+                      f"Compare the Gateway's port with the targetPorts in {SVC_CMD}.",
+                      "A client connects to a Service port; the gateway pod must have a listener on its targetPort.")
+    ev = ctx.request(port=chosen, host=served_host(ctx, HOST), path="/productpage", service=PRODUCTPAGE,
+                     expect_text=BOOKINFO_TITLE)
+    if ev.ok:
+        return passed(ev.sentence)
+    return failed(ev.sentence,
+                  f"The request went to Service port {chosen}; `python -m graders trace {WORK} --port {chosen} "
+                  "--path /productpage` shows each step it takes.",
+                  "Connection refused means no listener behind that Service port; 404 means no route for the Host "
+                  "and path; 503 means the route's destination is wrong or not ready.")
