@@ -1,0 +1,222 @@
+"""Live mode: the real kubernetes client reading the fake API server over HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import fields, replace
+from pathlib import Path
+
+import pytest
+import yaml
+from fakeapi import FakeApiServer, bookinfo_routing, dead_url, served_objects, write_kubeconfig_for
+
+from graders.cli import main
+from graders.errors import ClusterError
+from graders.sources import load_state
+from graders.sources.live import ISTIO_KINDS, read_cluster
+from graders.state import State
+
+CONTEXT = "kind-istio-lab"
+RECORD_FIELDS = ("namespaces", "pods", "deployments", "services", "gateways", "virtual_services",
+                 "destination_rules", "service_entries", "istio_operators")
+
+
+def comparable(state: State) -> dict:
+    """A state's records without where they were read from (origin differs between sources by design)."""
+    out: dict = {"istio_installed": state.istio_installed,
+                 "findings": sorted(f.code for f in state.load_findings)}
+    for name in RECORD_FIELDS:
+        records = [replace(r, meta=replace(r.meta, origin="")) for r in getattr(state, name)]
+        out[name] = sorted(records, key=repr)
+    return out
+
+
+def test_reads_every_kind_once_cluster_wide_with_get_only(fake_api: FakeApiServer, fake_kubeconfig: str) -> None:
+    fake_api.add_all(bookinfo_routing())
+    read = read_cluster(CONTEXT, fake_kubeconfig)
+
+    assert read.istio_installed and read.context == CONTEXT and read.server == fake_api.url
+    assert {r.method for r in fake_api.requests} == {"GET"}
+    lists = fake_api.calls("list")
+    assert sorted(r.path for r in lists) == sorted([
+        "/api/v1/namespaces", "/api/v1/pods", "/api/v1/services", "/apis/apps/v1/deployments",
+        *(f"/apis/networking.istio.io/v1/{k.plural}" for k in ISTIO_KINDS)])
+    assert all(r.namespace is None for r in lists), "lists must be cluster-wide"
+    assert fake_api.calls("get") == [], "no per-object GETs"
+    assert not any(r.resource in ("secrets", "configmaps") for r in fake_api.requests)
+    # Items come back with kind/apiVersion set (LIST items of built-in kinds lack them).
+    kinds = {(o["apiVersion"], o["kind"]) for o in read.objects}
+    assert ("v1", "Pod") in kinds and ("apps/v1", "Deployment") in kinds
+    assert ("networking.istio.io/v1", "Gateway") in kinds and ("networking.istio.io/v1", "VirtualService") in kinds
+    assert len(read.objects) == len(served_objects(fake_api))
+    assert not any("managedFields" in o["metadata"] for o in read.objects)
+
+
+def test_live_state_equals_snapshot_state_of_the_same_objects(fake_api: FakeApiServer, fake_kubeconfig: str,
+                                                              tmp_path: Path) -> None:
+    fake_api.add_all(bookinfo_routing())
+    fake_api.set_ready("default", "ratings-v1", False)
+    snapshot = tmp_path / "kubectl-get.yaml"
+    snapshot.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": served_objects(fake_api)}))
+
+    live = load_state(context=CONTEXT, kubeconfig=fake_kubeconfig)
+    snap = load_state(snapshot=str(snapshot))
+
+    assert live.mode == "live" and snap.mode == "snapshot"
+    assert comparable(live) == comparable(snap)
+    assert len(live.gateways) == 1 and len(live.virtual_services) == 1
+    ratings = [p for p in live.pods if p.owner == "ratings-v1"]
+    assert ratings and not any(p.ready for p in ratings) and not any(p.from_template for p in live.pods)
+
+
+def test_falls_back_to_an_older_istio_api_version(fake_api: FakeApiServer, fake_kubeconfig: str) -> None:
+    fake_api.add_all(bookinfo_routing())
+    for crd in fake_api.cluster.store[("apiextensions.k8s.io", "customresourcedefinitions")].values():
+        crd["spec"]["versions"] = [v for v in crd["spec"]["versions"] if v["name"] != "v1"]
+
+    read = read_cluster(CONTEXT, fake_kubeconfig)
+
+    assert read.istio_installed
+    assert {r.path for r in fake_api.calls("list") if r.group == "networking.istio.io"} == {
+        f"/apis/networking.istio.io/v1beta1/{k.plural}" for k in ISTIO_KINDS}
+    gateways = [o for o in read.objects if o["kind"] == "Gateway"]
+    assert [g["apiVersion"] for g in gateways] == ["networking.istio.io/v1beta1"]
+    state = load_state(context=CONTEXT, kubeconfig=fake_kubeconfig)
+    assert [g.meta.name for g in state.gateways] == ["bookinfo-gateway"] and not state.load_findings
+
+
+def test_istio_operator_is_read_only_when_its_crd_exists(tmp_path: Path) -> None:
+    with FakeApiServer(operator_crd=True) as api:
+        kubeconfig = api.write_kubeconfig(tmp_path / "config")
+        state = load_state(context=CONTEXT, kubeconfig=kubeconfig)
+        assert [o.meta.name for o in state.istio_operators] == ["istio-lab"]
+        assert [r.path for r in api.calls("list") if r.group == "install.istio.io"] == [
+            "/apis/install.istio.io/v1alpha1/istiooperators"]
+    with FakeApiServer() as api:
+        kubeconfig = api.write_kubeconfig(tmp_path / "config2")
+        state = load_state(context=CONTEXT, kubeconfig=kubeconfig)
+        assert state.istio_operators == ()
+        assert [r.status for r in api.requests if r.path == "/apis/install.istio.io"] == [404]
+
+
+def test_missing_istio_crds_mean_istio_not_installed(fake_api: FakeApiServer, fake_kubeconfig: str,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    fake_api.remove_istio()
+    read = read_cluster(CONTEXT, fake_kubeconfig)
+    assert read.istio_installed is False
+    assert not any(r.path.startswith("/apis/networking.istio.io/") for r in fake_api.requests)
+
+    code = main(["analyze", "--context", CONTEXT, "--kubeconfig", fake_kubeconfig, "-o", "json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert [f["code"] for f in report["findings"]] == ["ISTIO-NOT-INSTALLED"]
+    assert main(["analyze", "--context", CONTEXT, "--kubeconfig", fake_kubeconfig]) == 1
+    assert "has no Istio networking CRDs (networking.istio.io)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_forbidden_names_the_missing_permission(fake_api: FakeApiServer, fake_kubeconfig: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    fake_api.forbid("virtualservices", "networking.istio.io")
+    with pytest.raises(ClusterError) as err:
+        read_cluster(CONTEXT, fake_kubeconfig)
+    msg = str(err.value)
+    assert "`list` on resource 'virtualservices' in API group networking.istio.io" in msg
+    assert "deploy/rbac/grader-readonly.yaml" in msg and "\n" not in msg
+
+    assert main(["analyze", "--context", CONTEXT, "--kubeconfig", fake_kubeconfig]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "virtualservices" in captured.err and "Traceback" not in captured.err
+
+
+def test_the_rbac_file_grants_exactly_what_is_read(fake_api: FakeApiServer, fake_kubeconfig: str) -> None:
+    rbac = Path(__file__).resolve().parents[1] / "deploy" / "rbac" / "grader-readonly.yaml"
+    rules = next(d for d in yaml.safe_load_all(rbac.read_text()) if d)["rules"]
+    granted = {(g, r, v) for rule in rules for g in rule["apiGroups"] for r in rule["resources"]
+               for v in rule["verbs"]}
+    assert not any(v in ("update", "patch", "delete", "deletecollection", "watch") for _, _, v in granted)
+    assert not any(r in ("secrets", "configmaps", "pods/log") for _, r, _ in granted)
+    read_cluster(CONTEXT, fake_kubeconfig)
+    for r in fake_api.calls("list"):
+        assert (r.group, r.resource, "list") in granted, r.path
+
+
+def test_unreachable_server_fails_fast_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kubeconfig = write_kubeconfig_for(tmp_path / "config", {CONTEXT: dead_url()})
+    started = time.monotonic()
+    with pytest.raises(ClusterError) as err:
+        read_cluster(CONTEXT, kubeconfig)
+    assert time.monotonic() - started < 10  # upper bound only: the timeouts and retries are bounded
+    assert "cannot reach the Kubernetes API server" in str(err.value) and "connection refused" in str(err.value)
+
+    assert main(["analyze", "--context", CONTEXT, "--kubeconfig", kubeconfig]) == 2
+    assert capsys.readouterr().err.startswith("error: cannot reach the Kubernetes API server at http://127.0.0.1:")
+
+
+def test_a_server_that_never_answers_times_out(tmp_path: Path) -> None:
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(5)  # accepts connections (kernel backlog) but never answers
+    try:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        kubeconfig = write_kubeconfig_for(tmp_path / "config", {CONTEXT: url})
+        started = time.monotonic()
+        with pytest.raises(ClusterError, match=r"no answer within 1 s"):
+            read_cluster(CONTEXT, kubeconfig, timeout=1.0)
+        assert time.monotonic() - started < 5
+    finally:
+        silent.close()
+
+
+def test_tls_error_is_one_line(fake_api: FakeApiServer, tmp_path: Path) -> None:
+    https_url = fake_api.url.replace("http://", "https://")  # the fake speaks plain HTTP
+    kubeconfig = write_kubeconfig_for(tmp_path / "config", {CONTEXT: https_url})
+    with pytest.raises(ClusterError, match="TLS handshake failed"):
+        read_cluster(CONTEXT, kubeconfig)
+
+
+def test_unknown_context_lists_the_available_ones(fake_api: FakeApiServer, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    kubeconfig = fake_api.write_kubeconfig(tmp_path / "config", extra={"kind-other": dead_url()})
+    assert main(["analyze", "--context", "istio-lab", "--kubeconfig", kubeconfig]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "'istio-lab' is not in kubeconfig" in err and "kind-istio-lab, kind-other" in err
+    assert "kind-<name>" in err
+    assert fake_api.requests == []
+
+
+def test_missing_kubeconfig_is_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config either
+    assert main(["analyze", "--context", CONTEXT]) == 2
+    err = capsys.readouterr().err
+    assert "no kubeconfig at" in err and "python -m graders cluster up" in err
+
+
+def test_kubeconfig_env_is_read_at_call_time_and_default_config_untouched(
+        fake_api: FakeApiServer, fake_kubeconfig: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubernetes import client
+
+    before = client.Configuration.get_default_copy().host
+    monkeypatch.setenv("KUBECONFIG", fake_kubeconfig)
+    read = read_cluster(None, None)  # current context of $KUBECONFIG
+    assert read.context == CONTEXT and read.server == fake_api.url
+    assert client.Configuration.get_default_copy().host == before
+
+
+def test_rejected_credentials(fake_api: FakeApiServer, tmp_path: Path) -> None:
+    kubeconfig = write_kubeconfig_for(tmp_path / "config", {CONTEXT: fake_api.url}, token="stale-token")
+    with pytest.raises(ClusterError, match="401 Unauthorized"):
+        read_cluster(CONTEXT, kubeconfig)
+
+
+def test_odd_objects_become_findings_not_crashes(fake_api: FakeApiServer, fake_kubeconfig: str) -> None:
+    fake_api.add({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "odd", "namespace": "default"},
+                  "spec": {"selector": {"app": "odd"}, "ports": [{"port": "http", "targetPort": 80}]}})
+    state = load_state(context=CONTEXT, kubeconfig=fake_kubeconfig)
+    assert [f.code for f in state.load_findings] == ["MANIFEST-INVALID"]
+    assert "odd" not in {s.meta.name for s in state.services}
+    assert {f.name for f in fields(State)} >= set(RECORD_FIELDS)
