@@ -61,6 +61,14 @@ def lab_dir(lab: Lab) -> Path:
     return LABS_DIR / lab.id
 
 
+def _shown(path: Path) -> str:
+    """A path as people should see it: relative to the repository when it is inside it."""
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
 def _yaml_files_in(folder: Path) -> bool:
     return folder.is_dir() and any(f.suffix in YAML_SUFFIXES for f in folder.rglob("*") if f.is_file())
 
@@ -73,7 +81,7 @@ def resolve_target(lab: Lab, paths: Sequence[str] | None, snapshot: str | None, 
     chosen = list(paths or [])
     if not chosen and not live and not snapshot:
         work = lab_dir(lab) / "work"
-        rel = work.relative_to(REPO_ROOT)
+        rel = _shown(work)
         if _yaml_files_in(work):
             chosen = [str(work)]
             notes.append(f"Grading your working folder {rel}/ on the simulated lab cluster "
@@ -86,7 +94,7 @@ def resolve_target(lab: Lab, paths: Sequence[str] | None, snapshot: str | None, 
         notes.append(f"Your files: {', '.join(map(str, paths))}.")
     if baseline and not live and not snapshot and _yaml_files_in(start):
         chosen = [str(start), *chosen]
-        notes.append(f"Laid over the lab's start state ({start.relative_to(REPO_ROOT)}/), as `lab setup` applies it.")
+        notes.append(f"Laid over the lab's start state ({_shown(start)}/), as `lab setup` applies it.")
     if not live and not snapshot and baseline:
         notes.append("Simulated lab cluster: requests are traced through the configuration, not sent.")
     return chosen, notes
