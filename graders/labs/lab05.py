@@ -1,0 +1,405 @@
+"""Lab 5: what an egress gateway can and cannot do.
+
+First the learner tries to use the egress gateway as an entry point and sees why nothing outside
+can reach it (a ClusterIP Service: GW-NOT-EXTERNALLY-REACHABLE, trace outcome ``unreachable``).
+Then they route mesh traffic for an external host through it, Istio's documented two-hop
+pattern: a ServiceEntry (resolution DNS), a Gateway on the egress gateway pods, a
+DestinationRule subset for the egress gateway Service, and one VirtualService with a ``mesh``
+route and a gateway route; with ``outboundTrafficPolicy: REGISTRY_ONLY`` so undeclared hosts
+fail. The proof is the egress gateway's access log, read through the API in live mode.
+
+The request trace models clients outside the cluster, so the two in-mesh hops are followed
+here with the shared binding rules of ``graders.mesh``; nothing is sent to the external host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from graders import mesh
+from graders.analyzers.vs_destinations import known_external, subset_labels
+from graders.checks import Context, Lab, Outcome, client_ports, failed, passed
+from graders.sources import istio_install
+from graders.state import CLUSTER_DOMAIN, Destination, Gateway, HttpRoute, Server, ServiceEntry, State, VirtualService
+
+EGRESS = "istio-system/istio-egressgateway"
+EGRESS_FQDN = f"istio-egressgateway.istio-system.{CLUSTER_DOMAIN}"
+EGRESS_WORKLOAD = "istio-system/istio-egressgateway"
+HTTP_PORT = 80
+DNS_RESOLUTIONS = ("DNS", "DNS_ROUND_ROBIN")
+LOG_TAIL_LINES = 500
+
+LAB = Lab("lab05", "Egress gateway limits", chapter="chapters/06-egress", notebook="labs/lab05-egress.ipynb",
+          summary="See why the egress gateway is no ingress, then send mesh traffic for an external host through it.")
+
+
+# --- the external host and the two hops -------------------------------------------------------------
+def external_entries(state: State) -> list[ServiceEntry]:
+    return [se for se in state.service_entries if se.location.upper() == "MESH_EXTERNAL"]
+
+
+def external_host(state: State) -> str | None:
+    """The external host the learner routes: from a MESH_EXTERNAL ServiceEntry, else from a VirtualService."""
+    for se in external_entries(state):
+        for h in se.hosts:
+            if "*" not in h:
+                return h
+    for vs in state.ordered_virtual_services:
+        if mesh.MESH in mesh.vs_gateway_refs(vs):
+            for h in vs.hosts:
+                if "*" not in h and state.service_by_fqdn.get(mesh.resolve_host(h, vs.meta.namespace)) is None:
+                    return h
+    return None
+
+
+def _route_for(vs: VirtualService, gateway: str, port: int) -> HttpRoute | None:
+    """The first HTTP route of ``vs`` that applies to ``gateway`` (``mesh`` or ns/name) on ``port``."""
+    for route in vs.http:
+        if not route.matches:
+            return route
+        for m in route.matches:
+            names = {mesh.resolve_gateway_ref(g, vs.meta.namespace) for g in m.gateways}
+            if (not names or gateway in names) and m.port in (None, port) and not (m.uri or m.headers or m.other):
+                return route
+    return None
+
+
+def _main_destination(route: HttpRoute) -> Destination | None:
+    if not route.destinations:
+        return None
+    return max(route.destinations, key=lambda d: d.weight if d.weight is not None else 100)
+
+
+@dataclass(frozen=True)
+class Hop:
+    vs: VirtualService
+    route: HttpRoute
+    destination: Destination
+    fqdn: str  # the destination host as istiod resolves it
+
+
+def mesh_hop(state: State, host: str) -> tuple[Hop | None, list[VirtualService]]:
+    """(the hop a sidecar takes for http://host/, VirtualServices for the host that do not bind ``mesh``)."""
+    unbound = []
+    for vs in state.ordered_virtual_services:
+        if not any(mesh.host_covers(h, host) for h in vs.hosts):
+            continue
+        if mesh.MESH not in mesh.vs_gateway_refs(vs):
+            unbound.append(vs)
+            continue
+        route = _route_for(vs, mesh.MESH, HTTP_PORT)
+        dest = _main_destination(route) if route else None
+        if route and dest:
+            return Hop(vs, route, dest, mesh.resolve_host(dest.host, vs.meta.namespace)), unbound
+    return None, unbound
+
+
+def egress_gateways_for(state: State, host: str) -> list[tuple[Gateway, Server]]:
+    """HTTP servers of any Gateway that accept ``host`` (whatever pods they select)."""
+    return [(gw, s) for gw in state.ordered_gateways for s in gw.servers
+            if s.is_plain_http and any(mesh.host_covers(mesh.split_server_host(h, gw.meta.namespace)[1], host)
+                                       for h in s.hosts)]
+
+
+def on_egress(state: State, gw: Gateway) -> bool:
+    return EGRESS_WORKLOAD in mesh.workloads(mesh.gateway_pods(state, gw))
+
+
+def gateway_hop(state: State, host: str) -> tuple[Hop | None, Gateway | None]:
+    """The hop the egress gateway takes for a request for ``host`` arriving on its HTTP port (and the
+    Gateway that gives it; the first Gateway on the egress pods for ``host`` when none routes it)."""
+    first: Gateway | None = None
+    for gw, server in egress_gateways_for(state, host):
+        if not on_egress(state, gw):
+            continue
+        first = first or gw
+        for vs, _ in mesh.bound_virtual_services(state, gw, server, "istio-system"):
+            route = _route_for(vs, gw.meta.key, server.port)
+            dest = _main_destination(route) if route else None
+            if route and dest and any(mesh.host_covers(h, host) for h in vs.hosts):
+                return Hop(vs, route, dest, mesh.resolve_host(dest.host, vs.meta.namespace)), gw
+    return None, first
+
+
+def ingress_misuse(state: State, gateway_key: str) -> list[str]:
+    """In-cluster Services a Gateway on a ClusterIP-only workload routes to: the mark of an ingress attempt
+    (the egress pattern routes to external hosts instead)."""
+    found = []
+    for vs in mesh.virtual_services_for(state, gateway_key):
+        for route in vs.http:
+            for d in route.destinations:
+                fqdn = mesh.resolve_host(d.host, vs.meta.namespace)
+                svc = state.service_by_fqdn.get(fqdn)
+                if svc is not None and fqdn != EGRESS_FQDN:
+                    found.append(svc.meta.key)
+    return list(dict.fromkeys(found))
+
+
+def outbound_policy(state: State) -> tuple[str | None, str]:
+    """(mode, where it was read). Live clusters keep it in ConfigMap data, which graders never read;
+    an IstioOperator file given with the cluster is read instead."""
+    mode, where = state.outbound_traffic_policy, "the simulated installation"
+    for op in state.istio_operators:
+        spec: Mapping = op.spec
+        if istio_install.includes_control_plane(spec):
+            mode = istio_install.outbound_policy(spec) or "ALLOW_ANY"
+            where = (f"the course installation, IstioOperator {op.meta.name}" if op.meta.origin.startswith("baseline")
+                     else f"IstioOperator {op.meta.name} in {op.meta.origin.split(':')[0]}")
+    return mode, where
+
+
+# --- the access log (live mode only; read through the API, never by exec) ----------------------------
+@dataclass(frozen=True)
+class LogEvidence:
+    lines: tuple[str, ...]  # lines that show the external host forwarded to its cluster
+    read: int  # pods whose log was read
+    error: str | None = None
+
+
+def read_egress_log(ctx: Context, host: str) -> LogEvidence:
+    """Tail the egress gateway pods' logs and keep the lines for ``host``; cached per Context.
+
+    Istio's default text access log names the request's authority in quotes and the upstream
+    cluster (``outbound|80||host``), which together show the request left through this gateway."""
+    cache = ctx.__dict__.setdefault("_lab05_logs", {})
+    if host in cache:
+        return cache[host]
+    from graders.errors import ClusterError
+    from graders.sources.live import new_api_client
+
+    try:
+        api_client, _, _ = new_api_client(ctx.target.context, ctx.target.kubeconfig)
+        from kubernetes import client
+
+        core = client.CoreV1Api(api_client)
+        ns, _, _ = EGRESS.partition("/")
+        pods = core.list_namespaced_pod(ns, label_selector="istio=egressgateway", _request_timeout=(5, 10)).items
+        found: list[str] = []
+        for pod in pods:
+            text = core.read_namespaced_pod_log(pod.metadata.name, ns, container="istio-proxy",
+                                                tail_lines=LOG_TAIL_LINES, _request_timeout=(5, 10))
+            found.extend(line for line in str(text).splitlines()
+                         if f'"{host}"' in line and f"outbound|{HTTP_PORT}||{host}" in line)
+        result = LogEvidence(tuple(found), len(pods))
+    except ClusterError as err:
+        result = LogEvidence((), 0, str(err))
+    except Exception as err:  # the API's own errors: report them in the check, never crash the grade
+        reason = getattr(err, "reason", None) or type(err).__name__
+        body = " ".join(str(getattr(err, "body", "") or "").split())[:200]
+        result = LogEvidence((), 0, f"{reason} {body}".strip())
+    cache[host] = result
+    return result
+
+
+# --- the checks ---------------------------------------------------------------------------------------
+@LAB.check("egress-not-ingress", "The egress gateway is not used as an entry point", points=1)
+def egress_not_ingress(ctx: Context) -> Outcome:
+    misuse = [(f, ingress_misuse(ctx.state, f.details.get("gateway", "")))
+              for f in ctx.findings_for("GW-NOT-EXTERNALLY-REACHABLE")]
+    misuse = [(f, services) for f, services in misuse if services]
+    tr = ctx.trace(port=HTTP_PORT, host="localhost", path="/productpage", gateway=EGRESS)
+    why = f"a request from outside to {EGRESS} ends as `{tr.outcome}` ({tr.summary})"
+    if misuse:
+        f, services = misuse[0]
+        return failed(f"Gateway {f.details.get('gateway')} routes to {', '.join(services)} but runs on "
+                      f"{f.details.get('workload')}, exposed only by {f.details.get('services')}: {why}.",
+                      f"Look at spec.selector of Gateway {f.details.get('gateway')} and at the TYPE column of "
+                      "`kubectl -n istio-system get svc`.",
+                      "Clients outside the cluster come in through the ingress gateway (a NodePort Service here); "
+                      "delete the step 1 experiment from labs/lab05/work/ once you have seen it fail.")
+    return passed(f"No Gateway uses the egress gateway as an entry point; as step 1 showed, {why}.")
+
+
+@LAB.check("service-entry", "The external host is declared with resolution DNS", points=2)
+def service_entry(ctx: Context) -> Outcome:
+    state = ctx.state
+    host = external_host(state)
+    entries = [se for se in external_entries(state) if host and host in se.hosts]
+    if not entries:
+        return failed("No ServiceEntry declares an external host (location MESH_EXTERNAL), so the mesh registry "
+                      "does not know it.",
+                      "Write a ServiceEntry in labs/lab05/work/ with spec.hosts, spec.ports, spec.location and "
+                      "spec.resolution.",
+                      "Under REGISTRY_ONLY a host that no ServiceEntry declares is refused by the sidecar itself.")
+    se = entries[0]
+    if se.resolution.upper() not in DNS_RESOLUTIONS:
+        return failed(f"ServiceEntry {se.meta.key} for {host} uses resolution {se.resolution}.",
+                      f"Look at spec.resolution of ServiceEntry {se.meta.key}.",
+                      "With NONE the egress gateway forwards to the address the request was originally sent to, "
+                      "which after the mesh hop is the egress gateway itself: Istio's egress task warns the "
+                      "traffic then loops. The gateway must look the name up itself.")
+    http = [p for p in se.ports if p[0] == HTTP_PORT and p[1] in ("HTTP", "HTTP2")]
+    if not http:
+        return failed(f"ServiceEntry {se.meta.key} declares {host} without an HTTP port {HTTP_PORT}.",
+                      f"Look at spec.ports of ServiceEntry {se.meta.key}: number, name and protocol.",
+                      "The mesh and gateway routes of this lab are HTTP routes on port 80.")
+    return passed(f"ServiceEntry {se.meta.key} declares {host} (port {HTTP_PORT} HTTP, resolution {se.resolution}).")
+
+
+@LAB.check("egress-gateway", "A Gateway on the egress gateway pods accepts the external host", points=2)
+def egress_gateway(ctx: Context) -> Outcome:
+    state = ctx.state
+    host = external_host(state)
+    if host is None:
+        return failed("There is no external host to route yet (no ServiceEntry declares one).",
+                      "Declare the external host with a ServiceEntry first (step 2).",
+                      "Then write a Gateway whose server hosts list that same host.")
+    servers = egress_gateways_for(state, host)
+    if not servers:
+        return failed(f"No Gateway has an HTTP server for {host}.",
+                      "Write a Gateway whose spec.servers[].hosts lists the external host.",
+                      "It is the egress gateway's listener for that host: port 80, protocol HTTP.")
+    for gw, server in servers:
+        if on_egress(state, gw):
+            ports = client_ports(state, server.port, EGRESS)
+            if not ports:
+                return failed(f"Gateway {gw.meta.key} port {server.port} is not a port (or targetPort) of Service "
+                              f"{EGRESS}, so the mesh hop cannot reach its listener.",
+                              f"Compare spec.servers[].port.number of Gateway {gw.meta.key} with "
+                              "`kubectl -n istio-system get svc istio-egressgateway`.",
+                              "The egress gateway Service maps 80 to 8080 and 443 to 8443.")
+            return passed(f"Gateway {gw.meta.key} programs {EGRESS_WORKLOAD} for {host} on port {server.port} "
+                          f"(Service port {', '.join(map(str, ports))}).")
+    gw = servers[0][0]
+    selected = sorted(mesh.workloads(mesh.gateway_pods(state, gw)))
+    return failed(f"Gateway {gw.meta.key} accepts {host} but selects {', '.join(selected) or 'no pod'}, not the "
+                  f"egress gateway {EGRESS_WORKLOAD}.",
+                  f"Look at spec.selector of Gateway {gw.meta.key} and the labels of the egress gateway pods "
+                  "(`kubectl -n istio-system get pods --show-labels`).",
+                  "The same Envoy image runs both gateways; the selector decides which one gets this listener.")
+
+
+@LAB.check("destination-rule", "A DestinationRule names the traffic sent to the egress gateway", points=1)
+def destination_rule(ctx: Context) -> Outcome:
+    state = ctx.state
+    rules = state.destination_rules_by_host.get(EGRESS_FQDN, ())
+    with_subsets = [dr for dr in rules if dr.subsets]
+    if not with_subsets:
+        return failed(f"No DestinationRule for the egress gateway Service ({EGRESS}) defines a subset.",
+                      "Write a DestinationRule whose spec.host is the egress gateway Service's full name, with one "
+                      "entry in spec.subsets.",
+                      "The mesh route sends to that subset; a subset needs no labels here, only a name.")
+    hop = mesh_hop(state, external_host(state) or "")[0]
+    if hop and hop.fqdn == EGRESS_FQDN and hop.destination.subset and \
+            subset_labels(state, EGRESS_FQDN, hop.destination.subset) is None:
+        return failed(f"VirtualService {hop.vs.meta.key} sends to subset '{hop.destination.subset}', which no "
+                      "DestinationRule for the egress gateway defines (that would be a 503 NC for every request).",
+                      f"Compare route.destination.subset in VirtualService {hop.vs.meta.key} with spec.subsets of "
+                      f"DestinationRule {with_subsets[0].meta.key}.",
+                      "The names must be identical.")
+    dr = with_subsets[0]
+    return passed(f"DestinationRule {dr.meta.key} defines subset {', '.join(s.name for s in dr.subsets)} for "
+                  f"{EGRESS_FQDN}.")
+
+
+@LAB.check("mesh-route", "Sidecars send the external host to the egress gateway", points=2)
+def mesh_route(ctx: Context) -> Outcome:
+    state = ctx.state
+    host = external_host(state)
+    if host is None:
+        return failed("There is no external host to route yet (no ServiceEntry declares one).",
+                      "Declare the external host with a ServiceEntry first (step 2).",
+                      "Then one VirtualService for that host carries both hops.")
+    hop, unbound = mesh_hop(state, host)
+    if hop is None:
+        if unbound:
+            vs = unbound[0]
+            return failed(f"VirtualService {vs.meta.key} for {host} does not list `mesh` in spec.gateways, so "
+                          "sidecars ignore it and send the traffic straight to the external host.",
+                          f"Look at spec.gateways of VirtualService {vs.meta.key}.",
+                          "The egress pattern needs two routes in one VirtualService: one matched on the `mesh` "
+                          "gateway (sidecars) and one matched on your egress Gateway.")
+        return failed(f"No VirtualService routes {host} for the sidecars (gateway `mesh`).",
+                      "Write a VirtualService for the external host that lists `mesh` in spec.gateways.",
+                      "Its `mesh` route sends to the egress gateway Service, port 80, with your subset.")
+    if hop.fqdn != EGRESS_FQDN:
+        return failed(f"The `mesh` route of VirtualService {hop.vs.meta.key} sends {host} to {hop.fqdn}, not to the "
+                      "egress gateway, so the traffic leaves from the application pod's sidecar.",
+                      f"Look at spec.http[{hop.route.index}].route[].destination of VirtualService {hop.vs.meta.key}.",
+                      "Sidecars must send this host to the egress gateway Service (its full name), port 80.")
+    if hop.destination.port != HTTP_PORT:
+        return failed(f"The `mesh` route of VirtualService {hop.vs.meta.key} reaches the egress gateway without port "
+                      f"{HTTP_PORT} (it has several ports, so the port must be given).",
+                      f"Look at route.destination.port of VirtualService {hop.vs.meta.key}'s `mesh` route.",
+                      "Use the egress gateway Service's HTTP port, not its targetPort.")
+    subset = f", subset {hop.destination.subset}" if hop.destination.subset else ""
+    return passed(f"Sidecars send http://{host}/ to {EGRESS} port {HTTP_PORT}{subset} (route "
+                  f"http[{hop.route.index}] of VirtualService {hop.vs.meta.key}).")
+
+
+@LAB.check("gateway-route", "The egress gateway forwards the external host out of the mesh", points=2,
+           needs=("egress-gateway",))
+def gateway_route(ctx: Context) -> Outcome:
+    state = ctx.state
+    host = external_host(state) or ""
+    hop, gw = gateway_hop(state, host)
+    if hop is None:
+        return failed(f"No VirtualService bound to Gateway {gw.meta.key if gw else '?'} routes {host} on the egress "
+                      "gateway.",
+                      "Add your egress Gateway (<namespace>/<name>) to spec.gateways of the external host's "
+                      "VirtualService, with a route matched on that gateway.",
+                      "That route's destination is the external host itself, port 80.")
+    if hop.fqdn == EGRESS_FQDN:
+        return failed(f"On the egress gateway, route http[{hop.route.index}] of VirtualService {hop.vs.meta.key} "
+                      "sends the traffic back to the egress gateway: a loop.",
+                      "Look at spec.http[].match[].gateways of that VirtualService: each route names the gateway it "
+                      "is for.",
+                      "The `mesh` route goes to the egress gateway; the gateway's route goes to the external host.")
+    if not known_external(state, hop.destination.host):
+        return failed(f"On the egress gateway, VirtualService {hop.vs.meta.key} routes to {hop.destination.host}, "
+                      "which no ServiceEntry declares.",
+                      f"Look at the gateway route's destination host in VirtualService {hop.vs.meta.key}.",
+                      "It must be the host the ServiceEntry declares.")
+    return passed(f"The egress gateway (Gateway {gw.meta.key if gw else ''}) sends {host} to "
+                  f"{hop.destination.host} port {hop.destination.port or HTTP_PORT} (route http[{hop.route.index}] "
+                  f"of VirtualService {hop.vs.meta.key}).")
+
+
+@LAB.check("registry-only", "Undeclared external hosts are refused (REGISTRY_ONLY)", points=2)
+def registry_only(ctx: Context) -> Outcome:
+    mode, where = outbound_policy(ctx.state)
+    if mode == "REGISTRY_ONLY":
+        return passed(f"outboundTrafficPolicy is REGISTRY_ONLY (read from {where}): sidecars refuse hosts the mesh "
+                      "does not know, so the ServiceEntry is what lets the external host through.")
+    if mode is None:
+        return failed("The outbound traffic policy cannot be read from this cluster: it lives in the data of "
+                      "ConfigMap istio-system/istio, which the graders never read, and istioctl keeps no "
+                      "IstioOperator in the cluster.",
+                      "Grade with your IstioOperator file as well (the notebook's MANIFESTS, or "
+                      "`python -m graders check 5 --context ... labs/lab05/work/istio-operator.yaml`), so the "
+                      "setting you applied is read from it.",
+                      "To see it yourself: `kubectl -n istio-system get configmap istio -o yaml` and look for "
+                      "outboundTrafficPolicy under mesh.")
+    return failed(f"outboundTrafficPolicy is {mode} (read from {where}): any host is let through, declared or not.",
+                  "Look at spec.meshConfig.outboundTrafficPolicy.mode in your copy of the course's IstioOperator.",
+                  "Change the mode in a copy of labs/cluster/istio-operator.yaml (same metadata.name) and "
+                  "`istioctl install -f` it; REGISTRY_ONLY is not a firewall, it makes missing ServiceEntries "
+                  "fail loudly.")
+
+
+@LAB.check("egress-log", "The egress gateway's access log shows the request leaving", points=2,
+           needs=("service-entry", "mesh-route", "gateway-route"))
+def egress_log(ctx: Context) -> Outcome:
+    host = external_host(ctx.state) or ""
+    what = (f"a line with the authority \"{host}\" and the upstream cluster outbound|{HTTP_PORT}||{host} in the "
+            f"access log of the {EGRESS_WORKLOAD} pods")
+    if ctx.state.mode != "live":
+        source = "simulated cluster" if ctx.state.simulated else "snapshot (snapshots hold no pod logs)"
+        return passed(f"Not checked against a log ({source}): the configuration sends http://{host}/ from a sidecar "
+                      f"to {EGRESS} and on to {host}; on a live cluster this check looks for {what}.")
+    logs = read_egress_log(ctx, host)
+    if logs.error:
+        return failed(f"The egress gateway's log could not be read through the API ({logs.error}).",
+                      "Check that your kube context may read pods/log in istio-system: "
+                      "`kubectl auth can-i get pods/log -n istio-system`.",
+                      "The graders read logs through the API only; they never exec into pods.")
+    if logs.lines:
+        return passed(f"Found {len(logs.lines)} matching line(s) in the access log of {EGRESS_WORKLOAD}, e.g. "
+                      f"{logs.lines[-1][:240]}")
+    return failed(f"No {what} (read the last {LOG_TAIL_LINES} lines of {logs.read} pod(s)).",
+                  f"Send a request from a pod with a sidecar first, e.g. `kubectl exec deploy/sleep -- curl -sI "
+                  f"http://{host}/headers`, then grade again.",
+                  "No line at all means the sidecar did not use the egress gateway: check the `mesh` route; a line "
+                  "with 502/503 means the gateway's own route or the ServiceEntry is wrong. "
+                  "meshConfig.accessLogFile must be /dev/stdout (the course installation sets it).")
