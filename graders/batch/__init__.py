@@ -1,0 +1,11 @@
+"""Instructor batch grading: a whole class graded in parallel with nbclient, nothing lost.
+
+Data flows one way::
+
+    inputs (learner folders, LMS zips, roster)  ->  execute (pristine lab notebook per learner,
+    parameters injected, result harvested)  ->  store (one result file per learner, atomic)  ->
+    gradebook / feedback / summary (always rebuilt from the stored result files)
+
+The learner never supplies code that runs unless the instructor asks for it
+(``--execute-submitted-notebooks``); by default their files are data for the course's own notebook.
+"""

@@ -1,0 +1,147 @@
+"""Pure notebook transformations for batch grading: inject a learner's target after the
+``parameters`` cell (papermill style), clear stored outputs, and harvest the lab result.
+
+Only outputs produced by THIS execution are ever read: a submitted notebook's stored outputs are
+cleared before it runs, and the course's pristine notebook has none, so a pasted "PASS" panel
+earns nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import nbformat
+from nbformat import NotebookNode
+
+RESULT_MIME = "application/vnd.istio-gateway-course.lab-result+json"
+PARAMETERS_TAG = "parameters"
+INJECTED_TAG = "injected-parameters"
+PARAMETER_NAMES = ("CONTEXT", "KUBECONFIG", "SNAPSHOT", "MANIFESTS")
+
+
+class NotebookProblem(Exception):
+    """The notebook cannot be graded; ``str()`` is the one-line reason."""
+
+
+def read_notebook(text: str, where: str) -> NotebookNode:
+    """Parse notebook JSON, turning every way it can be broken into one NotebookProblem line."""
+    try:
+        nb = nbformat.reads(text, as_version=4)
+    except json.JSONDecodeError as err:
+        raise NotebookProblem(f"{where} is not valid notebook JSON (line {err.lineno}, column {err.colno}: "
+                              f"{err.msg})") from None
+    except Exception as err:  # nbformat raises a zoo of types for wrong shapes/versions
+        raise NotebookProblem(f"{where} is not a readable Jupyter notebook ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0] if str(err) else ''})") from None
+    cells = nb.get("cells")
+    if not isinstance(cells, list) or not all(isinstance(c, Mapping) and "cell_type" in c for c in cells):
+        raise NotebookProblem(f"{where} has no valid list of cells")
+    for cell in cells:
+        cell.setdefault("metadata", NotebookNode())
+        if cell.get("cell_type") == "code":
+            cell.setdefault("outputs", [])
+            if not isinstance(cell.get("source"), str):
+                raise NotebookProblem(f"{where} has a code cell whose source is not text")
+    return nb
+
+
+def parameters_index(nb: NotebookNode) -> int | None:
+    for i, cell in enumerate(nb.cells):
+        if cell.get("cell_type") == "code" and PARAMETERS_TAG in (cell.get("metadata", {}).get("tags") or []):
+            return i
+    return None
+
+
+def clear_outputs(nb: NotebookNode) -> NotebookNode:
+    out = copy.deepcopy(nb)
+    for cell in out.cells:
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
+    return out
+
+
+def parameters_source(params: Mapping[str, Any]) -> str:
+    """Python source assigning the parameters. Values are only None, str or list[str] and are written
+    with ``repr`` so a path holding quotes or newlines cannot break out of its literal."""
+    lines = ["# Parameters injected by `python -m graders grade` (batch grading)."]
+    for name in PARAMETER_NAMES:
+        value = params.get(name)
+        if not (value is None or isinstance(value, str)
+                or (isinstance(value, list) and all(isinstance(v, str) for v in value))):
+            raise TypeError(f"parameter {name} must be None, str or list[str]")
+        lines.append(f"{name} = {value!r}")
+    return "\n".join(lines) + "\n"
+
+
+def inject_parameters(nb: NotebookNode, params: Mapping[str, Any]) -> tuple[NotebookNode, int]:
+    """A copy of ``nb`` with a parameters cell inserted right after the ``parameters``-tagged cell
+    (at the top when there is none). Returns the notebook and the injected cell's index."""
+    out = copy.deepcopy(nb)
+    out.cells = [c for c in out.cells if INJECTED_TAG not in (c.get("metadata", {}).get("tags") or [])]
+    idx = parameters_index(out)
+    at = 0 if idx is None else idx + 1
+    cell = nbformat.v4.new_code_cell(parameters_source(params), metadata={"tags": [INJECTED_TAG]})
+    out.cells.insert(at, cell)
+    return out, at
+
+
+def harvest(nb: NotebookNode, lab_id: str) -> dict[str, Any]:
+    """The last lab result the execution displayed, validated. Raises NotebookProblem if none."""
+    found: Any = None
+    for cell in nb.cells:
+        for output in cell.get("outputs") or []:
+            if output.get("output_type") in ("display_data", "execute_result"):
+                data = output.get("data") or {}
+                if RESULT_MIME in data:
+                    found = data[RESULT_MIME]
+    if found is None:
+        raise NotebookProblem("the notebook ran but displayed no lab result (its final cell must emit "
+                              f"{RESULT_MIME}); was the last cell removed?")
+    if isinstance(found, str):
+        try:
+            found = json.loads(found)
+        except json.JSONDecodeError:
+            raise NotebookProblem("the lab result output is not valid JSON") from None
+    return validate_result(found, lab_id)
+
+
+def validate_result(payload: Any, lab_id: str) -> dict[str, Any]:
+    def bad(why: str) -> NotebookProblem:
+        return NotebookProblem(f"the lab result is malformed: {why}")
+
+    if not isinstance(payload, Mapping):
+        raise bad("not a JSON object")
+    if payload.get("lab") != lab_id:
+        raise bad(f"it is for lab {payload.get('lab')!r}, not {lab_id!r}")
+    checks = payload.get("checks")
+    if not isinstance(checks, list) or not checks:
+        raise bad("no checks")
+    clean = []
+    for c in checks:
+        if not (isinstance(c, Mapping) and isinstance(c.get("id"), str) and isinstance(c.get("passed"), bool)
+                and isinstance(c.get("points"), int | float) and not isinstance(c.get("points"), bool)):
+            raise bad("a check lacks id, passed or points")
+        clean.append({"id": c["id"], "title": str(c.get("title") or c["id"]), "points": c["points"],
+                      "passed": c["passed"], "message": str(c.get("message") or ""),
+                      "hint": None if c.get("hint") is None else str(c["hint"])})
+    score = sum(c["points"] for c in clean if c["passed"])
+    max_score = sum(c["points"] for c in clean)
+    # The score is recomputed from the checks; a payload whose totals disagree is not trusted.
+    if payload.get("score") != score or payload.get("max_score") != max_score:
+        raise bad(f"score {payload.get('score')}/{payload.get('max_score')} does not add up to its checks "
+                  f"({score}/{max_score})")
+    return {"lab": lab_id, "mode": str(payload.get("mode") or ""), "score": score, "max_score": max_score,
+            "checks": clean}
+
+
+def first_markdown_heading(nb: NotebookNode) -> str | None:
+    for cell in nb.cells:
+        if cell.get("cell_type") == "markdown":
+            for line in str(cell.get("source", "")).splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return None

@@ -1,0 +1,383 @@
+"""One batch run: plan (what is new), execute (in parallel), store (as each learner finishes),
+then rebuild the gradebooks from the stored results -- also after Ctrl-C or a crash, so OUT_DIR
+is always consistent.
+
+Skipping: a learner is graded again only when the content hash of their inputs, the lab notebook,
+the grading code (graders/ minus the batch machinery) and the simulated cluster's files changed,
+or with ``--force``. Live mode always re-grades (the cluster may have changed and has no hash).
+Rows that need no kernel (unsafe id, no submission) are recomputed every run; they cost nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import queue
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+import graders
+from graders.batch import inputs
+from graders.batch.execute import Job, KernelSlot, run_pool
+from graders.batch.feedback import feedback_html
+from graders.batch.gradebook import canvas_csv, gradebook_csv, gradebook_json
+from graders.batch.inputs import RosterEntry, Submission, SubmissionError
+from graders.batch.nbparams import (
+    NotebookProblem,
+    clear_outputs,
+    first_markdown_heading,
+    inject_parameters,
+    parameters_index,
+    read_notebook,
+)
+from graders.batch.store import Store, atomic_write
+from graders.batch.summary import summary_html
+from graders.errors import InputError
+
+REPO = Path(graders.__file__).resolve().parent.parent
+MODES = ("snapshot", "live", "manifests")
+
+
+@dataclass(frozen=True)
+class Lab:
+    id: str
+    title: str
+    path: Path
+    nb: nbformat.NotebookNode
+    fingerprint: str
+
+
+@dataclass
+class Options:
+    lab: Lab
+    submissions: Path
+    out: Path
+    roster: dict[str, RosterEntry] = field(default_factory=dict)
+    workers: int = 1
+    timeout: float = 120.0
+    mode: str | None = None
+    force: bool = False
+    execute_submitted: bool = False
+    reuse_kernels: bool = True
+    assignment_id: str = ""
+
+
+@dataclass
+class RunReport:
+    total: int = 0
+    executed: int = 0  # learners whose notebook ran this time
+    kept: int = 0  # unchanged learners whose stored result was kept
+    graded: int = 0
+    errors: int = 0
+    pending: list[str] = field(default_factory=list)
+    interrupted: bool = False
+    kernel_starts: int = 0
+    seconds: float = 0.0
+
+
+# --- the lab -------------------------------------------------------------------------------------
+@cache
+def grading_code_fingerprint() -> str:
+    """Hash of everything that decides a score: grading code and the simulated cluster's files."""
+    h = hashlib.sha256(graders.__version__.encode())
+    pkg = REPO / "graders"
+    files = [p for p in sorted(pkg.rglob("*.py")) if not {"batch", "commands"} & set(p.relative_to(pkg).parts)]
+    files += sorted((REPO / "labs" / "cluster").glob("*.yaml"))
+    for p in files:
+        h.update(str(p.relative_to(REPO)).encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def resolve_lab(spec: str) -> Lab:
+    """``lab01``, ``01``, ``1`` or a path to a notebook following the course's parameters contract."""
+    path = Path(spec)
+    if spec.endswith(".ipynb"):
+        if not path.is_file():
+            raise InputError(f"{spec}: lab notebook not found")
+        m = re.match(r"(lab\d+)", path.name)
+        lab_id = m.group(1) if m else path.stem
+    else:
+        m = re.fullmatch(r"(?:lab)?0*(\d{1,2})", spec.strip().lower())
+        if not m:
+            raise InputError(f"--lab {spec!r}: give a lab id such as lab01 (or a path to a lab notebook)")
+        lab_id = f"lab{int(m.group(1)):02d}"
+        found = sorted((REPO / "labs").glob(f"{lab_id}-*.ipynb"))
+        if not found:
+            raise InputError(f"--lab {spec}: no notebook labs/{lab_id}-*.ipynb in {REPO}; is the lab written yet?")
+        path = found[0]
+    raw = path.read_text(encoding="utf-8")
+    try:
+        nb = read_notebook(raw, str(path))
+    except NotebookProblem as err:
+        raise InputError(f"{err}; the course's lab notebook must be valid") from None
+    if parameters_index(nb) is None:
+        raise InputError(f"{path}: no code cell tagged 'parameters'; batch grading injects each learner's target "
+                         "after that cell (add the tag in JupyterLab: Property Inspector > Cell Tags)")
+    fingerprint = hashlib.sha256(raw.encode() + grading_code_fingerprint().encode()).hexdigest()
+    return Lab(lab_id, _lab_title(lab_id, nb), path.resolve(), nb, fingerprint)
+
+
+def _lab_title(lab_id: str, nb: nbformat.NotebookNode) -> str:
+    with contextlib.suppress(Exception):
+        import importlib
+
+        return str(importlib.import_module(f"graders.labs.{lab_id}").LAB.title)
+    heading = first_markdown_heading(nb) or lab_id
+    return re.sub(r"^(Lab\s*\d+\s*[:\-\u2013\u2014]\s*)", "", heading).strip() or lab_id
+
+
+# --- planning ------------------------------------------------------------------------------------
+@dataclass
+class Planned:
+    sub: Submission
+    stem: str
+    hash: str
+    problem: str | None
+
+
+def plan(opts: Options, subs: list[Submission]) -> list[Planned]:
+    out = []
+    for sub in subs:
+        entry = sub.roster
+        extra = "|".join([opts.lab.fingerprint, f"mode={opts.mode}", f"exec={opts.execute_submitted}",
+                          f"live={entry.context if entry else ''},{entry.kubeconfig if entry else ''}"])
+        problem = sub.problem
+        try:
+            digest = inputs.content_hash(sub, extra)
+        except (SubmissionError, OSError) as err:
+            problem = problem or str(err)
+            digest = hashlib.sha256(f"{extra}|problem={problem}".encode()).hexdigest()
+        out.append(Planned(sub, inputs.result_stem(sub.learner), digest, problem))
+    return out
+
+
+# --- one learner ---------------------------------------------------------------------------------
+def base_result(p: Planned, opts: Options) -> dict[str, Any]:
+    return {"learner": p.sub.display, "name": p.sub.roster.name if p.sub.roster else "", "lab": opts.lab.id,
+            "status": "error", "score": None, "max_score": None, "checks": [], "reason": "", "mode": "",
+            "input_hash": p.hash, "unsafe_id": not p.sub.safe, "seconds": 0.0, "kernel_reused": False}
+
+
+def _kernel_env(trusted: bool, home: Path) -> dict[str, str]:
+    pythonpath = os.pathsep.join(x for x in (str(REPO), os.environ.get("PYTHONPATH", "")) if x)
+    base = {"PYTHONPATH": pythonpath, "MPLBACKEND": "Agg", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    if trusted:
+        return {**os.environ, **base}
+    # A learner's own code gets no instructor secrets from the environment (tokens, cloud credentials).
+    keep = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "TZ") if k in os.environ}
+    return {**keep, **base, "HOME": str(home)}
+
+
+def _target(folder: Path | None, p: Planned, opts: Options) -> tuple[str, dict[str, Any]]:
+    """Which input is graded and the parameters that point the notebook at it."""
+    params: dict[str, Any] = {"CONTEXT": None, "KUBECONFIG": None, "SNAPSHOT": None, "MANIFESTS": None}
+    entry = p.sub.roster
+    if opts.mode == "live":
+        if not entry or not (entry.context or entry.kubeconfig):
+            raise SubmissionError("live mode needs a kubeconfig and/or context for this learner in the roster")
+        if entry.kubeconfig and not Path(entry.kubeconfig).is_file():
+            raise SubmissionError(f"the roster's kubeconfig {entry.kubeconfig} does not exist")
+        return "live", {**params, "CONTEXT": entry.context or None, "KUBECONFIG": entry.kubeconfig or None}
+    assert folder is not None
+    snap, manifests = inputs.snapshot_file(folder), inputs.manifests_dir(folder)
+    if opts.mode in (None, "snapshot") and snap:
+        return "snapshot", {**params, "SNAPSHOT": str(snap)}
+    if opts.mode in (None, "manifests") and manifests:
+        return "manifests", {**params, "MANIFESTS": [str(manifests)]}
+    if opts.mode is None and opts.execute_submitted:
+        return "notebook", params
+    wanted = {"snapshot": "snapshot.yaml", "manifests": "a manifests/ folder"}.get(opts.mode or "",
+                                                                                "snapshot.yaml or a manifests/ folder")
+    note = ("; a notebook's stored outputs are never trusted (use --execute-submitted-notebooks to run it)"
+            if any(folder.rglob("*.ipynb")) and not opts.execute_submitted else "")
+    raise SubmissionError(f"no {wanted} in the submission{note}")
+
+
+async def grade_one(p: Planned, slot: KernelSlot, opts: Options, store: Store) -> dict[str, Any]:
+    result = base_result(p, opts)
+    executed: str | None = None
+    scratch = Path(tempfile.mkdtemp(prefix=f"{p.stem}-", dir=store.out / ".work"))
+    scrub: list[str] = []
+    try:
+        folder = p.sub.path
+        if p.sub.is_zip and folder is not None:
+            folder = await asyncio.to_thread(inputs.unpack_zip, folder, scratch / "unpacked")
+        if folder is not None:
+            scrub.append(str(folder))
+        mode, params = _target(folder, p, opts)
+        result["mode"] = mode
+        trusted = not opts.execute_submitted
+        if trusted:
+            nb, cwd = opts.lab.nb, opts.lab.path.parent
+        else:
+            assert folder is not None
+            cwd = scratch / "run"
+            shutil.copytree(folder, cwd, symlinks=True)
+            scrub.append(str(cwd))
+            nb_path = inputs.submitted_notebook(cwd, opts.lab.path.name)
+            nb = clear_outputs(read_notebook(nb_path.read_text(encoding="utf-8", errors="replace"),
+                                             f"notebook {nb_path.name}"))
+            params = {k: (v.replace(str(folder), str(cwd)) if isinstance(v, str) else
+                          [x.replace(str(folder), str(cwd)) for x in v] if isinstance(v, list) else v)
+                      for k, v in params.items()}
+        run_nb, at = inject_parameters(nb, params)
+        outcome = await slot.execute(Job(run_nb, cwd, trusted, opts.timeout, _kernel_env(trusted, scratch), at))
+        result["seconds"] = round(outcome.seconds, 3)
+        result["kernel_reused"] = outcome.reused_kernel
+        executed = nbformat.writes(outcome.nb)
+        if outcome.error:
+            raise SubmissionError(outcome.error)
+        from graders.batch.nbparams import harvest
+
+        payload = harvest(outcome.nb, opts.lab.id)
+        result.update(status="graded", score=payload["score"], max_score=payload["max_score"],
+                      checks=payload["checks"])
+    except (SubmissionError, NotebookProblem) as err:
+        result["reason"] = str(err)
+    except Exception as err:  # a bug or an OS error must cost one row, never the batch
+        result["reason"] = f"internal error while grading: {type(err).__name__}: {err}"
+    finally:
+        inputs.remove_tree(scratch)
+    for path in sorted(scrub, key=len, reverse=True):  # learner-facing text shows paths relative to their files
+        result["reason"] = result["reason"].replace(path + os.sep, "").replace(path, ".")
+    store.save(p.stem, result, feedback_html(result, opts.lab.title), executed)
+    return result
+
+
+# --- the run -------------------------------------------------------------------------------------
+def run(opts: Options, on_result: Callable[[dict[str, Any], bool], None],
+        on_start: Callable[[int], None] = lambda _total: None) -> RunReport:
+    """Grade the class; ``on_start(total)`` once, then ``on_result(result, skipped)`` per learner, both
+    on the calling thread."""
+    store = Store(opts.out)
+    with store.lock():
+        store.prepare()
+        (store.out / ".work").mkdir(exist_ok=True)
+        subs = inputs.discover(opts.submissions, opts.roster).submissions
+        planned = plan(opts, subs)
+        report = RunReport(total=len(planned))
+        on_start(report.total)
+        todo: list[Planned] = []
+        for p in planned:
+            stored = store.load(p.stem)
+            if p.problem:
+                result = {**base_result(p, opts), "reason": p.problem}
+                unchanged = stored is not None and {k: v for k, v in stored.items() if k != "result_version"} == result
+                if not unchanged:
+                    store.save(p.stem, result, feedback_html(result, opts.lab.title))
+                on_result(result, unchanged)
+                report.kept += unchanged
+            elif (stored and stored.get("input_hash") == p.hash and not opts.force and opts.mode != "live"):
+                on_result(stored, True)
+                report.kept += 1
+            else:
+                todo.append(p)
+        try:
+            report.kernel_starts = _execute_all(todo, opts, store, on_result, report)
+        finally:
+            _rebuild(opts, store, planned, report)
+            inputs.remove_tree(store.out / ".work")
+    return report
+
+
+def _execute_all(todo: list[Planned], opts: Options, store: Store,
+                 on_result: Callable[[dict[str, Any], bool], None], report: RunReport) -> int:
+    if not todo:
+        return 0
+    events: queue.Queue[dict[str, Any]] = queue.Queue()
+    state: dict[str, Any] = {}
+
+    async def handle(p: Planned, slot: KernelSlot) -> None:
+        events.put(await grade_one(p, slot, opts, store))
+
+    def thread_main() -> None:
+        loop = asyncio.new_event_loop()
+        state["loop"] = loop
+        state["task"] = loop.create_task(run_pool(todo, opts.workers, handle, reuse=opts.reuse_kernels))
+        try:
+            state["starts"] = loop.run_until_complete(state["task"])
+        except asyncio.CancelledError:
+            pass
+        except BaseException as err:
+            state["error"] = err
+        finally:
+            loop.close()
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    old_term = signal.signal(signal.SIGTERM, on_term) if threading.current_thread() is threading.main_thread() else None
+    worker = threading.Thread(target=thread_main, name="grade-kernels", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive() or not events.empty():
+            with contextlib.suppress(queue.Empty):
+                result = events.get(timeout=0.1)
+                report.executed += 1
+                on_result(result, False)
+    except KeyboardInterrupt:
+        report.interrupted = True
+        loop, task = state.get("loop"), state.get("task")
+        if loop is not None and task is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(task.cancel)
+        worker.join(30)
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+    while not events.empty():  # finished (and stored) just before the interruption
+        report.executed += 1
+        on_result(events.get(), False)
+    if "error" in state:
+        raise state["error"]
+    return sum(state.get("starts") or [])
+
+
+def current_results(store: Store, planned: list[Planned]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Stored results that match the learners' current inputs, and the learners still pending."""
+    results, pending = [], []
+    for p in planned:
+        stored = store.load(p.stem)
+        if stored and stored.get("input_hash") == p.hash:
+            results.append(stored)
+        else:
+            pending.append(p.sub.display)
+    return results, pending
+
+
+def _rebuild(opts: Options, store: Store, planned: list[Planned], report: RunReport) -> None:
+    results, pending = current_results(store, planned)
+    report.pending = pending
+    report.graded = sum(r["status"] == "graded" for r in results)
+    report.errors = sum(r["status"] == "error" for r in results)
+    lab = opts.lab
+    atomic_write(store.out / "gradebook.csv", gradebook_csv(results, lab.id))
+    atomic_write(store.out / "gradebook.json", gradebook_json(results, lab.id, lab.title, pending))
+    atomic_write(store.out / "canvas.csv", canvas_csv(results, opts.roster, lab.title, opts.assignment_id or lab.id))
+    atomic_write(store.out / "summary.html", summary_html(results, lab.id, lab.title, pending))
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def warn_untrusted(stream: Any = sys.stderr) -> None:
+    stream.write(
+        "WARNING: --execute-submitted-notebooks RUNS EACH LEARNER'S OWN CODE with your user's rights: it can read\n"
+        "and change your files and reach the network. Each notebook runs in its own temporary folder with a\n"
+        "stripped environment and a fresh kernel that is killed afterwards, but this is NOT a sandbox.\n"
+        "Use it only inside a disposable VM or container. Stored outputs are cleared before running.\n")
+    stream.flush()

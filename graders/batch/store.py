@@ -1,0 +1,93 @@
+"""OUT_DIR layout and the one rule that makes a batch run crash-safe: every learner's result is a
+file of its own, written atomically (temp file in the same folder, then ``os.replace``) the moment
+it is known. Gradebooks are derived files, rebuilt from these result files, so an interrupted run
+leaves either a learner's complete old result or their complete new one -- never half of either.
+
+    OUT_DIR/results/<learner>.json      source of truth, one per learner
+    OUT_DIR/feedback/<learner>.html     what the learner may see
+    OUT_DIR/executed/<learner>.ipynb    the executed notebook, for the instructor to debug with
+    OUT_DIR/gradebook.csv|json, OUT_DIR/canvas.csv, OUT_DIR/summary.html   rebuilt every run
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from graders.errors import InputError
+
+RESULT_VERSION = 1
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+class Store:
+    def __init__(self, out: Path):
+        self.out = out
+        self.results = out / "results"
+        self.feedback = out / "feedback"
+        self.executed = out / "executed"
+
+    def prepare(self) -> None:
+        for d in (self.results, self.feedback, self.executed):
+            d.mkdir(parents=True, exist_ok=True)
+        for d in (self.results, self.feedback, self.executed, self.out):  # temp files of a killed run
+            for stale in d.glob(".*.tmp"):
+                with contextlib.suppress(OSError):
+                    stale.unlink()
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """One grading run per OUT_DIR at a time (two would overwrite each other's gradebooks)."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        fh = (self.out / ".lock").open("a")
+        try:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise InputError(f"{self.out}: another `grade` run is writing to this folder; wait for it or "
+                                 "choose another --out") from None
+            yield
+        finally:
+            fh.close()
+
+    def result_path(self, stem: str) -> Path:
+        return self.results / f"{stem}.json"
+
+    def load(self, stem: str) -> dict[str, Any] | None:
+        """A stored result, or None when missing or unreadable (then the learner is graded again)."""
+        try:
+            data = json.loads(self.result_path(stem).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) and data.get("result_version") == RESULT_VERSION else None
+
+    def save(self, stem: str, result: dict[str, Any], feedback_html: str | None,
+             executed_nb: str | None = None) -> None:
+        # Feedback and notebook first, result last: the result file is what marks the learner done.
+        if feedback_html is not None:
+            atomic_write(self.feedback / f"{stem}.html", feedback_html)
+        if executed_nb is not None:
+            atomic_write(self.executed / f"{stem}.ipynb", executed_nb)
+        atomic_write(self.result_path(stem), json.dumps({**result, "result_version": RESULT_VERSION},
+                                                        indent=1, sort_keys=True))
