@@ -1,0 +1,206 @@
+"""`cluster up` and `cluster down`: the course's kind cluster with Istio and Bookinfo.
+
+`up` is idempotent: each stage first looks at what is there (kind's cluster list, istiod, the
+objects of labs/cluster/) and says what it skips. The kind config is rendered from one template,
+so the node image pin lives only in graders/versions.py.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+
+from graders import versions
+from graders.errors import InputError
+from graders.labenv import preflight
+from graders.labenv.kube import Ref
+from graders.labenv.labops import LabEnv
+from graders.labenv.runner import REPO_ROOT, Runner, relpath
+from graders.sources.simulated import ISTIO_OPERATOR_FILE
+
+KIND_TEMPLATE = REPO_ROOT / "labs" / "cluster" / "kind-config.yaml.tmpl"
+STATUS_HOST_PORT = 15021
+SPARE_HOST_PORTS = {8081: "lab 4's second ingress gateway (node port 30081)",
+                    7070: "lab 2's optional gateway Service port 7070 (node port 30070)"}
+ISTIO_DEPLOYMENTS = ("istiod", "istio-ingressgateway", "istio-egressgateway")
+INGRESS_NODE_PORTS = {"status-port": 30021, "http2": 30080, "https": 30443}
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    name: str = versions.CLUSTER_NAME
+    istio_version: str = versions.ISTIO_VERSION
+    http_port: int = 8080
+    https_port: int = 8443
+    kubeconfig: str | None = None
+    rollout_timeout: float = 300.0
+
+    @property
+    def context(self) -> str:
+        return f"kind-{self.name}"
+
+    def host_ports(self) -> list[preflight.HostPort]:
+        return [preflight.HostPort(self.http_port, "HTTP to the ingress gateway (node port 30080)", "--http-port"),
+                preflight.HostPort(self.https_port, "HTTPS to the ingress gateway (node port 30443)", "--https-port"),
+                preflight.HostPort(STATUS_HOST_PORT, "the ingress gateway's status port (node port 30021)"),
+                *(preflight.HostPort(p, role) for p, role in SPARE_HOST_PORTS.items())]
+
+    def validate(self) -> None:
+        for flag, port in (("--http-port", self.http_port), ("--https-port", self.https_port)):
+            if not 1 <= port <= 65535:
+                raise InputError(f"{flag} {port}: not a TCP port (1-65535)")
+            if port in (STATUS_HOST_PORT, *SPARE_HOST_PORTS):
+                raise InputError(f"{flag} {port}: the kind config already uses host port {port}; choose another")
+        if self.http_port == self.https_port:
+            raise InputError(f"--http-port and --https-port are both {self.http_port}; give them different ports")
+        if preflight.parse_version(self.istio_version) is None:
+            raise InputError(f"--istio-version {self.istio_version!r}: expected X.Y.Z, e.g. {versions.ISTIO_VERSION}")
+
+
+def render_kind_config(opts: ClusterOptions) -> str:
+    """The kind config for these options, from labs/cluster/kind-config.yaml.tmpl."""
+    template = string.Template(KIND_TEMPLATE.read_text(encoding="utf-8"))
+    return template.substitute(node_image=versions.KIND_NODE_IMAGE, http_port=opts.http_port,
+                               https_port=opts.https_port)
+
+
+def productpage_url(opts: ClusterOptions) -> str:
+    return f"http://127.0.0.1:{opts.http_port}/productpage"
+
+
+def _kind_args(opts: ClusterOptions) -> list[str]:
+    return ["--kubeconfig", opts.kubeconfig] if opts.kubeconfig else []
+
+
+def up(opts: ClusterOptions, runner: Runner, tools: preflight.Toolchain) -> int:
+    opts.validate()
+    say = runner.say
+    dry = runner.dry_run
+    say(f"cluster up: kind cluster {opts.name}, Istio {opts.istio_version}, Bookinfo"
+        + ("  [dry run: nothing is run, read or changed]" if dry else ""))
+    say("[1/5] Preflight (the same checks as `python -m graders doctor`)")
+    if dry:
+        say("  run: docker info; kind version; kubectl version --client; istioctl version --remote=false; "
+            f"kind get clusters; bind test of 127.0.0.1 ports {', '.join(str(p.port) for p in opts.host_ports())}")
+        exists = False
+    else:
+        checks = preflight.run_checks(runner, tools, istio_version=opts.istio_version, ports=opts.host_ports(),
+                                      name=opts.name)
+        failed = [c for c in checks if c.status == preflight.FAIL]
+        for line in preflight.render(checks).splitlines()[:-2]:
+            say(f"  {line}")
+        if failed:
+            say(f"\n{len(failed)} problem(s) above; fix them (each has its command) and run cluster up again.")
+            return 1
+        runner.env = tools.run_env()
+        exists = bool(preflight.cluster_exists(runner, tools, opts.name))
+
+    say(f"[2/5] kind cluster {opts.name}")
+    changed = False
+    if exists:
+        say("  exists already: not created again (its host ports were fixed when it was created; to change them "
+            "run `python -m graders cluster down` first)")
+        if not _has_context(runner, opts):
+            runner.run(["kind", "export", "kubeconfig", "--name", opts.name, *_kind_args(opts)],
+                       what="restoring the cluster's kubeconfig context")
+            changed = True
+    else:
+        runner.run(["kind", "create", "cluster", "--name", opts.name, "--config", "-", "--wait", "120s",
+                    *_kind_args(opts)], stdin=render_kind_config(opts),
+                   stdin_name=f"{relpath(KIND_TEMPLATE)} (rendered)", what="kind create cluster")
+        changed = True
+
+    env = LabEnv(runner, opts.context, opts.kubeconfig, rollout_timeout=opts.rollout_timeout)
+    try:
+        say(f"[3/5] Istio {opts.istio_version} ({relpath(ISTIO_OPERATOR_FILE)})")
+        if dry or _istio_needs_install(env, opts):
+            runner.run(["istioctl", "install", "-f", relpath(ISTIO_OPERATOR_FILE), "-y", "--context", opts.context,
+                        *_kind_args(opts)], what="istioctl install")
+            changed = True
+        say("[4/5] Namespaces and Bookinfo (labs/cluster/namespaces.yaml, labs/cluster/bookinfo.yaml)")
+        outcomes = env.baseline()
+        changed = changed or any(o.action in ("created", "updated") for o in outcomes)
+        say("[5/5] Wait for rollouts")
+        if dry:
+            say(f"  wait until {', '.join(ISTIO_DEPLOYMENTS)} (istio-system) and the Bookinfo Deployments (default) "
+                f"have rolled out (up to {opts.rollout_timeout:.0f}s)")
+        else:
+            from graders.labenv import apply as ops
+
+            deps = [Ref("Deployment", "istio-system", n, "apps/v1") for n in ISTIO_DEPLOYMENTS]
+            deps += [Ref("Deployment", "default", m.obj["metadata"]["name"], "apps/v1")
+                     for m in _bookinfo_deployments()]
+            ops.wait_for_rollouts(env.kube, deps, say, timeout=opts.rollout_timeout)
+    finally:
+        env.close()
+    say("")
+    if not dry and not changed:
+        say("Nothing to do: the course cluster was already up (kind cluster, Istio and Bookinfo all in place).")
+    say(f"The ingress gateway answers on {productpage_url(opts)}")
+    say("Until lab 1 binds a Gateway to it, nothing listens on the gateway's port 80 and the connection is "
+        "closed at once; that is expected.")
+    say(f"Kube context: {opts.context}.  Next: python -m graders lab setup 1")
+    return 0
+
+
+def _bookinfo_deployments() -> list:
+    from graders.labenv import manifests
+    from graders.sources.simulated import BOOKINFO_FILE
+
+    return [m for m in manifests.load(BOOKINFO_FILE) if m.kind == "Deployment"]
+
+
+def _has_context(runner: Runner, opts: ClusterOptions) -> bool:
+    res = runner.query(["kubectl", "config", "get-contexts", opts.context, "-o", "name",
+                        *(["--kubeconfig", opts.kubeconfig] if opts.kubeconfig else [])], timeout=30)
+    return res.returncode == 0 and opts.context in res.stdout.split()
+
+
+def _istio_needs_install(env: LabEnv, opts: ClusterOptions) -> bool:
+    kube = env.kube
+    istiod = kube.get(Ref("Deployment", "istio-system", "istiod", "apps/v1"))
+    if istiod is None:
+        return True
+    labels = (istiod.get("metadata") or {}).get("labels") or {}
+    version = labels.get("operator.istio.io/version", "")
+    svc = kube.get(Ref("Service", "istio-system", "istio-ingressgateway", "v1"))
+    ports = {p.get("name"): p.get("nodePort") for p in ((svc or {}).get("spec") or {}).get("ports", [])}
+    if svc is None or any(ports.get(k) != v for k, v in INGRESS_NODE_PORTS.items()):
+        env.say("  Istio is installed, but the ingress gateway Service does not have the course's node ports "
+                f"({', '.join(f'{k} {v}' for k, v in INGRESS_NODE_PORTS.items())}): installing the course's "
+                "configuration over it")
+        return True
+    shown = f"Istio {version}" if version else "Istio (version not recorded on istiod)"
+    note = f"; note: {opts.istio_version} was asked for" if version and version != opts.istio_version else ""
+    env.say(f"  {shown} is installed with the course's gateway node ports: not installed again{note}")
+    return False
+
+
+def down(opts: ClusterOptions, runner: Runner) -> int:
+    say = runner.say
+    say(f"cluster down: delete kind cluster {opts.name}" + ("  [dry run: nothing is run]" if runner.dry_run else ""))
+    marker = f"{versions.CLUSTER_MARKER_LABEL}=true"
+    check = ["kubectl", "--context", opts.context, "get", "nodes", "-l", marker, "-o", "name",
+             *(["--kubeconfig", opts.kubeconfig] if opts.kubeconfig else [])]
+    if runner.dry_run:
+        say("[1/2] Make sure it is the course's cluster (its node carries the label the kind config sets)")
+        say(f"  $ kind get clusters\n  $ {' '.join(check)}")
+    else:
+        clusters = runner.query(["kind", "get", "clusters"], timeout=30)
+        if clusters.returncode != 0:
+            say(f"  cannot list kind clusters: {(clusters.stderr or clusters.stdout).strip()[:200]}")
+            return 1
+        if opts.name not in clusters.stdout.split():
+            say(f"  there is no kind cluster {opts.name}: nothing to delete")
+            return 0
+        nodes = runner.query(check, timeout=30)
+        if nodes.returncode != 0 or not nodes.stdout.strip():
+            why = "its node does not carry the label" if nodes.returncode == 0 else "it could not be asked"
+            say(f"  kind cluster {opts.name} was not created by `python -m graders cluster up` ({why} {marker}); "
+                "it is left alone.")
+            say(f"  If you are sure it should go: kind delete cluster --name {opts.name}")
+            return 1
+    say("[2/2] Delete it")
+    runner.run(["kind", "delete", "cluster", "--name", opts.name, *_kind_args(opts)], what="kind delete cluster")
+    say(f"\nkind cluster {opts.name} is deleted" if not runner.dry_run else "")
+    return 0

@@ -1,0 +1,291 @@
+"""`lab setup`, `lab solve`, `lab reset`: bring the course cluster to a lab's start state, its
+reference solution, or back to the baseline.
+
+Only objects carrying the course labels are updated or deleted; istioctl steps go through the
+runner. With ``dry_run`` nothing is read from or written to the cluster: the plan is printed from
+the lab's files alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from graders.labenv import apply as ops
+from graders.labenv import manifests
+from graders.labenv.kube import Kube, Ref
+from graders.labenv.labspec import LabSpec, Step, load_all, require_paths
+from graders.labenv.ownership import BASELINE, COURSE_SELECTOR, owned
+from graders.labenv.runner import Runner, relpath
+from graders.sources.simulated import BOOKINFO_FILE, ISTIO_OPERATOR_FILE, NAMESPACES_FILE
+from graders.versions import LAB_LABEL
+
+
+def baseline_iop_name() -> str:
+    """The course installation's IstioOperator name: a lab operator with this name updates that
+    installation (lab 5) rather than adding one (lab 4)."""
+    found = manifests.istio_operator_files(ISTIO_OPERATOR_FILE)
+    return str(found[0][1].get("metadata", {}).get("name", "")) if found else ""
+
+
+@dataclass
+class LabEnv:
+    runner: Runner
+    context: str
+    kubeconfig: str | None = None
+    rollout_timeout: float = 300.0
+    kube_factory: Callable[[str, str | None], Kube] = Kube
+    _kube: Kube | None = field(default=None, init=False)
+    outcomes: list[ops.Outcome] = field(default_factory=list, init=False)
+
+    # -- plumbing ----------------------------------------------------------------------------------
+    @property
+    def dry(self) -> bool:
+        return self.runner.dry_run
+
+    @property
+    def kube(self) -> Kube:
+        if self._kube is None:
+            self._kube = self.kube_factory(self.context, self.kubeconfig)
+        return self._kube
+
+    def close(self) -> None:
+        if self._kube is not None:
+            self._kube.close()
+
+    def say(self, text: str = "") -> None:
+        self.runner.say(text)
+
+    def _report(self, outcomes: Sequence[ops.Outcome]) -> None:
+        self.outcomes.extend(outcomes)
+        quiet = [o for o in outcomes if o.action == ops.UNCHANGED]
+        kept = [o for o in outcomes if o.action == ops.KEPT and o.detail == ops.KEPT_FOREIGN]
+        for o in outcomes:
+            if o not in quiet and o not in kept:
+                self.say(o.line())
+        if quiet:
+            self.say(f"  unchanged {len(quiet)} object(s) already as the files say")
+        if kept:
+            self.say(f"  kept      {len(kept)} object(s) that exist but were not created by the course "
+                     f"({', '.join(o.ref.name for o in kept[:4])}{' ...' if len(kept) > 4 else ''}); left as they are")
+
+    def _kinds(self) -> list[tuple[str, str]]:
+        extra = set()
+        for spec in load_all():
+            for phase in ("setup", "solve"):
+                for step in spec.steps(phase):
+                    if step.action == "apply" and step.path.exists():
+                        extra |= {(m.obj["apiVersion"], m.kind) for m in manifests.load(step.path)
+                                  if not m.is_istio_operator}
+        return ops.scan_kinds(sorted(extra))
+
+    def _istioctl(self, file: Path, sets: Sequence[str]) -> list[str]:
+        argv = ["istioctl", "install", "-f", relpath(file), "-y", "--context", self.context]
+        if self.kubeconfig:
+            argv += ["--kubeconfig", self.kubeconfig]
+        for s in sets:
+            argv += ["--set", s]
+        return argv
+
+    # -- steps ---------------------------------------------------------------------------------------
+    def apply_files(self, paths: Sequence[Path], lab: str, *, foreign: str) -> list[ops.Outcome]:
+        objs = [m for p in paths for m in manifests.load(p) if not m.is_istio_operator]
+        if self.dry:
+            self.say(f"  create or update, each labelled {COURSE_SELECTOR},{LAB_LABEL}={lab}"
+                     + (" (an existing object without the course label is left as it is; an existing namespace "
+                        "only gets the file's labels)" if foreign == "keep" else
+                        " (an existing object without the course label is reported, not changed)"))
+            for m in objs:
+                self.say(f"  apply     {manifests.ref(m)}  ({m.origin})")
+            return []
+        out = ops.apply(self.kube, objs, lab, foreign=foreign)
+        self._report(out)
+        return out
+
+    def run_step(self, step: Step, lab: str) -> list[ops.Outcome]:
+        self.say(f"  - {step.describe()}")
+        if step.action == "apply":
+            return self.apply_files([step.path], lab, foreign="conflict")
+        if step.action == "delete":
+            return self._delete_named(step.path)
+        return self._istioctl_install(step, lab)
+
+    def _istioctl_install(self, step: Step, lab: str) -> list[ops.Outcome]:
+        out: list[ops.Outcome] = []
+        for file, iop in manifests.istio_operator_files(step.path):
+            self.runner.run(self._istioctl(file, step.set), what="istioctl install")
+            name = str((iop.get("metadata") or {}).get("name") or "")
+            if name == baseline_iop_name():
+                self.say(f"  (IstioOperator {name} is the course's own installation: updated in place, not labelled)")
+                continue
+            if not name:
+                self.say(f"  note: {relpath(file)} has no metadata.name, so what it installed cannot be told apart "
+                         "from the course's installation; `lab reset` will not remove it")
+                continue
+            if self.dry:
+                self.say(f"  label     what istioctl created for IstioOperator {name} "
+                         f"(install.operator.istio.io/owning-resource={name}) with {LAB_LABEL}={lab}")
+                continue
+            labelled = ops.label_istio_install(self.kube, name, lab, self._install_kinds())
+            self._report(labelled)
+            out += labelled
+        return out
+
+    def _install_kinds(self) -> list[tuple[str, str]]:
+        return [k for k in ops.SCAN_KINDS if not k[0].startswith("networking.istio.io/") and k[1] != "Namespace"]
+
+    def _delete_named(self, path: Path) -> list[ops.Outcome]:
+        objs = [m for m in manifests.load(path) if not m.is_istio_operator]
+        if self.dry:
+            for m in objs:
+                self.say(f"  delete    {Ref.of(m.obj)} if it carries {COURSE_SELECTOR}")
+            return []
+        found = []
+        for m in objs:
+            ref = Ref.of({**m.obj, "metadata": {**m.obj["metadata"], "namespace": m.obj["metadata"].get(
+                "namespace") or ("default" if self.kube.namespaced(m.obj["apiVersion"], m.kind) else "")}})
+            live = self.kube.get(ref)
+            if live is None:
+                continue
+            if owned(live):
+                found.append(live)
+            else:
+                self._report([ops.Outcome(ops.LEFT, ref, "not created by the course; left in place")])
+        out = ops.delete(self.kube, found, self._kinds())
+        self._report(out)
+        return out
+
+    def baseline(self) -> list[ops.Outcome]:
+        """The course cluster as `cluster up` leaves it: namespaces labelled, Bookinfo in default."""
+        return self.apply_files([NAMESPACES_FILE, BOOKINFO_FILE], BASELINE, foreign="keep")
+
+    def remove(self, accept: Callable[[str], bool], describe: str) -> set[str]:
+        """Delete course objects whose lab label ``accept`` admits; returns the labs they belonged to."""
+        kinds = self._kinds()
+        if self.dry:
+            self.say(f"  delete    every object labelled {COURSE_SELECTOR} and {describe}")
+            self.say(f"            (kinds looked at: {', '.join(k for _, k in kinds)}; a course namespace that "
+                     "still holds objects the course did not create is kept)")
+            return set()
+        objs = ops.course_objects(self.kube, kinds, accept)
+        out = ops.delete(self.kube, objs, kinds)
+        self._report(out)
+        if not objs:
+            self.say("  nothing to delete")
+        return {str(o["metadata"]["labels"][LAB_LABEL]) for o in objs}
+
+    def wait(self, outcomes: Sequence[ops.Outcome]) -> None:
+        deps = ops.deployments_touched(outcomes)
+        if self.dry:
+            self.say("  wait until every Deployment created or updated above has rolled out "
+                     f"(up to {self.rollout_timeout:.0f}s)")
+            return
+        if not deps:
+            self.say("  no Deployment was created or changed")
+            return
+        ops.wait_for_rollouts(self.kube, deps, self.say, timeout=self.rollout_timeout)
+
+    def report_leftovers(self) -> None:
+        if self.dry:
+            self.say("  list Istio configuration the course did not create (yours): reported, never deleted")
+            return
+        mine = ops.leftovers(self.kube, self._kinds())
+        if mine:
+            self.say(f"  Not created by the course, so left in place ({len(mine)}): " + ", ".join(map(str, mine)))
+            self.say(f"  Delete what you no longer need with kubectl --context {self.context} delete ...")
+        else:
+            self.say("  No Istio configuration of your own is left in the cluster.")
+
+    def conflicts(self) -> list[ops.Outcome]:
+        return [o for o in self.outcomes if o.action == ops.CONFLICT]
+
+
+# --- the three commands -------------------------------------------------------------------------------
+def _header(env: LabEnv, verb: str, spec: LabSpec | None) -> None:
+    what = f"lab {verb} {spec.id}: {spec.title}" if spec else f"lab {verb} --all"
+    env.say(f"{what}  (context {env.context})" + ("  [dry run: nothing is read or changed]" if env.dry else ""))
+
+
+def _finish(env: LabEnv, done: str) -> int:
+    bad = env.conflicts()
+    if bad:
+        env.say(f"\n{len(bad)} object(s) already existed without the course label and were left unchanged:")
+        for o in bad:
+            env.say(o.line())
+        return 1
+    env.say(f"\n{done}")
+    return 0
+
+
+def _reset_steps_for(env: LabEnv, labs: set[str], specs: Sequence[LabSpec]) -> None:
+    for spec in specs:
+        if spec.id in labs and spec.reset:
+            env.say(f"  lab {spec.id}'s reset steps:")
+            for step in spec.reset:
+                env.run_step(step, spec.id)
+
+
+def setup(env: LabEnv, spec: LabSpec) -> int:
+    require_paths(spec, "setup")
+    specs = load_all()
+    _header(env, "setup", spec)
+    env.say("[1/4] Remove what earlier `lab setup` / `lab solve` runs created")
+    found = env.remove(lambda lab: lab != BASELINE, "any lab label but baseline")
+    if env.dry:
+        with_steps = [s for s in specs if s.reset]
+        if with_steps:
+            env.say("  then the reset steps of each lab whose objects were found: "
+                    + "; ".join(f"lab {s.id}: " + ", ".join(st.describe() for st in s.reset) for s in with_steps))
+    _reset_steps_for(env, found, specs)
+    env.say("[2/4] Course baseline (what `cluster up` installed)")
+    outcomes = env.baseline()
+    env.say(f"[3/4] Lab {spec.id} start state")
+    if not spec.setup:
+        env.say("  (none: this lab starts from the baseline)")
+    for step in spec.setup:
+        outcomes += env.run_step(step, spec.id)
+    env.say("[4/4] Wait for rollouts")
+    env.wait(outcomes)
+    notebook = f" Open labs/{spec.notebook}." if spec.notebook else ""
+    return _finish(env, f"Lab {spec.id} is at its start state.{notebook} Check your work with: python -m graders "
+                        f"check lab{spec.id} --context {env.context}")
+
+
+def solve(env: LabEnv, spec: LabSpec) -> int:
+    require_paths(spec, "solve")
+    _header(env, "solve", spec)
+    outcomes: list[ops.Outcome] = []
+    env.say(f"[1/2] Lab {spec.id} reference solution")
+    for step in spec.solve:
+        outcomes += env.run_step(step, spec.id)
+    env.say("[2/2] Wait for rollouts")
+    env.wait(outcomes)
+    return _finish(env, f"Lab {spec.id}'s reference solution is applied. `python -m graders lab reset {spec.id}` "
+                        "takes it away again.")
+
+
+def reset(env: LabEnv, spec: LabSpec | None) -> int:
+    """Reset one lab (``spec``) or, with None, every lab."""
+    specs = load_all()
+    chosen = [spec] if spec else specs
+    for s in chosen:
+        require_paths(s, "reset")
+    _header(env, "reset", spec)
+    if spec:
+        env.say(f"[1/4] Delete lab {spec.id}'s objects")
+        env.remove(lambda lab: lab == spec.id, f"{LAB_LABEL}={spec.id}")
+    else:
+        env.say("[1/4] Delete every lab's objects")
+        env.remove(lambda lab: lab != BASELINE, "any lab label but baseline")
+    env.say("[2/4] Reset steps")
+    if not any(s.reset for s in chosen):
+        env.say("  (none)")
+    _reset_steps_for(env, {s.id for s in chosen}, chosen)
+    env.say("[3/4] Course baseline (what `cluster up` installed)")
+    outcomes = env.baseline()
+    env.wait(outcomes)
+    env.say("[4/4] What is left")
+    env.report_leftovers()
+    return _finish(env, "The course objects are back at the baseline." if not spec
+                   else f"Lab {spec.id}'s objects are gone; the course objects are back at the baseline.")
