@@ -90,13 +90,21 @@ def curl_line(ep: EntryPoint) -> str:
     return f"curl {header}http://localhost:{host_port}{PATH}"
 
 
-def prove_reachable(ctx: Context, namespace: str, points: list[EntryPoint]) -> tuple[bool, Evidence | None, str]:
-    """(ok, evidence of the first/working request, extra sentence) for ``namespace``'s product page.
+@dataclass(frozen=True)
+class Proof:
+    ok: bool
+    evidence: Evidence  # of the working request, else of the first one tried
+    extra: str  # a sentence on the destination (live and snapshot modes)
+    entry: EntryPoint  # the entry point the evidence is for
+
+
+def prove_reachable(ctx: Context, namespace: str, points: list[EntryPoint]) -> Proof:
+    """Is ``namespace``'s product page reachable through one of ``points`` (tried in order)?
 
     A live or recorded 200 only shows *a* Bookinfo answered; which namespace's productpage served
     it is read from the trace of the same request over the same state."""
     service = f"{namespace}/productpage"
-    first: tuple[Evidence | None, str] = (None, "")
+    first: Proof | None = None
     for ep in points:
         ev = ctx.request(port=ep.port, host=ep.host, path=PATH, service=service, gateway=ep.gateway,
                          expect_text=BOOKINFO_TITLE)
@@ -110,10 +118,10 @@ def prove_reachable(ctx: Context, namespace: str, points: list[EntryPoint]) -> t
             else:
                 extra = f" The configuration routes it to {service} (traced)."
         if ev.ok:
-            return True, ev, extra
-        if first[0] is None:
-            first = (ev, extra)
-    return False, first[0], first[1]
+            return Proof(True, ev, extra, ep)
+        first = first or Proof(False, ev, extra, ep)
+    assert first is not None, "prove_reachable needs at least one entry point"
+    return first
 
 
 def winner_reason(state: State, winner: Gateway, loser: Gateway) -> str:
@@ -250,12 +258,10 @@ def _reachable(ctx: Context, namespace: str) -> Outcome:
                       "spec.servers and spec.gateways.",
                       f"The VirtualService must route to the productpage Service of {namespace} and be bound to a "
                       "Gateway selecting the ingress gateway.")
-    ok, ev, extra = prove_reachable(ctx, namespace, points)
-    assert ev is not None
-    try_it = next((p for p in points if p.host == (ev.record.host if ev.record else p.host)), points[0])
-    if ok:
-        return passed(f"{ev.sentence}{extra} Try it: {curl_line(try_it)}")
-    ep = points[0]
+    proof = prove_reachable(ctx, namespace, points)
+    ev, extra, ep = proof.evidence, proof.extra, proof.entry
+    if proof.ok:
+        return passed(f"{ev.sentence}{extra} Try it: {curl_line(ep)}")
     dest = (ev.trace.destination if ev.trace is not None else None) or {}
     other = dest.get("service")
     if other and other != f"{namespace}/productpage":

@@ -398,7 +398,7 @@ def egress_log(ctx: Context) -> Outcome:
         return passed(f"Found {len(logs.lines)} matching line(s) in the access log of {EGRESS_WORKLOAD}, e.g. "
                       f"{logs.lines[-1][:240]}")
     return failed(f"No {what} (read the last {LOG_TAIL_LINES} lines of {logs.read} pod(s)).",
-                  f"Send a request from a pod with a sidecar first, e.g. `kubectl exec deploy/sleep -- curl -sI "
+                  f"Send a request from a pod with a sidecar first, e.g. `kubectl exec deploy/curl -- curl -sI "
                   f"http://{host}/headers`, then grade again.",
                   "No line at all means the sidecar did not use the egress gateway: check the `mesh` route; a line "
                   "with 502/503 means the gateway's own route or the ServiceEntry is wrong. "

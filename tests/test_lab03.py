@@ -1,0 +1,131 @@
+"""Lab 3 (host/port conflicts): every solution passes, every known wrong attempt fails exactly the
+checks it should with a hint that points at the right field, and the conflict winner is named
+with the right reason in simulated and in timestamped (cluster-like) states."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from graders.checks import Context
+from graders.labs import lab_dir, run
+from graders.labs.lab03 import LAB
+from graders.sources import load_state
+
+LAB_DIR = lab_dir(LAB)
+START = LAB_DIR / "start"
+
+
+def variants(kind: str, lab_path: Path = LAB_DIR) -> list[str]:
+    return sorted(p.name for p in (lab_path / kind).iterdir() if p.is_dir())
+
+
+def failing(result) -> set[str]:
+    return {c.id for c in result.checks if not c.passed}
+
+
+def assert_fails_exactly(result, expected: set[str], hint_words: dict[str, str]) -> None:
+    """The attempt fails exactly ``expected``; each named failure carries two progressive hints, the
+    first containing the given words; every other check passes."""
+    assert failing(result) == expected, [(c.id, c.message) for c in result.checks if not c.passed]
+    for check_id, words in hint_words.items():
+        chk = result.check(check_id)
+        assert not chk.skipped, chk.message
+        assert len(chk.hints) >= 2, chk
+        assert words.lower() in chk.hints[0].lower(), chk.hints
+    for chk in result.checks:
+        assert "assert" not in chk.message.lower()
+        if not chk.passed and not chk.skipped:
+            assert chk.hint, f"{chk.id} failed without a hint"
+
+
+def empty_file(tmp_path: Path) -> str:
+    """A YAML file with no objects: grades the lab's start state alone (never the learner's work/)."""
+    path = tmp_path / "nothing.yaml"
+    path.write_text("# no objects\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("variant", variants("solutions"))
+def test_every_solution_passes_every_check(variant):
+    result = run("lab03", paths=[str(LAB_DIR / "solutions" / variant)])
+    assert failing(result) == set(), [(c.id, c.message) for c in result.checks if not c.passed]
+    assert result.score == result.max_score
+
+
+WRONG = {
+    # VS in test says `bookinfo-gateway` (istio/istio#11131): resolves by luck, the lab wants ns/name.
+    "short-gateway-ref": ({"refs-qualified"}, {"refs-qualified": "spec.gateways of VirtualService test/bookinfo"}),
+    # test keeps hosts "*": it still overlaps default's host on the shared listener.
+    "star-one-side": ({"refs-qualified", "no-conflict"}, {"no-conflict": "spec.servers[].hosts"}),
+    # distinct hosts only in the VirtualServices: the Gateways still both claim "*".
+    "vs-hosts-only": ({"no-conflict"}, {"no-conflict": "spec.servers[].hosts"}),
+    # a new port for test that the gateway Service does not expose.
+    "port-not-on-service": ({"ports-exposed", "test-reachable"},
+                            {"ports-exposed": "istio-ingressgateway", "test-reachable": "port"}),
+    # Gateway and VirtualService hosts disagree: a gateway 404 for the Host the Gateway accepts.
+    "vs-host-mismatch": ({"test-reachable"}, {"test-reachable": "spec.hosts of the VirtualService"}),
+}
+
+
+def test_every_wrong_attempt_has_an_expectation():
+    assert set(variants("wrong")) == set(WRONG)
+
+
+@pytest.mark.parametrize("attempt", sorted(WRONG))
+def test_wrong_attempt_fails_exactly_the_right_checks(attempt):
+    expected, hints = WRONG[attempt]
+    result = run("lab03", paths=[str(LAB_DIR / "wrong" / attempt)])
+    assert_fails_exactly(result, expected, hints)
+
+
+def test_start_state_names_the_winner_and_why(tmp_path):
+    result = run("lab03", paths=[empty_file(tmp_path)])
+    assert {"no-conflict", "test-reachable"} <= failing(result)
+    assert result.check("default-reachable").passed
+    conflict = result.check("no-conflict").message
+    assert "default/bookinfo-gateway wins" in conflict
+    assert "simulated cluster" in conflict and "start state" in conflict and "loaded first" in conflict
+    reach = result.check("test-reachable").message
+    assert reach.startswith("Simulated request") and "default/productpage" in reach
+
+
+def _timestamped(tmp_path: Path, default_ts: str, test_ts: str) -> str:
+    """Both Gateways with explicit creationTimestamps, as a cluster reports them."""
+    docs = []
+    for ns, ts in (("default", default_ts), ("test", test_ts)):
+        docs.append(f"""apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: bookinfo-gateway, namespace: {ns}, creationTimestamp: "{ts}"}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 8080, name: http, protocol: HTTP}}
+    hosts: ["*"]
+""")
+    path = tmp_path / "gateways.yaml"
+    path.write_text("---\n".join(docs))
+    return str(path)
+
+
+def test_older_gateway_wins_by_creation_time(tmp_path):
+    path = _timestamped(tmp_path, "2026-11-30T10:00:05Z", "2026-11-30T10:00:01Z")
+    message = run("lab03", paths=[path]).check("no-conflict").message
+    assert "test/bookinfo-gateway wins because it is older" in message
+
+
+def test_same_second_falls_back_to_namespace_for_equal_names(tmp_path):
+    path = _timestamped(tmp_path, "2026-11-30T10:00:01Z", "2026-11-30T10:00:01Z")
+    message = run("lab03", paths=[path]).check("no-conflict").message
+    assert "default/bookinfo-gateway wins" in message and "namespace decides" in message
+
+
+def test_reference_solution_needs_the_host_header():
+    """The classic follow-up mistake: distinct hosts, then curl without -H Host gets the gateway's own 404."""
+    state = load_state([str(START), str(LAB_DIR / "solutions" / "reference")])
+    ctx = Context(state)
+    plain = ctx.request(port=80, host="localhost", path="/productpage", service="test/productpage")
+    assert not plain.ok and plain.status == 404 and plain.trace.outcome == "not-found"
+    with_host = ctx.request(port=80, host="bookinfo.test.example", path="/productpage", service="test/productpage")
+    assert with_host.ok

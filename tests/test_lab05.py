@@ -1,0 +1,96 @@
+"""Lab 5 (egress gateway limits): the solution passes; each known wrong attempt fails exactly the
+checks it should; the outbound policy is read from where it honestly can be; in live mode the
+access-log proof is read through the API and a refusal is reported, not crashed on."""
+
+from __future__ import annotations
+
+import pytest
+from test_lab03 import assert_fails_exactly, empty_file, failing, variants
+
+from graders.labs import lab_dir, run
+from graders.labs.lab05 import LAB
+
+LAB_DIR = lab_dir(LAB)
+
+
+@pytest.mark.parametrize("variant", variants("solutions", LAB_DIR))
+def test_every_solution_passes_every_check(variant):
+    result = run("lab05", paths=[str(LAB_DIR / "solutions" / variant)])
+    assert failing(result) == set(), [(c.id, c.message) for c in result.checks if not c.passed]
+
+
+WRONG = {
+    # resolution NONE: the egress gateway would forward to the original address, itself.
+    "resolution-none": ({"service-entry", "egress-log"}, {"service-entry": "spec.resolution"}),
+    # no `mesh` in spec.gateways: sidecars never use the egress gateway.
+    "missing-mesh-route": ({"mesh-route", "egress-log"}, {"mesh-route": "spec.gateways"}),
+    # the Gateway selects the ingress gateway's pods.
+    "gateway-selects-ingress": ({"egress-gateway", "gateway-route", "egress-log"},
+                                {"egress-gateway": "spec.selector"}),
+    # the course's ALLOW_ANY was never changed.
+    "allow-any-left-on": ({"registry-only"}, {"registry-only": "outboundTrafficPolicy"}),
+    # step 1's experiment left in place: a Gateway on the egress gateway routing to Bookinfo.
+    "egress-as-ingress": ({"egress-not-ingress"}, {"egress-not-ingress": "spec.selector"}),
+}
+
+
+def test_every_wrong_attempt_has_an_expectation():
+    assert set(variants("wrong", LAB_DIR)) == set(WRONG)
+
+
+@pytest.mark.parametrize("attempt", sorted(WRONG))
+def test_wrong_attempt_fails_exactly_the_right_checks(attempt):
+    expected, hints = WRONG[attempt]
+    assert_fails_exactly(run("lab05", paths=[str(LAB_DIR / "wrong" / attempt)]), expected, hints)
+
+
+def test_egress_as_ingress_is_explained_by_the_trace_outcome():
+    message = run("lab05", paths=[str(LAB_DIR / "wrong" / "egress-as-ingress")]).check("egress-not-ingress").message
+    assert "`unreachable`" in message and "ClusterIP" in message and "default/productpage" in message
+
+
+def test_start_state(tmp_path):
+    result = run("lab05", paths=[empty_file(tmp_path)])
+    assert result.check("egress-not-ingress").passed
+    assert "ALLOW_ANY" in result.check("registry-only").message
+    assert result.check("egress-log").skipped
+
+
+def test_simulated_log_check_says_what_a_live_cluster_would_show():
+    message = run("lab05", paths=[str(LAB_DIR / "solutions" / "reference")]).check("egress-log").message
+    assert message.startswith("Not checked against a log (simulated cluster)")
+    assert "outbound|80||httpbin.org" in message
+
+
+def test_live_mode_without_operator_file_cannot_read_the_policy_and_says_why(fake_api, fake_kubeconfig):
+    result = run("lab05", kubeconfig=fake_kubeconfig, only=["registry-only"])
+    chk = result.check("registry-only")
+    assert result.mode == "live" and not chk.passed
+    assert "never read" in chk.message and "ConfigMap" in chk.message
+    assert not [c for c in fake_api.calls() if "configmaps" in c.path]
+
+
+def test_live_mode_reads_the_policy_from_the_operator_file_given(fake_api, fake_kubeconfig):
+    iop = str(LAB_DIR / "solutions" / "reference" / "istio-operator.yaml")
+    chk = run("lab05", paths=[iop], kubeconfig=fake_kubeconfig, only=["registry-only"]).check("registry-only")
+    assert chk.passed and "istio-operator.yaml" in chk.message
+
+
+def test_live_log_check_reports_an_unreadable_log(fake_api, fake_kubeconfig):
+    for obj in _solution_objects():
+        fake_api.add(obj)
+    result = run("lab05", kubeconfig=fake_kubeconfig, only=["egress-log"])
+    chk = result.check("egress-log")
+    assert not chk.passed and not chk.skipped
+    assert "could not be read through the API" in chk.message and "pods/log" in chk.hints[0]
+    assert any(c.path.endswith("/log") or "/log?" in c.path for c in fake_api.calls())
+    assert not [c for c in fake_api.calls() if "exec" in c.path]
+
+
+def _solution_objects() -> list[dict]:
+    from graders.yamlio import load_documents
+
+    out = []
+    for path in sorted((LAB_DIR / "solutions" / "reference").glob("*.yaml")):
+        out += [r.obj for r in load_documents(path) if r.obj.get("kind") != "IstioOperator"]
+    return out
