@@ -53,27 +53,36 @@ def _use_color(stream) -> bool:
     return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
-def render_text(result, *, color: bool = False) -> str:
-    def c(code: str, text: str) -> str:
-        return f"{code}{text}{RESET}" if color else text
+def _painter(color: bool):
+    return (lambda code, text: f"{code}{text}{RESET}") if color else (lambda code, text: text)
 
+
+def render_text(result, *, color: bool = False) -> str:
+    c = _painter(color)
     lines = [c(BOLD, f"{result.lab}: {result.title}"), c(DIM, f"target: {result.description}")]
     lines += [c(DIM, note) for note in result.notes]
     lines.append("")
     for chk in result.checks:
-        mark = "✅" if chk.passed else ("⏭️ " if chk.skipped else "❌")
-        pts = f"{chk.points if chk.passed else 0}/{chk.points}"
-        lines.append(f"{mark} {c(BOLD, chk.title)} {c(DIM, f'[{chk.id}, {pts}]')}")
-        lines.append(f"   {c(GREEN if chk.passed else (DIM if chk.skipped else RED), chk.message)}")
-        if not chk.passed:
-            for i, hint in enumerate(chk.hints):
-                label = "💡 hint:" if i == 0 else "💡 still stuck?"
-                lines.append(f"   {c(YELLOW, label)} {hint}")
+        lines += check_lines(chk, color=color)
     lines.append("")
     verdict = "all checks passed" if result.all_passed else \
         f"{sum(not c.passed for c in result.checks)} of {len(result.checks)} checks not passed yet"
     lines.append(c(BOLD, f"score {result.score}/{result.max_score}: {verdict}"))
     return "\n".join(lines)
+
+
+def check_lines(chk, *, color: bool = False) -> list[str]:
+    """One check as text: mark, title, id and points, the message, then the hints when it failed."""
+    c = _painter(color)
+    mark = "✅" if chk.passed else ("⏭️ " if chk.skipped else "❌")
+    pts = f"{chk.points if chk.passed else 0}/{chk.points}"
+    lines = [f"{mark} {c(BOLD, chk.title)} {c(DIM, f'[{chk.id}, {pts}]')}",
+             f"   {c(GREEN if chk.passed else (DIM if chk.skipped else RED), chk.message)}"]
+    if not chk.passed:
+        for i, hint in enumerate(chk.hints):
+            label = "💡 hint:" if i == 0 else "💡 still stuck?"
+            lines.append(f"   {c(YELLOW, label)} {hint}")
+    return lines
 
 
 def render_junit(result) -> str:
