@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
@@ -678,7 +678,43 @@ class _Route:
     path: str = ""
 
 
-class FakeApiServer:
+class _LoopbackServer:
+    """A ThreadingHTTPServer on 127.0.0.1 (a free port) served from a daemon thread; ``with`` starts/stops it."""
+
+    _httpd: ThreadingHTTPServer | None = None
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def _run(self, httpd: ThreadingHTTPServer) -> Self:
+        self._httpd = httpd
+        # A short poll interval: shutdown() waits for it.
+        threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        assert self._httpd is not None, f"start the {type(self).__name__} first"
+        return "127.0.0.1", int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.address[1]}"
+
+
+class FakeApiServer(_LoopbackServer):
     """The fake server: start it (or use ``with``), point a kubeconfig at ``url``, inspect ``requests``."""
 
     def __init__(self, objects: Iterable[dict] | None = None, *, istio: bool = True, operator_crd: bool = False,
@@ -689,37 +725,15 @@ class FakeApiServer:
         self.requests: list[RecordedRequest] = []
         self.forbidden: list[tuple[str, str, str, str | None]] = []  # (verb, group, resource, namespace)
         self.portforward_backends: dict[tuple[str | None, int], tuple[str, int] | None] = {}
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
         seed = course_objects(istio=istio, with_operator_crd=operator_crd) if objects is None else list(objects)
         for obj in seed:
             self.add(obj)
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def start(self) -> FakeApiServer:
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
-        self._httpd.fake = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-kube-apiserver", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> FakeApiServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._httpd is not None, "start the fake API server first"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+    def start(self) -> Self:
+        httpd = _Server(("127.0.0.1", 0), _Handler)
+        httpd.fake = self
+        return self._run(httpd)
 
     # -- test-facing helpers ------------------------------------------------------------------
     def add(self, obj: dict) -> dict:
@@ -1169,6 +1183,71 @@ def served_objects(api: FakeApiServer, kinds: Iterable[str] = ("Namespace", "Pod
 
 
 __all__ = [
-    "FakeApiServer", "RecordedRequest", "bookinfo_routing", "course_objects", "dead_url", "gateway",
+    "FakeApiServer", "FakeGateway", "RecordedRequest", "bookinfo_routing", "course_objects", "dead_url", "gateway",
     "label_selector_matches", "served_objects", "virtual_service", "write_kubeconfig_for",
 ]
+
+
+# ---------------------------------------------------------------------------------------------
+# An HTTP server imitating what an Istio ingress gateway answers (istio-request-outcomes.md)
+
+
+class FakeGateway(_LoopbackServer):
+    """Answers like an ingress gateway: ``routes`` maps a path prefix to an outcome for requests
+    whose Host is in ``hosts``; anything else gets Envoy's 404 NR (empty body). Outcomes:
+    ``app`` (200 from Bookinfo), ``app-404`` (the application's own 404), ``nc`` (503, empty:
+    cluster_not_found), ``uh`` (503 ``no healthy upstream``). Upstream answers carry
+    ``x-envoy-upstream-service-time``; local replies do not. ``requests`` records (method, Host, path).
+    """
+
+    def __init__(self, routes: Mapping[str, str] | None = None, hosts: Iterable[str] = ("*",)):
+        self.routes = dict(routes if routes is not None else {"/productpage": "app"})
+        self.hosts = tuple(hosts)
+        self.requests: list[tuple[str, str, str]] = []
+
+    def answer(self, host: str, path: str) -> tuple[int, dict[str, str], bytes]:
+        host_ok = "*" in self.hosts or host.split(":")[0] in self.hosts
+        outcome = next((o for prefix, o in sorted(self.routes.items(), key=lambda kv: -len(kv[0]))
+                        if path.startswith(prefix)), None) if host_ok else None
+        upstream = {"x-envoy-upstream-service-time": "7"}
+        if outcome == "app":
+            body = b"<!DOCTYPE html><html><head><title>Simple Bookstore App</title></head><body>...</body></html>"
+            return 200, {"content-type": "text/html; charset=utf-8", **upstream}, body
+        if outcome == "app-404":
+            return 404, {"content-type": "text/html; charset=utf-8", **upstream}, b"<h1>Not Found</h1>"
+        if outcome == "uh":
+            return 503, {"content-type": "text/plain"}, b"no healthy upstream"
+        if outcome == "nc":
+            return 503, {}, b""
+        return 404, {}, b""
+
+    def start(self) -> Self:
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def version_string(self) -> str:
+                return "istio-envoy"  # Envoy overwrites Server on every response, local or proxied
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                host = self.headers.get("Host", "")
+                gateway.requests.append((self.command, host, self.path))
+                status, headers, body = gateway.answer(host, self.path)
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_HEAD = do_POST = do_GET
+
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        httpd.daemon_threads = True
+        return self._run(httpd)

@@ -1,6 +1,6 @@
 """Reading a live cluster: the only place the graders talk to a Kubernetes API server.
 
-Read-only by construction: every request goes through ``_Reader.get_json``, which only issues
+Read-only by construction: every request goes through ``Reader.get_json``, which only issues
 GET. One LIST per kind, cluster-wide, so a 10k-object cluster costs a handful of requests and the
 RBAC needed is exactly deploy/rbac/grader-readonly.yaml (get/list on the kinds below). Secrets and
 ConfigMaps are never requested. Responses are read as raw JSON rather than through the client's
@@ -73,8 +73,8 @@ class ClusterRead:
     server: str
 
 
-class _GroupMissing(Exception):
-    """The API group is not served (its CRDs are not installed)."""
+class Missing(Exception):
+    """404: the API group is not served (its CRDs are not installed), or the object does not exist."""
 
 
 def kubeconfig_path(kubeconfig: str | None) -> str:
@@ -139,7 +139,7 @@ def new_api_client(context: str | None, kubeconfig: str | None, *, timeout: floa
     return client.ApiClient(cfg), name, cfg.host
 
 
-class _Reader:
+class Reader:
     """GET-only JSON requests with a shared deadline and errors turned into ClusterError lines."""
 
     def __init__(self, api: Any, context: str, server: str, timeout: float):
@@ -154,7 +154,8 @@ class _Reader:
         read = min(self.timeout, remaining)
         return (min(read, max(1.0, self.timeout / 2)), read)
 
-    def get_json(self, path: str, what: str, kind: Kind | None = None) -> dict:
+    def get_json(self, path: str, what: str, kind: Kind | None = None, *, missing_ok: bool = False) -> dict:
+        """GET ``path`` as JSON; 404 raises ``Missing`` for API groups (or when ``missing_ok``)."""
         import urllib3
         from kubernetes.client.exceptions import ApiException
 
@@ -167,8 +168,8 @@ class _Reader:
             raise self._unreachable(err.reason or str(err)) from None
         except (urllib3.exceptions.HTTPError, OSError) as err:
             raise self._unreachable(err) from None
-        if resp.status == 404 and kind is not None and kind.group:
-            raise _GroupMissing(what)
+        if resp.status == 404 and (missing_ok or (kind is not None and kind.group)):
+            raise Missing(what)
         if not 200 <= resp.status < 300:
             raise self._http_error(resp.status, data, what, kind)
         try:
@@ -208,7 +209,7 @@ class _Reader:
         probe = Kind(group, "", "")
         try:
             doc = self.get_json(f"/apis/{group}", f"API group {group}", probe)
-        except _GroupMissing:
+        except Missing:
             return None
         served = [v.get("version") for v in doc.get("versions", []) if isinstance(v, dict)]
         return next((v for v in wanted if v in served), None)
@@ -256,7 +257,7 @@ def read_cluster(context: str | None, kubeconfig: str | None, timeout: float = 5
     """Everything the graders reason about, read with one cluster-wide LIST per kind."""
     api, name, server = new_api_client(context, kubeconfig, timeout=timeout)
     try:
-        reader = _Reader(api, name, server, timeout)
+        reader = Reader(api, name, server, timeout)
         objects: list[dict] = []
         for kind, version in CORE_KINDS:
             objects += reader.list_all(kind, version)
@@ -266,12 +267,12 @@ def read_cluster(context: str | None, kubeconfig: str | None, timeout: float = 5
             for kind in ISTIO_KINDS:
                 try:
                     objects += reader.list_all(kind, istio_version)
-                except _GroupMissing:
+                except Missing:
                     if kind.plural in ("gateways", "virtualservices"):
                         istio_installed = False  # a partial install: the CRDs that matter are missing
         operator_version = reader.served_version(OPERATOR_GROUP, OPERATOR_VERSIONS)
         if operator_version is not None:
-            with contextlib.suppress(_GroupMissing):  # CRD deleted between the two requests
+            with contextlib.suppress(Missing):  # CRD deleted between the two requests
                 objects += reader.list_all(OPERATOR_KIND, operator_version)
         return ClusterRead(objects, istio_installed, name, server)
     finally:
