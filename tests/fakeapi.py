@@ -1251,3 +1251,20 @@ class FakeGateway(_LoopbackServer):
         httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         httpd.daemon_threads = True
         return self._run(httpd)
+
+
+STATE_RECORD_FIELDS = ("namespaces", "pods", "deployments", "services", "gateways", "virtual_services",
+                       "destination_rules", "service_entries", "istio_operators")
+
+
+def state_records(state: Any) -> dict:
+    """A State's records (and Istio flag, load-finding codes) without where each was read from:
+    origins differ between the live, snapshot and simulated sources by design, the model must not."""
+    from dataclasses import replace
+
+    out: dict = {"istio_installed": state.istio_installed,
+                 "findings": sorted(f.code for f in state.load_findings)}
+    for name in STATE_RECORD_FIELDS:
+        records = [replace(r, meta=replace(r.meta, origin="")) for r in getattr(state, name)]
+        out[name] = sorted(records, key=repr)
+    return out

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import fields, replace
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 import yaml
-from fakeapi import FakeApiServer, bookinfo_routing, dead_url, served_objects, write_kubeconfig_for
+from fakeapi import (
+    STATE_RECORD_FIELDS,
+    FakeApiServer,
+    bookinfo_routing,
+    dead_url,
+    served_objects,
+    state_records,
+    write_kubeconfig_for,
+)
 
 from graders.cli import main
 from graders.errors import ClusterError
@@ -18,18 +26,6 @@ from graders.sources.live import ISTIO_KINDS, read_cluster
 from graders.state import State
 
 CONTEXT = "kind-istio-lab"
-RECORD_FIELDS = ("namespaces", "pods", "deployments", "services", "gateways", "virtual_services",
-                 "destination_rules", "service_entries", "istio_operators")
-
-
-def comparable(state: State) -> dict:
-    """A state's records without where they were read from (origin differs between sources by design)."""
-    out: dict = {"istio_installed": state.istio_installed,
-                 "findings": sorted(f.code for f in state.load_findings)}
-    for name in RECORD_FIELDS:
-        records = [replace(r, meta=replace(r.meta, origin="")) for r in getattr(state, name)]
-        out[name] = sorted(records, key=repr)
-    return out
 
 
 def test_reads_every_kind_once_cluster_wide_with_get_only(fake_api: FakeApiServer, fake_kubeconfig: str) -> None:
@@ -64,7 +60,7 @@ def test_live_state_equals_snapshot_state_of_the_same_objects(fake_api: FakeApiS
     snap = load_state(snapshot=str(snapshot))
 
     assert live.mode == "live" and snap.mode == "snapshot"
-    assert comparable(live) == comparable(snap)
+    assert state_records(live) == state_records(snap)
     assert len(live.gateways) == 1 and len(live.virtual_services) == 1
     ratings = [p for p in live.pods if p.owner == "ratings-v1"]
     assert ratings and not any(p.ready for p in ratings) and not any(p.from_template for p in live.pods)
@@ -219,4 +215,4 @@ def test_odd_objects_become_findings_not_crashes(fake_api: FakeApiServer, fake_k
     state = load_state(context=CONTEXT, kubeconfig=fake_kubeconfig)
     assert [f.code for f in state.load_findings] == ["MANIFEST-INVALID"]
     assert "odd" not in {s.meta.name for s in state.services}
-    assert {f.name for f in fields(State)} >= set(RECORD_FIELDS)
+    assert {f.name for f in fields(State)} >= set(STATE_RECORD_FIELDS)

@@ -1,0 +1,95 @@
+"""`python -m graders snapshot`: save what the graders read from a live cluster into one YAML file,
+so it can be analyzed, traced or graded later, elsewhere, without access to the cluster.
+
+It reads exactly what live mode reads (one cluster-wide LIST per kind, GET only, never Secrets or
+ConfigMaps) and writes a ``kind: List`` plus an ``x-graders`` block (context, time, whether Istio
+is installed, recorded gateway probes). With ``--probe`` it also sends real requests through the
+ingress gateway and records the answers, so snapshot-mode checks can replay them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from graders.errors import EXIT_OK, InputError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("snapshot", help="save a live cluster's state (and gateway probes) to a YAML file",
+                       description=__doc__.splitlines()[0])
+    p.add_argument("--context", metavar="NAME",
+                   help="kubeconfig context to read (default: the current one; kind clusters: kind-<name>)")
+    p.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    p.add_argument("-o", "--output", metavar="FILE", default="-",
+                   help="write the snapshot here (replaced atomically) instead of standard output")
+    p.add_argument("--probe", action="store_true",
+                   help="also send GET / and GET /productpage (Host: localhost) to the ingress gateway's port 80 "
+                        "and record the answers; goes through a port-forward unless --probe-url is given")
+    p.add_argument("--probe-url", metavar="URL",
+                   help="reach the gateway at this URL instead (the course's kind cluster: http://127.0.0.1:8080); "
+                        "implies --probe")
+    p.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+                   help="per-request timeout for the API server (default: 5)")
+    p.set_defaults(func=run)
+
+
+def _check_output(output: str) -> Path | None:
+    if output == "-":
+        return None
+    path = Path(output)
+    if path.is_dir():
+        raise InputError(f"{output}: is a directory; give a file name such as {path / 'snapshot.yaml'}")
+    if not path.parent.is_dir():
+        raise InputError(f"{output}: directory {path.parent} does not exist; create it first")
+    return path
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write via a temporary file in the same directory and rename: a reader never sees half a file,
+    and a failure leaves any previous snapshot untouched."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    import yaml
+
+    from graders.probes import PortForward, default_probes, record_dict
+    from graders.sources.live import read_cluster
+    from graders.sources.snapshot import snapshot_document
+
+    if args.timeout <= 0:
+        raise InputError(f"--timeout {args.timeout}: give a positive number of seconds")
+    path = _check_output(args.output)  # before touching the cluster: bad input fails fast
+    read = read_cluster(args.context, args.kubeconfig, timeout=args.timeout)
+    probes = []
+    if args.probe or args.probe_url:
+        target = args.probe_url or PortForward(read.context, args.kubeconfig, api_timeout=args.timeout)
+        probes = [record_dict(r) for r in default_probes(target)]
+    doc = snapshot_document(read.objects, context=read.context,
+                            taken_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                            istio_installed=read.istio_installed, probes=probes)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: a 10k-object cluster in a second or two
+    text = yaml.dump(doc, Dumper=dumper, sort_keys=False, allow_unicode=True, width=120)
+    if path is None:
+        sys.stdout.write(text)
+    else:
+        write_atomically(path, text)
+        istio = "Istio installed" if read.istio_installed else "Istio NOT installed"
+        print(f"wrote {path}: {len(read.objects)} objects from context {read.context} ({istio})"
+              f"{f', {len(probes)} gateway probes' if probes else ''}", file=sys.stderr)
+    return EXIT_OK
