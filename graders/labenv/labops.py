@@ -160,15 +160,19 @@ class LabEnv:
         """The course cluster as `cluster up` leaves it: namespaces labelled, Bookinfo in default."""
         return self.apply_files([NAMESPACES_FILE, BOOKINFO_FILE], BASELINE, foreign="keep")
 
-    def remove(self, accept: Callable[[str], bool], describe: str) -> set[str]:
-        """Delete course objects whose lab label ``accept`` admits; returns the labs they belonged to."""
+    def remove(self, accept: Callable[[str], bool], describe: str, keep: set[Ref] | frozenset = frozenset()
+               ) -> set[str]:
+        """Delete course objects whose lab label ``accept`` admits, except those in ``keep`` (compared
+        without apiVersion); returns the labs the deleted objects belonged to."""
         kinds = self._kinds()
         if self.dry:
             self.say(f"  delete    every object labelled {COURSE_SELECTOR} and {describe}")
             self.say(f"            (kinds looked at: {', '.join(k for _, k in kinds)}; a course namespace that "
                      "still holds objects the course did not create is kept)")
             return set()
-        objs = ops.course_objects(self.kube, kinds, accept)
+        kept = {(r.kind, r.namespace, r.name) for r in keep}
+        objs = [o for o in ops.course_objects(self.kube, kinds, accept)
+                if (Ref.of(o).kind, Ref.of(o).namespace, Ref.of(o).name) not in kept]
         out = ops.delete(self.kube, objs, kinds)
         self._report(out)
         if not objs:
@@ -231,7 +235,10 @@ def setup(env: LabEnv, spec: LabSpec) -> int:
     specs = load_all()
     _header(env, "setup", spec)
     env.say("[1/4] Remove what earlier `lab setup` / `lab solve` runs created")
-    found = env.remove(lambda lab: lab != BASELINE, "any lab label but baseline")
+    start = {manifests.ref(m) for step in spec.setup if step.action == "apply"
+             for m in manifests.load(step.path) if not m.is_istio_operator}
+    found = env.remove(lambda lab: lab != BASELINE, "any lab label but baseline, except the objects of this lab's "
+                       "start state (they are updated in place)", keep=start)
     if env.dry:
         with_steps = [s for s in specs if s.reset]
         if with_steps:

@@ -1,0 +1,380 @@
+"""`cluster up/down` and `doctor`, run through the CLI with fake kind/kubectl/istioctl/docker
+executables on a temporary PATH (small Python scripts that log their arguments), and the fake API
+server standing in for the cluster those tools would create."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import textwrap
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from fakeapi import DEFAULT_TOKEN, FakeApiServer
+
+from graders import versions
+from graders.cli import main
+from graders.labenv import cluster as cluster_mod
+
+REPO = Path(__file__).resolve().parents[1]
+TOOLS = ("docker", "kind", "kubectl", "istioctl")
+FIXED_HOST_PORTS = (cluster_mod.STATUS_HOST_PORT, *cluster_mod.SPARE_HOST_PORTS)
+
+# One script per tool. Each appends its argv to $FAKE_STATE/calls.jsonl, answers version queries from
+# $FAKE_<TOOL>_VERSION, and keeps kind's clusters in $FAKE_STATE. istioctl install renders the
+# IstioOperator with the simulated-cluster renderer and creates the objects in the fake API server
+# ($FAKE_API_URL), labelled as istioctl labels them.
+_SCRIPT = '''\
+#!{python}
+import json, os, sys, urllib.request, urllib.error
+sys.path.insert(0, {repo!r})
+TOOL = {tool!r}
+state = os.environ["FAKE_STATE"]
+args = sys.argv[1:]
+with open(os.path.join(state, "calls.jsonl"), "a") as f:
+    f.write(json.dumps([TOOL, *args]) + "\\n")
+clusters_file = os.path.join(state, "clusters")
+clusters = open(clusters_file).read().split() if os.path.exists(clusters_file) else []
+
+def opt(name):
+    return args[args.index(name) + 1] if name in args else None
+
+def api(method, path, body):
+    req = urllib.request.Request(os.environ["FAKE_API_URL"] + path, data=json.dumps(body).encode(), method=method,
+                                 headers={{"Authorization": "Bearer " + os.environ["FAKE_API_TOKEN"],
+                                          "Content-Type": "application/json" if method == "POST"
+                                          else "application/merge-patch+json"}})
+    try:
+        urllib.request.urlopen(req).read()
+        return True
+    except urllib.error.HTTPError as err:
+        if err.code == 409:
+            return False
+        raise
+
+if TOOL == "docker":
+    if os.environ.get("FAKE_DOCKER_DOWN"):
+        sys.stderr.write("Cannot connect to the Docker daemon at unix:///var/run/docker.sock.\\n")
+        sys.exit(1)
+    print("27.3.1", os.environ.get("FAKE_DOCKER_MEM", str(8 * 1024**3)), "4")
+elif TOOL == "kind":
+    if args[:1] == ["version"]:
+        print("kind " + os.environ.get("FAKE_KIND_VERSION", "v0.31.0") + " go1.25.5 linux/amd64")
+    elif args[:2] == ["get", "clusters"]:
+        if not clusters:
+            sys.stderr.write("No kind clusters found.\\n")
+        print("\\n".join(clusters))
+    elif args[:2] == ["create", "cluster"]:
+        name = opt("--name")
+        open(os.path.join(state, "kind-config-" + name + ".yaml"), "w").write(sys.stdin.read())
+        open(clusters_file, "w").write("\\n".join([*clusters, name]))
+        open(os.path.join(state, "marker-" + name), "w").write("node/" + name + "-control-plane")
+    elif args[:2] == ["delete", "cluster"]:
+        name = opt("--name")
+        open(clusters_file, "w").write("\\n".join(c for c in clusters if c != name))
+elif TOOL == "kubectl":
+    if args[:1] == ["version"]:
+        v = os.environ.get("FAKE_KUBECTL_VERSION", "v1.35.0")
+        print(json.dumps({{"clientVersion": {{"gitVersion": v, "major": "1", "minor": v.split(".")[1]}}}}))
+    elif args[:3] == ["config", "get-contexts", args[2] if len(args) > 2 else ""]:
+        print(args[2])
+    elif "nodes" in args:
+        name = opt("--context").removeprefix("kind-")
+        marker = os.path.join(state, "marker-" + name)
+        if os.path.exists(marker):
+            print(open(marker).read())
+elif TOOL == "istioctl":
+    if args[:1] == ["version"]:
+        print("client version: " + os.environ.get("FAKE_ISTIOCTL_VERSION", "{istio}"))
+    elif args[:1] == ["install"] and os.environ.get("FAKE_API_URL"):
+        import yaml
+        from graders.sources import istio_install
+        iop = yaml.safe_load(open(opt("-f")))
+        name = iop["metadata"]["name"]
+        paths = {{"Namespace": "/api/v1/namespaces", "Deployment": "/apis/apps/v1/namespaces/{{ns}}/deployments",
+                 "Service": "/api/v1/namespaces/{{ns}}/services"}}
+        for obj in istio_install.render(iop):
+            md = obj["metadata"]
+            md.setdefault("labels", {{}})["install.operator.istio.io/owning-resource"] = name
+            path = paths[obj["kind"]].format(ns=md.get("namespace", ""))
+            if not api("POST", path, obj) and obj["kind"] != "Namespace":
+                api("PATCH", path + "/" + md["name"], obj)
+'''
+
+
+def make_fake_tools(bin_dir: Path, omit: Iterable[str] = ()) -> Path:
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for tool in TOOLS:
+        if tool in omit:
+            continue
+        path = bin_dir / tool
+        path.write_text(_SCRIPT.format(python=sys.executable, repo=str(REPO), tool=tool,
+                                       istio=versions.ISTIO_VERSION))
+        path.chmod(0o755)
+    return bin_dir
+
+
+@pytest.fixture
+def tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Fake tools first and alone on PATH; returns the state folder (calls.jsonl, clusters)."""
+    state = tmp_path / "state"
+    state.mkdir()
+    make_fake_tools(tmp_path / "bin")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    monkeypatch.setenv("FAKE_STATE", str(state))
+    return state
+
+
+def calls(state: Path) -> list[list[str]]:
+    log = state / "calls.jsonl"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fixed_ports_free() -> bool:
+    from graders.labenv.preflight import port_in_use
+
+    return not any(port_in_use(p) for p in FIXED_HOST_PORTS)
+
+
+@pytest.fixture
+def listening() -> Iterator[int]:
+    """A port on 127.0.0.1 that something listens on for the duration of the test."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield s.getsockname()[1]
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+# --- doctor -------------------------------------------------------------------------------------------
+def doctor(capsys: pytest.CaptureFixture, *extra: str) -> tuple[int, dict]:
+    rc, out, _ = run_cli(["doctor", "-o", "json", "--http-port", str(free_port()), "--https-port",
+                          str(free_port()), *extra], capsys)
+    data = json.loads(out)
+    return rc, {c["name"]: c for c in data["checks"]}
+
+
+def test_doctor_all_tools_at_pinned_versions_is_ready(tools: Path, capsys: pytest.CaptureFixture) -> None:
+    if not fixed_ports_free():
+        pytest.skip(f"one of the fixed host ports {FIXED_HOST_PORTS} is in use on this machine")
+    rc, checks = doctor(capsys)
+    assert rc == 0, checks
+    assert {n: c["status"] for n, c in checks.items() if n in TOOLS} == dict.fromkeys(TOOLS, "ok")
+    assert checks["memory"]["status"] == "ok"
+    assert [c[0] for c in calls(tools)] == ["docker", "kind", "kubectl", "istioctl", "kind"]
+
+
+def test_doctor_missing_istioctl_prints_the_pinned_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    make_fake_tools(tmp_path / "bin", omit=["istioctl"])
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    monkeypatch.setenv("FAKE_STATE", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    rc, checks = doctor(capsys)
+    assert rc == 1
+    istioctl = checks["istioctl"]
+    assert istioctl["status"] == "fail" and "not on PATH" in istioctl["detail"]
+    assert any(f"ISTIO_VERSION={versions.ISTIO_VERSION}" in f and "downloadIstio" in f for f in istioctl["fix"])
+
+
+def test_doctor_finds_istioctl_in_its_download_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    make_fake_tools(tmp_path / "bin", omit=["istioctl"])
+    make_fake_tools(tmp_path / f"istio-{versions.ISTIO_VERSION}" / "bin", omit=["docker", "kind", "kubectl"])
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    monkeypatch.setenv("FAKE_STATE", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    _, checks = doctor(capsys)
+    assert checks["istioctl"]["status"] == "ok"
+    assert f"istio-{versions.ISTIO_VERSION}/bin" in checks["istioctl"]["detail"]
+
+
+@pytest.mark.parametrize(("env", "tool", "status", "words"), [
+    ({"FAKE_ISTIOCTL_VERSION": "1.29.2"}, "istioctl", "fail", "installs Istio 1.29.2"),
+    ({"FAKE_ISTIOCTL_VERSION": "1.30.0"}, "istioctl", "warn", "same minor"),
+    ({"FAKE_KUBECTL_VERSION": "v1.32.4"}, "kubectl", "fail", "more than one minor version"),
+    ({"FAKE_KUBECTL_VERSION": "v1.36.0"}, "kubectl", "ok", "v1.36.0"),
+    ({"FAKE_KIND_VERSION": "v0.27.0"}, "kind", "fail", "older than v0.31.0"),
+    ({"FAKE_KIND_VERSION": "v0.32.0"}, "kind", "warn", "newer"),
+    ({"FAKE_DOCKER_DOWN": "1"}, "docker", "fail", "daemon does not answer"),
+    ({"FAKE_DOCKER_MEM": str(2 * 1024**3)}, "memory", "fail", "2.0 GiB"),
+    ({"FAKE_DOCKER_MEM": str(5 * 1024**3)}, "memory", "warn", "5.0 GiB"),
+])
+def test_doctor_versions_and_runtime(tools: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+                                     env: dict, tool: str, status: str, words: str) -> None:
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    rc, checks = doctor(capsys)
+    assert checks[tool]["status"] == status
+    assert words in checks[tool]["detail"]
+    if status == "fail":
+        assert rc == 1 and checks[tool]["fix"], "a failed check must say how to fix it"
+
+
+def test_doctor_reports_a_port_in_use_with_the_flag_that_moves_it(tools: Path, listening: int,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    rc, out, _ = run_cli(["doctor", "--http-port", str(listening), "--https-port", str(free_port())], capsys)
+    assert rc == 1
+    line = next(li for li in out.splitlines() if li.startswith(f"FAIL  port {listening}"))
+    assert "already in use" in line
+    assert f"--http-port <free port>" in out
+
+
+def test_doctor_skips_port_checks_once_the_cluster_exists(tools: Path, listening: int,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    (tools / "clusters").write_text(versions.CLUSTER_NAME)
+    rc, checks = doctor(capsys, "--http-port", str(listening))
+    assert checks["ports"]["status"] == "skip"
+    assert not any(name.startswith("port ") for name in checks)
+
+
+# --- cluster up / down, dry run ----------------------------------------------------------------------
+def test_cluster_up_dry_run_prints_every_step_and_runs_nothing(tools: Path, capsys: pytest.CaptureFixture,
+                                                               tmp_path: Path) -> None:
+    kubeconfig = str(tmp_path / "kc")
+    rc, out, _ = run_cli(["cluster", "up", "--dry-run", "--http-port", "9080", "--https-port", "9443",
+                          "--kubeconfig", kubeconfig], capsys)
+    assert rc == 0
+    assert calls(tools) == [], "a dry run must not run any tool"
+    assert not Path(kubeconfig).exists()
+    commands = [li.strip()[2:] for li in out.splitlines() if li.strip().startswith("$ ")]
+    assert commands == [
+        f"kind create cluster --name istio-lab --config - --wait 120s --kubeconfig {kubeconfig} "
+        "< labs/cluster/kind-config.yaml.tmpl (rendered)",
+        f"istioctl install -f labs/cluster/istio-operator.yaml -y --context kind-istio-lab --kubeconfig {kubeconfig}",
+    ]
+    # the rendered kind config is printed in full, with the pinned image and the chosen host ports
+    block = out.split("--- labs/cluster/kind-config.yaml.tmpl (rendered) ---\n", 1)[1].split("\n    ---\n", 1)[0]
+    config = yaml.safe_load(textwrap.dedent(block))
+    assert config["nodes"][0]["image"] == versions.KIND_NODE_IMAGE
+    host_ports = {m["containerPort"]: m["hostPort"] for m in config["nodes"][0]["extraPortMappings"]}
+    assert host_ports[30080] == 9080 and host_ports[30443] == 9443
+    # then the files it applies, in order, and where the gateway is reached
+    order = [out.index(s) for s in ("[1/5] Preflight", "[2/5] kind cluster", "[3/5] Istio", "Namespace default",
+                                    "Deployment default/productpage-v1", "[5/5] Wait")]
+    assert order == sorted(order)
+    assert "labs/cluster/namespaces.yaml" in out and "labs/cluster/bookinfo.yaml" in out
+    assert out.rstrip().splitlines()[-3] == "The ingress gateway answers on http://127.0.0.1:9080/productpage"
+
+
+def test_cluster_up_dry_run_uses_the_given_name_for_the_context(tools: Path, capsys: pytest.CaptureFixture) -> None:
+    rc, out, _ = run_cli(["cluster", "up", "--dry-run", "--name", "other-lab"], capsys)
+    assert rc == 0
+    assert "kind create cluster --name other-lab" in out
+    assert "--context kind-other-lab" in out
+    assert "kind-istio-lab" not in out
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--http-port", "8081"], "already uses host port 8081"),
+    (["--http-port", "9000", "--https-port", "9000"], "different ports"),
+    (["--https-port", "70000"], "not a TCP port"),
+    (["--istio-version", "latest"], "expected X.Y.Z"),
+])
+def test_cluster_up_rejects_bad_options_in_one_line(tools: Path, capsys: pytest.CaptureFixture, args: list[str],
+                                                    words: str) -> None:
+    rc, out, err = run_cli(["cluster", "up", "--dry-run", *args], capsys)
+    assert rc == 2
+    assert words in err and len(err.strip().splitlines()) == 1
+    assert calls(tools) == []
+
+
+def test_cluster_down_dry_run(tools: Path, capsys: pytest.CaptureFixture) -> None:
+    rc, out, _ = run_cli(["cluster", "down", "--dry-run"], capsys)
+    assert rc == 0 and calls(tools) == []
+    commands = [li.strip()[2:] for li in out.splitlines() if li.strip().startswith("$ ")]
+    assert commands == ["kind get clusters",
+                        f"kubectl --context kind-istio-lab get nodes -l {versions.CLUSTER_MARKER_LABEL}=true -o name",
+                        "kind delete cluster --name istio-lab"]
+
+
+# --- cluster up / down for real, against fake tools and the fake API server --------------------------------
+def _empty_cluster() -> list[dict]:
+    return [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
+            for n in ("default", "kube-system", "kube-public")]
+
+
+@pytest.fixture
+def fresh_api(tools: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeApiServer, str]]:
+    """A fake API server holding a new, empty kind cluster (Istio CRDs only, as istioctl would add them)."""
+    from fakeapi import istio_crds
+
+    if not fixed_ports_free():
+        pytest.skip(f"one of the fixed host ports {FIXED_HOST_PORTS} is in use on this machine")
+    with FakeApiServer(_empty_cluster() + istio_crds()) as api:
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        monkeypatch.setenv("FAKE_API_URL", api.url)
+        monkeypatch.setenv("FAKE_API_TOKEN", DEFAULT_TOKEN)
+        yield api, kubeconfig
+
+
+def test_cluster_up_creates_everything_then_a_second_run_changes_nothing(
+        fresh_api: tuple[FakeApiServer, str], tools: Path, capsys: pytest.CaptureFixture) -> None:
+    api, kubeconfig = fresh_api
+    ports = ["--http-port", str(free_port()), "--https-port", str(free_port()), "--kubeconfig", kubeconfig]
+    rc, out, _ = run_cli(["cluster", "up", *ports, "--timeout", "5"], capsys)
+    assert rc == 0, out
+    ran = [c[:3] for c in calls(tools) if c[1] not in ("version", "info", "get")]
+    assert ran == [["kind", "create", "cluster"], ["istioctl", "install", "-f"]]
+    config = yaml.safe_load((tools / "kind-config-istio-lab.yaml").read_text())
+    assert config["nodes"][0]["image"] == versions.KIND_NODE_IMAGE
+    # Istio (by the fake istioctl) and the labelled Bookinfo are there
+    assert api.find("Deployment", "istio-system", "istiod") is not None
+    productpage = api.find("Deployment", "default", "productpage-v1")
+    assert productpage["metadata"]["labels"][versions.COURSE_LABEL] == versions.COURSE_NAME
+    assert productpage["metadata"]["labels"][versions.LAB_LABEL] == "baseline"
+    assert "[5/5]" in out and "productpage-v1 ready" in out
+    assert "Nothing to do" not in out
+
+    api.clear_requests()
+    before = len(calls(tools))
+    rc, out, _ = run_cli(["cluster", "up", *ports, "--timeout", "5"], capsys)
+    assert rc == 0
+    assert "Nothing to do: the course cluster was already up" in out
+    assert "exists already" in out and "is installed with the course's gateway node ports" in out
+    assert api.write_requests() == [], "a second cluster up must not write anything"
+    assert not [c for c in calls(tools)[before:] if c[1] in ("create", "install", "delete")]
+
+
+def test_cluster_down_deletes_only_the_course_cluster(tools: Path, capsys: pytest.CaptureFixture) -> None:
+    rc, out, _ = run_cli(["cluster", "down"], capsys)
+    assert rc == 0 and "nothing to delete" in out
+    (tools / "clusters").write_text("istio-lab\nmine")
+    rc, out, _ = run_cli(["cluster", "down", "--name", "mine"], capsys)  # no marker label on its node
+    assert rc == 1 and "left alone" in out
+    assert not [c for c in calls(tools) if c[:2] == ["kind", "delete"]]
+    (tools / "marker-istio-lab").write_text("node/istio-lab-control-plane")
+    rc, out, _ = run_cli(["cluster", "down"], capsys)
+    assert rc == 0
+    assert [c for c in calls(tools) if c[:2] == ["kind", "delete"]] == [
+        ["kind", "delete", "cluster", "--name", "istio-lab"]]
+    assert (tools / "clusters").read_text().split() == ["mine"]
+
+
+def test_pinned_versions_and_install_commands_agree() -> None:
+    for system, machine, os_id, arch in (("Linux", "x86_64", "linux", "amd64"), ("Darwin", "arm64", "darwin", "arm64"),
+                                         ("Linux", "aarch64", "linux", "arm64")):
+        kind = " ".join(versions.install_commands("kind", system=system, machine=machine))
+        kubectl = " ".join(versions.install_commands("kubectl", system=system, machine=machine))
+        istioctl = " ".join(versions.install_commands("istioctl", system=system, machine=machine))
+        assert f"/dl/{versions.KIND_VERSION}/kind-{os_id}-{arch}" in kind
+        assert f"/release/v{versions.KUBERNETES_VERSION}/bin/{os_id}/{arch}/kubectl" in kubectl
+        assert f"ISTIO_VERSION={versions.ISTIO_VERSION}" in istioctl
+    assert versions.KIND_NODE_IMAGE.startswith(f"kindest/node:v{versions.KUBERNETES_VERSION}@sha256:")
+    assert versions.pinned_toolchain()["istioctl"] == versions.ISTIO_VERSION
+    assert os.path.basename(cluster_mod.KIND_TEMPLATE) == "kind-config.yaml.tmpl"
