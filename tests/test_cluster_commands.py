@@ -232,13 +232,13 @@ def test_doctor_reports_a_port_in_use_with_the_flag_that_moves_it(tools: Path, l
     assert rc == 1
     line = next(li for li in out.splitlines() if li.startswith(f"FAIL  port {listening}"))
     assert "already in use" in line
-    assert f"--http-port <free port>" in out
+    assert "--http-port <free port>" in out
 
 
 def test_doctor_skips_port_checks_once_the_cluster_exists(tools: Path, listening: int,
                                                           capsys: pytest.CaptureFixture) -> None:
     (tools / "clusters").write_text(versions.CLUSTER_NAME)
-    rc, checks = doctor(capsys, "--http-port", str(listening))
+    _rc, checks = doctor(capsys, "--http-port", str(listening))
     assert checks["ports"]["status"] == "skip"
     assert not any(name.startswith("port ") for name in checks)
 
@@ -288,7 +288,7 @@ def test_cluster_up_dry_run_uses_the_given_name_for_the_context(tools: Path, cap
 ])
 def test_cluster_up_rejects_bad_options_in_one_line(tools: Path, capsys: pytest.CaptureFixture, args: list[str],
                                                     words: str) -> None:
-    rc, out, err = run_cli(["cluster", "up", "--dry-run", *args], capsys)
+    rc, _out, err = run_cli(["cluster", "up", "--dry-run", *args], capsys)
     assert rc == 2
     assert words in err and len(err.strip().splitlines()) == 1
     assert calls(tools) == []

@@ -89,7 +89,7 @@ def test_istio_operator_file() -> None:
     (egress,) = spec["components"]["egressGateways"]
     assert egress["name"] == "istio-egressgateway" and egress["enabled"] is True
     assert "service" not in egress.get("k8s", {}), "the egress gateway keeps the chart's ClusterIP Service"
-    assert cluster.INGRESS_NODE_PORTS == {p["name"]: p["nodePort"] for p in ingress_ports()}
+    assert {p["name"]: p["nodePort"] for p in ingress_ports()} == cluster.INGRESS_NODE_PORTS
 
 
 # --- the simulated baseline agrees with the files cluster up applies -------------------------------------------
@@ -143,7 +143,7 @@ def test_every_lab_has_a_valid_lab_yaml_whose_files_exist() -> None:
 def test_lab_steps_that_install_istio_operators() -> None:
     lab4, lab5 = labspec.load("4"), labspec.load("5")
     installs = [s for s in lab4.solve if s.action == "istioctl-install"]
-    (file, operator), = manifests.istio_operator_files(installs[0].path)
+    (_file, operator), = manifests.istio_operator_files(installs[0].path)
     assert operator["metadata"]["name"] not in ("", labops.baseline_iop_name()), \
         "lab 4's gateway is a separate installation, so reset can find what istioctl created for it"
     lab5_installs = [s for s in lab5.solve if s.action == "istioctl-install"]
