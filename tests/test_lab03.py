@@ -129,3 +129,45 @@ def test_reference_solution_needs_the_host_header():
     assert not plain.ok and plain.status == 404 and plain.trace.outcome == "not-found"
     with_host = ctx.request(port=80, host="bookinfo.test.example", path="/productpage", service="test/productpage")
     assert with_host.ok
+
+
+def _snapshot(tmp_path: Path, extra_dirs: list[Path], probes: list[dict]) -> str:
+    """A snapshot as `python -m graders snapshot` writes it: the whole cluster plus recorded probes."""
+    import yaml
+
+    from graders.sources.simulated import baseline_objects, render_operators
+    from graders.sources.snapshot import snapshot_document
+    from graders.yamlio import load_paths
+
+    raws = render_operators(baseline_objects() + load_paths([str(d) for d in extra_dirs], seq_start=10_000_000))
+    objects = [r.obj for r in raws if r.obj.get("kind") != "IstioOperator"]
+    doc = snapshot_document(objects, context="kind-istio-lab", taken_at="2026-11-30T10:00:00Z",
+                            istio_installed=True, probes=probes)
+    path = tmp_path / "snapshot.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
+def _page(host: str) -> dict:
+    return {"gateway": "istio-system/istio-ingressgateway", "port": 80, "host": host, "path": "/productpage",
+            "method": "GET", "status": 200, "bodyExcerpt": "<title>Simple Bookstore App</title>",
+            "headers": {"server": "istio-envoy", "x-envoy-upstream-service-time": "12"}}
+
+
+def test_recorded_page_counts_only_when_the_configuration_routes_it_to_that_namespace(tmp_path):
+    """A recorded 200 proves *a* Bookinfo answered; which namespace is read from the configuration."""
+    start_only = _snapshot(tmp_path, [START], [_page("localhost")])
+    result = run("lab03", snapshot=start_only)
+    assert result.mode == "snapshot"
+    assert result.check("default-reachable").passed
+    test = result.check("test-reachable")
+    assert not test.passed and test.message.startswith("Recorded request")
+    assert "configuration routes this request to default/productpage" in test.message
+
+
+def test_recorded_requests_with_host_headers_pass_the_solution(tmp_path):
+    solved = _snapshot(tmp_path, [START, LAB_DIR / "solutions" / "reference"],
+                       [_page("bookinfo.default.example"), _page("bookinfo.test.example")])
+    result = run("lab03", snapshot=solved)
+    assert failing(result) == set()
+    assert "(traced)" in result.check("test-reachable").message
