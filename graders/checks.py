@@ -330,15 +330,15 @@ class Evidence:
     detail: str  # what happened, in words
     record: ProbeRecord | None = None
     trace: Any = None
+    # Who answered, in graders.probes.classify's words: app, gateway-404-nr, gateway-503-nc,
+    # gateway-503-uh, connection-refused, ... (traces are mapped onto the same words).
+    verdict: str = ""
 
     @property
     def sentence(self) -> str:
         prefix = {"live": "Live request", "recorded": "Recorded request (from the snapshot)",
                   "simulated": "Simulated request (no real request sent)"}[self.source]
         return f"{prefix}: {self.request} -> {self.detail}."
-
-
-Prober = Callable[..., ProbeRecord]
 
 
 @dataclass(frozen=True)
@@ -352,10 +352,9 @@ class Target:
 class Context:
     """Everything a check may read: the state plus (cached) findings, traces and request evidence."""
 
-    def __init__(self, state: State, *, target: Target | None = None, prober: Prober | None = None):
+    def __init__(self, state: State, *, target: Target | None = None):
         self.state = state
         self.target = target or Target()
-        self._prober = prober
         self._traces: dict[tuple, Any] = {}
         self._evidence: dict[tuple, Evidence] = {}
 
@@ -383,8 +382,9 @@ class Context:
                 expect_text: str | None = None) -> Evidence:
         """Does ``GET http://host{path}`` on the gateway Service ``port`` reach ``service`` (ns/name) with 200?
 
-        Live: a real request (graders.probes). Snapshot: the recorded probe for the same request, or
-        the trace when none was recorded. Simulated: the request trace.
+        Live: a real request through a port-forward to a gateway pod (graders.probes; bounded timeouts,
+        retried while pods start). Snapshot: the probe recorded for the same request, or the trace
+        when none was recorded. Simulated: the request trace.
         """
         key = (gateway, port, host.lower(), path, service, expect_text)
         if key not in self._evidence:
@@ -395,20 +395,17 @@ class Context:
                 expect_text: str | None) -> Evidence:
         desc = f"GET http://{host}{path} via {gateway} port {port}"
         if self.state.mode == "live":
-            return _from_record("live", desc, self._probe(gateway, port, host, path), expect_text)
+            from graders.probes import PortForward, probe
+
+            rec = probe(PortForward(self.target.context, self.target.kubeconfig), gateway=gateway, port=port,
+                        host=host, path=path)
+            return from_record("live", desc, rec, expect_text)
         if self.state.mode == "snapshot":
             rec = recorded_probe(self.state, gateway, port, host, path)
             if rec is not None:
-                return _from_record("recorded", desc, rec, expect_text)
-        return _from_trace(desc, self.trace(port=port, host=host, path=path, gateway=gateway), service)
-
-    def _probe(self, gateway: str, port: int, host: str, path: str) -> ProbeRecord:
-        if self._prober is not None:
-            return self._prober(gateway=gateway, port=port, host=host, path=path)
-        from graders.probes import probe
-
-        return probe(gateway=gateway, port=port, host=host, path=path,
-                     context=self.target.context, kubeconfig=self.target.kubeconfig)
+                return from_record("recorded", desc, rec, expect_text)
+            desc += " (the snapshot recorded no such request)"
+        return from_trace(desc, self.trace(port=port, host=host, path=path, gateway=gateway), service)
 
 
 def recorded_probe(state: State, gateway: str, port: int, host: str, path: str) -> ProbeRecord | None:
@@ -418,33 +415,75 @@ def recorded_probe(state: State, gateway: str, port: int, host: str, path: str) 
     return found[-1] if found else None
 
 
-def _from_record(source: str, desc: str, rec: ProbeRecord, expect_text: str | None) -> Evidence:
+_VERDICT_WORDS = {
+    "gateway-404-nr": "from the gateway itself (no virtual host or route matched: 404 NR)",
+    "gateway-503-nc": "from the gateway itself (the route's upstream cluster does not exist: 503 NC)",
+    "gateway-503-uh": "from the gateway itself ('no healthy upstream': no ready endpoint, 503 UH)",
+    "gateway-503-uf": "from the gateway itself (the upstream refused or reset the connection: 503 UF)",
+    "not-gateway": "from something that is not an Istio gateway (no server: istio-envoy)",
+}
+
+
+def from_record(source: str, desc: str, rec: ProbeRecord, expect_text: str | None) -> Evidence:
+    """Evidence from a real (or recorded) response; ``classify`` tells an app reply from a gateway reply."""
     from graders.probes import classify
 
     verdict = classify(rec)
-    if rec.error:
-        return Evidence(source, desc, False, None, f"no HTTP response ({rec.error})", rec)
-    text_ok = expect_text is None or expect_text in rec.body_excerpt
-    from_app = getattr(verdict, "from_app", None)
-    ok = rec.status == 200 and bool(from_app) and text_ok
-    detail = f"HTTP {rec.status}: {getattr(verdict, 'summary', verdict)}"
-    if rec.status == 200 and from_app and not text_ok:
-        detail += f"; the page does not contain “{expect_text}”"
-    return Evidence(source, desc, ok, rec.status, detail, rec)
+    if rec.status is None:
+        return Evidence(source, desc, False, None, f"no HTTP response ({rec.error or verdict})", rec,
+                        verdict=verdict)
+    if verdict == "app":
+        text_ok = expect_text is None or expect_text in rec.body_excerpt
+        detail = f"HTTP {rec.status} from the application (it passed the gateway: x-envoy-upstream-service-time)"
+        if rec.status == 200 and not text_ok:
+            detail += f", but the page is not the expected one (no “{expect_text}” in it)"
+        return Evidence(source, desc, rec.status == 200 and text_ok, rec.status, detail, rec, verdict=verdict)
+    words = _VERDICT_WORDS.get(verdict, "answered by the gateway itself, not by the application")
+    return Evidence(source, desc, False, rec.status, f"HTTP {rec.status} {words}", rec, verdict=verdict)
 
 
-def _from_trace(desc: str, tr: Any, service: str) -> Evidence:
+_TRACE_VERDICT = {"not-found": "gateway-404-nr", "no-cluster": "gateway-503-nc",
+                  "no-healthy-upstream": "gateway-503-uh", "connection-refused": "connection-refused",
+                  "connection-closed": "connection-reset", "unreachable": "unreachable"}
+
+
+def from_trace(desc: str, tr: Any, service: str) -> Evidence:
     dest = tr.destination or {}
     reached = dest.get("service")
     if tr.outcome == "ok" and tr.http_status is None and reached == service:
         detail = (f"reaches {reached} port {dest.get('port')}, which has ready pods, so the application itself "
                   "answers (HTTP 200 from a healthy app)")
-        return Evidence("simulated", desc, True, 200, detail, trace=tr)
+        return Evidence("simulated", desc, True, 200, detail, trace=tr, verdict="app")
     if tr.outcome == "ok" and tr.http_status is not None:
         detail = f"the gateway answers HTTP {tr.http_status} itself instead of forwarding to {service}"
+        verdict = f"gateway-{tr.http_status}"
     elif tr.outcome == "ok":
-        detail = f"reaches {reached} port {dest.get('port')}, not {service}"
+        detail, verdict = f"reaches {reached} port {dest.get('port')}, not {service}", "app"
     else:
         code = f"HTTP {tr.http_status} from the gateway" if tr.http_status else tr.outcome.replace("-", " ")
         detail = f"{code}: {tr.steps[-1].result}" if tr.steps else code
-    return Evidence("simulated", desc, False, tr.http_status, detail.rstrip("."), trace=tr)
+        verdict = _TRACE_VERDICT.get(tr.outcome, tr.outcome)
+    return Evidence("simulated", desc, False, tr.http_status, detail.rstrip("."), trace=tr, verdict=verdict)
+
+
+def request_hints(ev: Evidence, host: str) -> tuple[str, str]:
+    """Two progressive hints for a request that did not return the page, chosen by who answered."""
+    if ev.verdict == "gateway-404-nr":
+        return (f"A 404 from the gateway itself means no virtual host or route matched: compare the hosts of "
+                f"your Gateway and VirtualService with the Host header the request carries ({host}), then the "
+                "route's path matches.",
+                f"curl sends the URL's host name unless told otherwise: `curl -H 'Host: {host}' ...` sends the "
+                "same request as this check.")
+    if ev.verdict.startswith("gateway-503"):
+        return ("A 503 from the gateway means the route's destination is wrong (host, port) or has no ready pod: "
+                "look at route.destination in your VirtualService.",
+                "`kubectl get svc,pods -n default` shows each Service's port and whether its pods are Ready.")
+    if ev.verdict == "app":
+        return ("The application answered, but not with the page: look at which Service and path your route "
+                "sends this request to.",
+                "A 404 with x-envoy-upstream-service-time came from the application, not from the gateway: the "
+                "gateway routed it, so the route's destination or a rewrite is what to check.")
+    return ("No HTTP answer means nothing listens behind that Service port: check the Gateway's selector and "
+            "port against the gateway pods and the gateway Service.",
+            "`istioctl proxy-config listeners -n istio-system deploy/istio-ingressgateway` lists the listeners "
+            "the gateway really has.")

@@ -145,6 +145,8 @@ class LabSession:
         self.snapshot = _resolve(SNAPSHOT) if SNAPSHOT else None
         manifests = [MANIFESTS] if isinstance(MANIFESTS, str) else list(MANIFESTS or [])
         self.paths = [_resolve(m) for m in manifests] or None
+        self._cached: LabResult | None = None
+        self._cached_key: tuple | None = None
 
     def describe(self) -> str:
         if self.context or self.kubeconfig:
@@ -158,16 +160,34 @@ class LabSession:
     def __repr__(self) -> str:
         return f"{self.lab.id}: {self.lab.title}\nGrading {self.describe()}."
 
-    def result(self, only: Sequence[str] | None = None) -> LabResult:
-        """Grade now (no display): the same call the check command makes."""
+    def result(self) -> LabResult:
+        """Grade now (no display): the same call the check command makes.
+
+        Off a live cluster the result is reused while no input file changed, so a notebook's many
+        check cells grade once; a live cluster is asked every time (it changes under us)."""
         from graders.labs import run
 
-        return run(self.lab, paths=self.paths, snapshot=self.snapshot, context=self.context,
-                   kubeconfig=self.kubeconfig, only=only)
+        key = self._fingerprint()
+        if key is None or key != self._cached_key:
+            self._cached = run(self.lab, paths=self.paths, snapshot=self.snapshot, context=self.context,
+                               kubeconfig=self.kubeconfig)
+            self._cached_key = key
+        return self._cached
+
+    def _fingerprint(self) -> tuple | None:
+        if self.context or self.kubeconfig:
+            return None
+        from graders.labs import lab_dir
+
+        roots = [Path(p) for p in self.paths or [lab_dir(self.lab) / "work"]] + [lab_dir(self.lab) / "start"]
+        roots += [Path(self.snapshot)] if self.snapshot else []
+        files = [f for r in roots for f in ([r] if r.is_file() else sorted(r.rglob("*")) if r.is_dir() else [])
+                 if f.is_file()]
+        return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
 
     def _check_bundle(self, check_id: str) -> dict[str, Any]:
         try:
-            result = self.result(only=[check_id])
+            result = self.result()
         except GraderError as err:
             return error_bundle(err)
         return check_bundle(result.check(check_id), result)

@@ -82,3 +82,90 @@ def test_hints_do_not_give_away_the_expected_selector_value():
     result = run("lab01", paths=[str(LAB_DIR / "wrong" / "helm-selector")])
     chk = result.check("gateway-selects-pods")
     assert all("ingressgateway" not in h for h in chk.hints)
+
+
+# --- evidence from a live cluster (the fake API server) and from a snapshot's recorded probes ------------
+REFERENCE = LAB_DIR / "solutions" / "reference"
+APP = {"server": "istio-envoy", "x-envoy-upstream-service-time": "9", "content-type": "text/html"}
+
+
+def _reference_objects() -> list[dict]:
+    import yaml
+
+    return [d for f in sorted(REFERENCE.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d]
+
+
+@pytest.fixture
+def live_cluster(fake_api, fake_kubeconfig):
+    """The fake API server with the reference solution applied, and its kubeconfig."""
+    fake_api.add_all(_reference_objects())
+    return fake_api, fake_kubeconfig
+
+
+def _live(fake_api, kubeconfig: str, routes: dict[str, str], hosts=("bookinfo.example.com",)):
+    from fakeapi import FakeGateway
+
+    with FakeGateway(routes, hosts=hosts) as gw:
+        fake_api.set_portforward_backend(gw.address, 8080)  # the pod port behind Service port 80
+        result = run("lab01", context="kind-istio-lab", kubeconfig=kubeconfig)
+    return result, gw
+
+
+def test_live_mode_sends_a_real_request_with_the_lab_host(live_cluster):
+    fake_api, fake_kubeconfig = live_cluster
+    result, gw = _live(fake_api, fake_kubeconfig, {"/productpage": "app"})
+    assert result.mode == "live"
+    assert failed_ids(result) == []
+    assert result.check("request-productpage").message.startswith("Live request: GET http://bookinfo.example.com/")
+    assert "HTTP 200 from the application" in result.check("request-productpage").message
+    assert ("GET", "bookinfo.example.com", "/productpage") in gw.requests
+    assert not [r for r in fake_api.requests if r.verb in ("create", "update", "patch", "delete")]
+
+
+def test_live_gateway_404_is_told_apart_from_an_application_404(live_cluster):
+    fake_api, fake_kubeconfig = live_cluster
+    result, _ = _live(fake_api, fake_kubeconfig, {"/productpage": "app"}, hosts=("other.example.com",))
+    chk = result.check("request-productpage")
+    assert failed_ids(result) == ["request-productpage"]
+    assert "HTTP 404 from the gateway itself" in chk.message and "Host header" in chk.hint
+
+    result, _ = _live(fake_api, fake_kubeconfig, {"/productpage": "app-404"})
+    chk = result.check("request-productpage")
+    assert "HTTP 404 from the application" in chk.message and "gateway itself" not in chk.message
+
+
+def _snapshot(tmp_path: Path, probes: list[dict]) -> str:
+    import yaml
+
+    from graders.sources.simulated import baseline_objects, render_operators
+    from graders.sources.snapshot import snapshot_document
+
+    objects = [r.obj for r in render_operators(baseline_objects())] + _reference_objects()
+    doc = snapshot_document(objects, context="kind-istio-lab", taken_at="2026-11-30T10:00:00Z",
+                            istio_installed=True, probes=probes)
+    path = tmp_path / "snapshot.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
+def _probe(status: int, headers: dict[str, str], body: str) -> dict:
+    return {"gateway": "istio-system/istio-ingressgateway", "port": 80, "host": "bookinfo.example.com",
+            "path": "/productpage", "method": "GET", "status": status, "headers": headers, "bodyExcerpt": body,
+            "error": None, "at": "2026-11-30T10:00:01Z"}
+
+
+def test_snapshot_mode_uses_the_recorded_probe(tmp_path):
+    ok = run("lab01", snapshot=_snapshot(tmp_path, [_probe(200, APP, "<title>Simple Bookstore App</title>")]))
+    assert ok.mode == "snapshot" and failed_ids(ok) == []
+    assert ok.check("request-productpage").message.startswith("Recorded request (from the snapshot)")
+
+    gw404 = run("lab01", snapshot=_snapshot(tmp_path, [_probe(404, {"server": "istio-envoy"}, "")]))
+    assert failed_ids(gw404) == ["request-productpage"]
+    assert "HTTP 404 from the gateway itself" in gw404.check("request-productpage").message
+
+
+def test_snapshot_without_that_probe_falls_back_to_the_trace_and_says_so(tmp_path):
+    result = run("lab01", snapshot=_snapshot(tmp_path, []))
+    msg = result.check("request-productpage").message
+    assert result.check("request-productpage").passed
+    assert msg.startswith("Simulated request (no real request sent)") and "recorded no such request" in msg

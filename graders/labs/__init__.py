@@ -17,7 +17,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from graders.checks import Context, Lab, LabResult, Prober, Target
+from graders.checks import Context, Lab, LabResult, Target
 from graders.errors import InputError
 from graders.sources.simulated import REPO_ROOT
 from graders.yamlio import YAML_SUFFIXES
@@ -102,7 +102,7 @@ def resolve_target(lab: Lab, paths: Sequence[str] | None, snapshot: str | None, 
 
 def run(lab: str | Lab, *, paths: Sequence[str] | None = None, snapshot: str | None = None,
         context: str | None = None, kubeconfig: str | None = None, baseline: bool = True,
-        only: Sequence[str] | None = None, prober: Prober | None = None) -> LabResult:
+        only: Sequence[str] | None = None) -> LabResult:
     """Grade ``lab`` against the chosen target. Raises InputError/ClusterError for bad input."""
     from graders.sources import load_state
 
@@ -111,7 +111,7 @@ def run(lab: str | Lab, *, paths: Sequence[str] | None = None, snapshot: str | N
     if not baseline and not chosen:
         raise InputError("--no-baseline needs at least one PATH of YAML files to grade")
     state = load_state(chosen, snapshot=snapshot, context=context, kubeconfig=kubeconfig, baseline=baseline)
-    ctx = Context(state, target=Target(context, kubeconfig), prober=prober)
+    ctx = Context(state, target=Target(context, kubeconfig))
     for cid in only or ():
         try:
             the_lab.get(cid)

@@ -25,12 +25,13 @@ from graders.checks import (
     istio_and_bookinfo_ready,
     names,
     passed,
+    request_hints,
     served_host,
     virtual_service_bound,
 )
 
 HOST = "bookinfo.example.com"
-PORT = 80  # the gateway Service port the kind cluster maps to http://localhost/
+PORT = 80  # the gateway Service port the course's kind cluster maps to http://localhost:8080/
 PRODUCTPAGE = "default/productpage"
 PRODUCTPAGE_PORT = 9080
 # One request per routed path (a prefix is probed with a path below it).
@@ -90,7 +91,7 @@ def gateway_port_reachable(ctx: Context) -> Outcome:
             if PORT in ports:
                 via = "" if server.port == PORT else f" (it is the targetPort behind Service port {PORT})"
                 return passed(f"Gateway {gw.meta.key} port {server.port}{via} is reached through Service {INGRESS} "
-                              f"port {PORT}, the port http://localhost/ arrives on.")
+                              f"port {PORT}, where the course cluster's http://localhost:8080/ arrives.")
             ref = gw.meta.ref
             if ctx.findings_for("GW-PORT-PRIVILEGED", ref) and not ports:
                 problems.append(f"port {server.port} of Gateway {gw.meta.key} would need a listener below 1024, "
@@ -192,17 +193,4 @@ def request_productpage(ctx: Context) -> Outcome:
     ev = ctx.request(port=PORT, host=HOST, path="/productpage", service=PRODUCTPAGE, expect_text=BOOKINFO_TITLE)
     if ev.ok:
         return passed(ev.sentence)
-    if ev.status == 404:
-        return failed(ev.sentence,
-                      f"A 404 from the gateway means no virtual host or route matched: compare the hosts of your "
-                      f"Gateway and VirtualService with the Host header the request carries ({HOST}).",
-                      f"curl sends the URL's host name as Host: `curl -H 'Host: {HOST}' http://localhost/productpage` "
-                      "is the request this check makes.")
-    if ev.status == 503:
-        return failed(ev.sentence, "A 503 from the gateway means the route's destination is wrong or has no ready "
-                                   "pod: look at the destination host and port of your VirtualService.",
-                      "`kubectl get svc,pods -n default` shows the productpage Service's port and its pods.")
-    return failed(ev.sentence, "No HTTP answer means nothing listens on that port: check the Gateway's selector "
-                               "and port against the gateway pods and Service.",
-                  "`istioctl proxy-config listeners -n istio-system deploy/istio-ingressgateway` lists the "
-                  "listeners the gateway really has.")
+    return failed(ev.sentence, *request_hints(ev, HOST))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import cache
 
 from graders.checks import (
+    BOOKINFO_TITLE,
     INGRESS,
     Context,
     Lab,
@@ -24,6 +25,7 @@ from graders.checks import (
     istio_and_bookinfo_ready,
     names,
     passed,
+    request_hints,
     served_host,
     virtual_service_bound,
 )
@@ -142,7 +144,7 @@ def service_keeps_ports(ctx: Context) -> Outcome:
         problems.append("it became ClusterIP, so nothing outside the cluster reaches it")
     if not problems:
         return passed(f"Service {INGRESS} still has " + ", ".join(p.label() for p in course_service_ports()) + ".")
-    return failed(f"Service {INGRESS}: {'; '.join(problems)}, so what used those ports (lab 1, http://localhost/) "
+    return failed(f"Service {INGRESS}: {'; '.join(problems)}, so what used those ports (lab 1, http://localhost:8080/) "
                   "stops working.",
                   f"Compare {SVC_CMD} with labs/cluster/istio-operator.yaml.",
                   "In an IstioOperator, k8s.service.ports replaces the chart's whole list: keep every existing port "
@@ -157,8 +159,6 @@ def vs_bound(ctx: Context) -> Outcome:
 @LAB.check("request-chosen-port", "A real request on the port you chose returns the Bookinfo page", points=3,
            needs=("istio-bookinfo-ready", "gateway-port-on-service", "gateway-port-unprivileged", "vs-bound"))
 def request_chosen_port(ctx: Context) -> Outcome:
-    from graders.checks import BOOKINFO_TITLE
-
     chosen = next((ports[0] for _, s in _servers(ctx) if (ports := client_ports(ctx.state, s.port))), None)
     if chosen is None:
         return failed(f"No port of Service {INGRESS} leads to a listener of your Gateway.",
@@ -168,8 +168,6 @@ def request_chosen_port(ctx: Context) -> Outcome:
                      expect_text=BOOKINFO_TITLE)
     if ev.ok:
         return passed(ev.sentence)
-    return failed(ev.sentence,
-                  f"The request went to Service port {chosen}; `python -m graders trace {WORK} --port {chosen} "
-                  "--path /productpage` shows each step it takes.",
-                  "Connection refused means no listener behind that Service port; 404 means no route for the Host "
-                  "and path; 503 means the route's destination is wrong or not ready.")
+    first, more = request_hints(ev, HOST)
+    return failed(ev.sentence, first, f"{more} `python -m graders trace {WORK} --port {chosen} --path /productpage` "
+                                      "shows each step of the request.")
