@@ -8,11 +8,12 @@ records; the sources (live, snapshot, simulated) only produce raw objects.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from types import MappingProxyType
+from typing import Any
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
 CLUSTER_DOMAIN = "svc.cluster.local"
@@ -325,12 +326,30 @@ class State:
         return {s.fqdn: s for s in self.services}
 
     @cached_property
-    def _pod_label_index(self) -> Mapping[tuple[str, str], tuple[Pod, ...]]:
-        out: dict[tuple[str, str], list[Pod]] = defaultdict(list)
+    def _pod_label_index(self) -> Mapping[tuple[str, str, str], tuple[Pod, ...]]:
+        """(namespace or "*", label, value) -> pods; namespaced keys keep per-namespace queries
+        from scanning every namespace's pods that share a common label such as app=web."""
+        out: dict[tuple[str, str, str], list[Pod]] = defaultdict(list)
         for p in self.pods:
-            for kv in p.labels.items():
-                out[kv].append(p)
+            for k, v in p.labels.items():
+                out[("*", k, v)].append(p)
+                out[(p.meta.namespace, k, v)].append(p)
         return {k: tuple(v) for k, v in out.items()}
+
+    @cached_property
+    def _selector_cache(self) -> dict[tuple, tuple[Pod, ...]]:
+        return {}
+
+    @cached_property
+    def _memo(self) -> dict[tuple, object]:
+        return {}
+
+    def memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """Cache a value derived purely from this (immutable) state, e.g. a gateway's route table,
+        so tracing many requests against one state does the heavy work once."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     @cached_property
     def gateways_by_key(self) -> Mapping[str, Gateway]:
@@ -377,17 +396,22 @@ class State:
     # --- queries -----------------------------------------------------------------------------
     def pods_matching(self, selector: Mapping[str, str] | None, namespace: str | None = None) -> list[Pod]:
         """Pods whose labels contain ``selector`` (all namespaces unless one is given)."""
-        if not selector:
-            pods: Iterable[Pod] = self.pods
-        else:
-            items = list(selector.items())
-            candidates = min((self._pod_label_index.get(kv, ()) for kv in items), key=len)
-            pods = (p for p in candidates if selector_matches(selector, p.labels))
-        return [p for p in pods if namespace is None or p.meta.namespace == namespace]
+        key = (tuple(sorted((selector or {}).items())), namespace)
+        hit = self._selector_cache.get(key)
+        if hit is None:
+            scope = namespace if namespace is not None else "*"
+            if not selector:
+                hit = tuple(p for p in self.pods if namespace is None or p.meta.namespace == namespace)
+            else:
+                candidates = min((self._pod_label_index.get((scope, k, v), ()) for k, v in selector.items()), key=len)
+                hit = tuple(p for p in candidates if selector_matches(selector, p.labels))
+            self._selector_cache[key] = hit
+        return list(hit)
 
     def services_selecting(self, pod: Pod) -> list[Service]:
         """Services in the pod's namespace that select it, in Istio's config order."""
-        return [s for s in self.services_by_ns.get(pod.meta.namespace, ()) if s.selects(pod)]
+        return list(self.memo(("services-selecting", id(pod)), lambda: tuple(
+            s for s in self.services_by_ns.get(pod.meta.namespace, ()) if s.selects(pod))))
 
     def service(self, namespace: str, name: str) -> Service | None:
         return self.service_by_fqdn.get(f"{name}.{namespace}.{CLUSTER_DOMAIN}")

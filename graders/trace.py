@@ -175,7 +175,7 @@ class _Tracer:
         return pod
 
     def _listener(self, pod: Pod, target: int | None, svc: Service) -> list[ListenerServer]:
-        groups, dropped = mesh.listeners_for_pod(self.state, pod)
+        groups, dropped = self.state.memo(("listeners", id(pod)), lambda: mesh.listeners_for_pod(self.state, pod))
         servers = [ls for (port, bind), group in groups.items() if port == target and not bind for ls in group]
         for ls in dropped:
             if ls.listener == target:
@@ -204,8 +204,11 @@ class _Tracer:
     def _protocol(self, servers: list[ListenerServer]) -> list[ListenerServer]:
         first = servers[0]
         family = "http" if first.server.is_plain_http else first.server.protocol
-        kept = [ls for ls in servers if (ls.server.is_plain_http if family == "http" else ls.server.protocol == family)]
-        rejected = [ls for ls in servers if ls not in kept]
+        def same_family(ls: ListenerServer) -> bool:
+            return ls.server.is_plain_http if family == "http" else ls.server.protocol == family
+
+        kept = [ls for ls in servers if same_family(ls)]
+        rejected = [ls for ls in servers if not same_family(ls)]
         for ls in rejected:
             self.add("protocol", f"Server {ls.server.protocol} of {ls.gateway.meta.key} conflicts with the "
                      f"{first.server.protocol} server that came first on this port; istiod rejects it.",
@@ -224,17 +227,8 @@ class _Tracer:
 
     def _virtual_host(self, servers: list[ListenerServer], pod: Pod) -> list[RouteCandidate]:
         host = mesh.strip_port(self.req.host)
-        domains: dict[str, list[RouteCandidate]] = {}
-        domain_vs: dict[str, list[str]] = {}
-        server_hosts: list[str] = []
-        for ls in servers:
-            server_hosts.extend(f"{ls.gateway.meta.key}: {h}" for h in ls.server.hosts)
-            for vs, vs_domains in mesh.bound_virtual_services(self.state, ls.gateway, ls.server, pod.meta.namespace):
-                routes = [RouteCandidate(r, vs, ls.gateway, ls.server) for r in vs.http
-                          if self._route_applies(r, vs, ls.gateway)]
-                for d in vs_domains:
-                    domains.setdefault(d.lower(), []).extend(routes)
-                    domain_vs.setdefault(d.lower(), []).append(vs.meta.ref)
+        key = ("vhosts", id(pod), tuple(id(ls) for ls in servers))
+        domains, domain_vs = self.state.memo(key, lambda: self._vhost_table(servers, pod))
         if not domains:
             self.add("virtual-host", "No VirtualService is bound to these Gateway servers (check spec.gateways "
                      "references, hosts and namespaces), so the route table has only the empty 'blackhole' "
@@ -253,6 +247,21 @@ class _Tracer:
         self.add("virtual-host", f"Host '{host}' selects virtual host '{best}', built from "
                  f"{', '.join(dict.fromkeys(domain_vs[best]))}.", *dict.fromkeys(domain_vs[best]))
         return domains[best]
+
+    def _vhost_table(
+        self, servers: list[ListenerServer], pod: Pod
+    ) -> tuple[dict[str, list[RouteCandidate]], dict[str, list[str]]]:
+        """Virtual hosts of one listener's route table: domain -> routes in merge order."""
+        domains: dict[str, list[RouteCandidate]] = {}
+        domain_vs: dict[str, list[str]] = {}
+        for ls in servers:
+            for vs, vs_domains in mesh.bound_virtual_services(self.state, ls.gateway, ls.server, pod.meta.namespace):
+                routes = [RouteCandidate(r, vs, ls.gateway, ls.server) for r in vs.http
+                          if self._route_applies(r, vs, ls.gateway)]
+                for d in vs_domains:
+                    domains.setdefault(d.lower(), []).extend(routes)
+                    domain_vs.setdefault(d.lower(), []).append(vs.meta.ref)
+        return domains, domain_vs
 
     def _route_applies(self, route: HttpRoute, vs: VirtualService, gw: Gateway) -> bool:
         """Routes whose every match names other gateways are not built for this gateway."""
