@@ -108,3 +108,71 @@ def test_junit_has_one_testcase_per_check_and_failures_with_hints():
     assert fail.get("message") == "No Gateway found." and "hint: Look for kind: Gateway" in fail.text
     assert cases[1].find("failure").get("type") == "skipped"
     assert cases[2].find("failure") is None
+
+
+# --- the check command --------------------------------------------------------------------------------
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+REFERENCE = str(REPO / "labs" / "lab01" / "solutions" / "reference")
+WRONG = str(REPO / "labs" / "lab01" / "wrong" / "helm-selector")
+
+
+def _cli(capsys, *args: str) -> tuple[int, str, str]:
+    from graders.cli import main
+
+    code = main(["check", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_check_command_exit_codes_and_simulated_report(capsys):
+    code, out, err = _cli(capsys, "lab01", REFERENCE)
+    assert (code, err) == (0, "")
+    assert "simulated" in out.lower() and "no real request sent" in out and "score 15/15" in out
+    assert "\033[" not in out  # not a TTY: no colour
+    code, out, _ = _cli(capsys, "1", WRONG)
+    assert code == 1 and "❌ The Gateway selects the ingress gateway pods" in out and "💡 hint:" in out
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("lab09",), "lab09 has no checks yet"),
+    (("first",), "is not a lab"),
+    (("lab01", "/no/such/dir"), "no such file or directory"),
+    (("lab01", "--snapshot", "s.yaml", "--context", "kind-istio-lab"), "not both"),
+])
+def test_check_command_bad_input_is_one_line_and_exit_2(capsys, args, says):
+    code, out, err = _cli(capsys, *args)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and says in err
+
+
+def test_check_command_json_and_junit(capsys):
+    import json
+
+    code, out, _ = _cli(capsys, "01", WRONG, "-o", "json")
+    data = json.loads(out)
+    assert code == 1 and data["lab"] == "lab01" and data["mode"] == "simulated"
+    assert data["checks"][2] == {**data["checks"][2], "id": "gateway-selects-pods", "passed": False}
+    code, out, _ = _cli(capsys, "01", WRONG, "-o", "junit")
+    suite = ET.fromstring(out.split("?>", 1)[1])
+    assert code == 1 and len(suite.findall("testcase")) == len(data["checks"])
+    assert suite.get("failures") == str(sum(not c["passed"] for c in data["checks"]))
+
+
+def test_no_path_grades_the_work_folder_and_says_so(capsys):
+    code, out, _ = _cli(capsys, "lab01")
+    assert code in (0, 1) and "labs/lab01/work/" in out and "Simulated lab cluster" in out
+
+
+def test_notebook_session_regrades_only_when_an_input_file_changes(tmp_path):
+    import os
+
+    from graders.notebook import LabSession
+
+    work = tmp_path / "mine.yaml"
+    work.write_text((REPO / "labs" / "lab01" / "wrong" / "helm-selector" / "bookinfo-gateway.yaml").read_text())
+    lab = LabSession("lab01", MANIFESTS=[str(work)])
+    first = lab.result()
+    assert lab.result() is first and not first.all_passed
+    work.write_text((REPO / "labs" / "lab01" / "solutions" / "reference" / "bookinfo-gateway.yaml").read_text())
+    os.utime(work, ns=(first_ns := work.stat().st_mtime_ns + 10**9, first_ns))
+    assert lab.result().all_passed

@@ -52,3 +52,32 @@ def test_wrong_attempt_fails_exactly_its_checks(attempt):
     expected, probe = WRONG[attempt]
     assert_attempt(LAB_DIR, attempt, expected, probe)
 
+
+
+def _objects(folder: Path) -> list[dict]:
+    import yaml
+
+    return [d for f in sorted(folder.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d]
+
+
+def test_live_request_goes_to_the_port_the_learner_chose(fake_api, fake_kubeconfig):
+    """Service patched with 7070 -> 7070: the check port-forwards to the gateway pod's 7070 and gets the page."""
+    from fakeapi import FakeGateway
+
+    variant = LAB_DIR / "solutions" / "service-port-7070"
+    for obj in _objects(variant):
+        if obj["kind"] == "Service":
+            rt = fake_api.cluster.resource_for_kind("v1", "Service")
+            current = fake_api.find("Service", "istio-system", "istio-ingressgateway")
+            obj["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            fake_api.cluster.replace(rt, "istio-system", "istio-ingressgateway", obj)
+        else:
+            fake_api.add(obj)
+    with FakeGateway({"/productpage": "app"}) as on_7070, FakeGateway({}) as on_8080:
+        fake_api.set_portforward_backend(on_7070.address, 7070)
+        fake_api.set_portforward_backend(on_8080.address, 8080)
+        result = run("lab02", context="kind-istio-lab", kubeconfig=fake_kubeconfig)
+    assert result.mode == "live" and failed_ids(result) == []
+    msg = result.check(REQUEST).message
+    assert msg.startswith("Live request:") and "port 7070" in msg and "HTTP 200 from the application" in msg
+    assert on_7070.requests and not on_8080.requests
