@@ -4,7 +4,7 @@ How to write a lab (graders/labs/labNN.py)::
 
     from graders.checks import Context, Lab, failed, passed
 
-    LAB = Lab("lab03", "Two Gateways, one port", chapter="chapters/ch04-conflicts",
+    LAB = Lab("lab03", "Two Gateways, one port", chapter="chapters/04-conflicts",
               notebook="labs/lab03-conflicts.ipynb")
 
     @LAB.check("gateway-selects-pods", "The Gateway selects the ingress gateway pods", points=2)
@@ -33,6 +33,10 @@ Rules every check follows (the batch grader and the notebooks rely on them):
   "skipped: needs ... first" (failed, no hint), so one root cause yields one clear failure.
 - Evidence that a request works comes from ``ctx.request``: real HTTP in live mode, recorded probes in
   snapshot mode, the request trace in simulated mode (and the message says "simulated").
+  ``Evidence.verdict`` says who answered (``app``, ``gateway-404-nr``, ...); ``request_hints`` turns
+  that into the two hints.
+- Building blocks below (``istio_and_bookinfo_ready``, ``gateways_on``, ``client_ports``,
+  ``virtual_service_bound``, ``served_host``) cover what several labs check the same way.
 
 Result JSON (``LabResult.to_json()``, also ``python -m graders check LAB -o json`` and the notebooks'
 ``application/vnd.istio-gateway-course.lab-result+json`` output) is stable::

@@ -59,7 +59,7 @@ def _painter(color: bool):
 
 def render_text(result, *, color: bool = False) -> str:
     c = _painter(color)
-    lines = [c(BOLD, f"{result.lab}: {result.title}"), c(DIM, f"target: {result.description}")]
+    lines = [c(BOLD, f"{result.lab}: {result.title}"), c(DIM, f"mode: {result.mode} ({result.description})")]
     lines += [c(DIM, note) for note in result.notes]
     lines.append("")
     for chk in result.checks:
