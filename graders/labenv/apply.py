@@ -13,8 +13,8 @@ from graders.labenv.kube import Kube, Ref
 from graders.labenv.manifests import KIND_ORDER, Manifest
 from graders.labenv.ownership import BASELINE, COURSE_SELECTOR, contains, course_labels, lab_of, labelled, owned
 
-CREATED, UPDATED, UNCHANGED, CONFLICT, KEPT, DELETED, LEFT = (
-    "created", "updated", "unchanged", "CONFLICT", "kept", "deleted", "left")
+CREATED, UPDATED, RELABELLED, UNCHANGED, CONFLICT, KEPT, DELETED, LEFT = (
+    "created", "updated", "relabelled", "unchanged", "CONFLICT", "kept", "deleted", "left")
 # Kinds reset looks through for course objects (plus any kind a lab file uses). The RBAC, PDB and HPA
 # kinds are what istioctl creates for a gateway (lab 4); a kind the cluster does not serve is skipped.
 SCAN_KINDS: tuple[tuple[str, str], ...] = (
@@ -63,6 +63,9 @@ def apply(kube: Kube, manifests: Sequence[Manifest], lab: str, *, foreign: str =
             want = labelled(obj, lab)
             if contains(live, want):
                 out.append(Outcome(UNCHANGED, ref))
+            elif contains(live, {k: v for k, v in want.items() if k != "metadata"}):
+                kube.patch(ref, {"metadata": {"labels": want["metadata"]["labels"]}})
+                out.append(Outcome(RELABELLED, ref, f"{m.origin}; was lab {lab_of(live)}"))
             else:
                 kube.patch(ref, want)
                 previous = lab_of(live)
@@ -202,7 +205,7 @@ def _rollout_state(dep: dict | None) -> str:
 
 
 def changed(outcomes: Iterable[Outcome]) -> bool:
-    return any(o.action in (CREATED, UPDATED, DELETED) for o in outcomes)
+    return any(o.action in (CREATED, UPDATED, RELABELLED, DELETED) for o in outcomes)
 
 
 def deployments_touched(outcomes: Iterable[Outcome]) -> list[Ref]:

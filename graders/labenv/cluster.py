@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from graders import versions
 from graders.errors import InputError
+from graders.labenv import apply as ops
 from graders.labenv import preflight
 from graders.labenv.kube import Ref
 from graders.labenv.labops import LabEnv
@@ -119,14 +120,12 @@ def up(opts: ClusterOptions, runner: Runner, tools: preflight.Toolchain) -> int:
             changed = True
         say("[4/5] Namespaces and Bookinfo (labs/cluster/namespaces.yaml, labs/cluster/bookinfo.yaml)")
         outcomes = env.baseline()
-        changed = changed or any(o.action in ("created", "updated") for o in outcomes)
+        changed = changed or ops.changed(outcomes)
         say("[5/5] Wait for rollouts")
         if dry:
             say(f"  wait until {', '.join(ISTIO_DEPLOYMENTS)} (istio-system) and the Bookinfo Deployments (default) "
                 f"have rolled out (up to {opts.rollout_timeout:.0f}s)")
         else:
-            from graders.labenv import apply as ops
-
             deps = [Ref("Deployment", "istio-system", n, "apps/v1") for n in ISTIO_DEPLOYMENTS]
             deps += [Ref("Deployment", "default", m.obj["metadata"]["name"], "apps/v1")
                      for m in _bookinfo_deployments()]

@@ -1,0 +1,305 @@
+"""`lab setup/solve/reset` against the fake API server, through the real kubernetes client: exactly
+which objects are created, updated and deleted, and that nothing without the course label is ever
+changed or deleted. istioctl steps run a fake istioctl (see test_cluster_commands) that creates the
+rendered objects in the fake API server as the real one would."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fakeapi import DEFAULT_TOKEN, FakeApiServer, dead_url, gateway, write_kubeconfig_for
+from test_cluster_commands import calls, make_fake_tools
+
+from graders import versions
+from graders.cli import main
+from graders.errors import InputError
+from graders.labenv import labspec, manifests
+from graders.labenv.kube import Ref
+
+REPO = Path(__file__).resolve().parents[1]
+COURSE, LAB = versions.COURSE_LABEL, versions.LAB_LABEL
+KINDS = ("Namespace", "ServiceAccount", "Service", "Deployment", "Gateway", "VirtualService", "DestinationRule",
+         "ServiceEntry")
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeApiServer, str, Path]]:
+    """The course cluster as `cluster up` leaves it (fake API), a kubeconfig for it, fake tools on PATH."""
+    state = tmp_path / "state"
+    state.mkdir()
+    make_fake_tools(tmp_path / "bin")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    monkeypatch.setenv("FAKE_STATE", str(state))
+    with FakeApiServer() as api:
+        monkeypatch.setenv("FAKE_API_URL", api.url)
+        monkeypatch.setenv("FAKE_API_TOKEN", DEFAULT_TOKEN)
+        yield api, api.write_kubeconfig(tmp_path / "kubeconfig"), state
+
+
+def lab(env: tuple, capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str]:
+    _, kubeconfig, _ = env
+    rc = main(["lab", *argv, "--kubeconfig", kubeconfig, "--timeout", "5"])
+    out, err = capsys.readouterr()
+    return rc, out + err
+
+
+def objects(api: FakeApiServer) -> dict[tuple[str, str, str], dict]:
+    return {(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]): o
+            for kind in KINDS for o in api.objects(kind)}
+
+
+def start_refs(lab_id: str, phase: str = "setup") -> set[tuple[str, str, str]]:
+    spec = labspec.load(lab_id)
+    out = set()
+    for step in spec.steps(phase):
+        if step.action == "apply":
+            out |= {(r.kind, r.namespace, r.name) for r in map(manifests.ref, manifests.load(step.path))
+                    if r.kind != "IstioOperator"}
+    return out
+
+
+def labels(obj: dict) -> dict:
+    return obj["metadata"].get("labels") or {}
+
+
+# --- setup ----------------------------------------------------------------------------------------------
+def test_setup_creates_exactly_the_start_state_with_the_course_labels(env: tuple, capsys) -> None:
+    api = env[0]
+    before = objects(api)
+    rc, out = lab(env, capsys, "setup", "3")
+    assert rc == 0, out
+    after = objects(api)
+    assert set(after) - set(before) == start_refs("3")
+    assert set(before) <= set(after), "setup deleted something"
+    for key in start_refs("3"):
+        assert labels(after[key])[COURSE] == versions.COURSE_NAME and labels(after[key])[LAB] == "03", key
+    for key, obj in before.items():  # the baseline Bookinfo and Istio were not touched
+        assert after[key]["metadata"]["resourceVersion"] == obj["metadata"]["resourceVersion"], key
+    assert {r.verb for r in api.write_requests()} == {"create"}
+    assert "Lab 03 is at its start state" in out and "test/productpage-v1 ready" in out
+
+
+def test_setup_twice_changes_nothing_the_second_time(env: tuple, capsys) -> None:
+    api = env[0]
+    assert lab(env, capsys, "setup", "3")[0] == 0
+    api.clear_requests()
+    rc, out = lab(env, capsys, "setup", "3")
+    assert rc == 0
+    assert api.write_requests() == []
+    assert "unchanged 17 object(s)" in out
+
+
+def test_setup_of_another_lab_removes_the_earlier_labs_objects(env: tuple, capsys) -> None:
+    api = env[0]
+    assert lab(env, capsys, "setup", "3")[0] == 0
+    api.clear_requests()
+    rc, out = lab(env, capsys, "setup", "4")
+    assert rc == 0, out
+    deleted = {(r.resource, r.namespace, r.name) for r in api.calls("delete")}
+    assert deleted == {("gateways", "test", "bookinfo-gateway"), ("virtualservices", "test", "bookinfo")}
+    after = objects(api)
+    assert set(after) >= start_refs("4")
+    assert all(labels(after[k])[LAB] == "04" for k in start_refs("4")), "lab 3's test Bookinfo is adopted by lab 4"
+    assert api.calls("create") == [], "lab 4 starts from objects lab 3 already created"
+
+
+def test_an_object_that_is_not_the_courses_is_reported_not_overwritten(env: tuple, capsys) -> None:
+    api = env[0]
+    mine = api.add(gateway("bookinfo-gateway", hosts=["mine.example"], port=80))
+    rc, out = lab(env, capsys, "setup", "2")
+    assert rc == 1
+    assert "CONFLICT  Gateway default/bookinfo-gateway" in out
+    assert "kubectl --context kind-istio-lab delete gateway bookinfo-gateway -n default" in out
+    now = api.find("Gateway", "default", "bookinfo-gateway")
+    assert now["metadata"]["resourceVersion"] == mine["metadata"]["resourceVersion"]
+    assert COURSE not in labels(now)
+    assert not [r for r in api.write_requests() if r.name == "bookinfo-gateway"]
+    assert api.find("VirtualService", "default", "bookinfo") is not None, "the rest of the start state is applied"
+
+
+def test_an_unlabelled_object_already_as_the_lab_has_it_is_accepted(env: tuple, capsys) -> None:
+    api = env[0]
+    (start,) = [m.obj for m in manifests.load(REPO / "labs/lab02/start") if m.kind == "Gateway"]
+    api.add(start)
+    rc, out = lab(env, capsys, "setup", "2")
+    assert rc == 0, out
+    assert "already as the lab has it" in out
+    assert COURSE not in labels(api.find("Gateway", "default", "bookinfo-gateway"))
+
+
+# --- solve and reset ----------------------------------------------------------------------------------------
+def test_solve_updates_the_start_objects_and_reset_removes_exactly_the_labs_objects(env: tuple, capsys) -> None:
+    api = env[0]
+    baseline = objects(api)
+    assert lab(env, capsys, "setup", "3")[0] == 0
+    api.clear_requests()
+    rc, out = lab(env, capsys, "solve", "3")
+    assert rc == 0, out
+    assert sorted((r.verb, r.resource, r.namespace) for r in api.write_requests()) == [
+        ("patch", "gateways", "default"), ("patch", "gateways", "test"),
+        ("patch", "virtualservices", "default"), ("patch", "virtualservices", "test")]
+    assert api.find("Gateway", "test", "bookinfo-gateway")["spec"]["servers"][0]["hosts"] == ["bookinfo.test.example"]
+
+    labelled_before = {k for k, o in objects(api).items() if labels(o).get(LAB) == "03"}
+    api.clear_requests()
+    rc, out = lab(env, capsys, "reset", "3")
+    assert rc == 0, out
+    deleted = {(r.resource, r.namespace or "", r.name) for r in api.calls("delete")}
+    plural = {"Namespace": "namespaces", "ServiceAccount": "serviceaccounts", "Service": "services",
+              "Deployment": "deployments", "Gateway": "gateways", "VirtualService": "virtualservices"}
+    assert deleted == {(plural[k], ns if k != "Namespace" else "", n) for k, ns, n in labelled_before}
+    assert set(objects(api)) == set(baseline), "back to the baseline"
+
+
+def test_reset_never_deletes_what_the_course_did_not_create(env: tuple, capsys) -> None:
+    api = env[0]
+    assert lab(env, capsys, "setup", "3")[0] == 0
+    api.add(gateway("my-gateway", hosts=["my.example"]))  # the learner's, in default
+    api.add(gateway("mine", "test", hosts=["mine.example"]))  # the learner's, inside the course's namespace
+    other_lab = gateway("from-lab-2", hosts=["two.example"])
+    other_lab["metadata"]["labels"] = {COURSE: versions.COURSE_NAME, LAB: "02"}
+    api.add(other_lab)
+    before = {k: labels(o) for k, o in objects(api).items()}
+    api.clear_requests()
+    rc, out = lab(env, capsys, "reset", "3")
+    assert rc == 0, out
+    for r in api.calls("delete"):
+        key = next(k for k in before if k[2] == r.name and k[1] in (r.namespace or "", ""))
+        assert before[key].get(COURSE) == versions.COURSE_NAME and before[key].get(LAB) == "03", key
+    left = objects(api)
+    assert ("Gateway", "default", "my-gateway") in left and ("Gateway", "test", "mine") in left
+    assert ("Gateway", "default", "from-lab-2") in left, "reset 3 leaves lab 2's objects"
+    assert ("Namespace", "", "test") in left
+    assert "kept      Namespace test" in out and "Gateway test/mine" in out
+    assert "Not created by the course, so left in place (2): Gateway default/my-gateway, Gateway test/mine" in out
+
+
+def test_reset_all_removes_every_labs_objects_and_runs_every_reset_step(env: tuple, capsys) -> None:
+    api, _, state = env
+    baseline = set(objects(api))
+    for lab_id in ("2", "5"):
+        assert lab(env, capsys, "setup", lab_id)[0] == 0
+        assert lab(env, capsys, "solve", lab_id)[0] == 0
+    installs = [c for c in calls(state) if c[:2] == ["istioctl", "install"]]
+    assert [c[3] for c in installs] == ["labs/lab05/solutions/reference/istio-operator.yaml"]
+    rc, out = lab(env, capsys, "reset", "--all")
+    assert rc == 0, out
+    installs = [c for c in calls(state) if c[:2] == ["istioctl", "install"]]
+    assert installs[-1] == ["istioctl", "install", "-f", "labs/cluster/istio-operator.yaml", "-y", "--context",
+                            "kind-istio-lab", "--kubeconfig", env[1]]
+    assert set(objects(api)) == baseline
+
+
+def test_lab4_second_gateway_is_installed_labelled_and_removed_by_reset(env: tuple, capsys) -> None:
+    api, kubeconfig, state = env
+    assert lab(env, capsys, "setup", "4")[0] == 0
+    rc, out = lab(env, capsys, "solve", "4")
+    assert rc == 0, out
+    assert [c for c in calls(state) if c[:2] == ["istioctl", "install"]] == [
+        ["istioctl", "install", "-f", "labs/lab04/solutions/reference/ingress-2.yaml", "-y", "--context",
+         "kind-istio-lab", "--kubeconfig", kubeconfig]]
+    for kind in ("Deployment", "Service"):
+        obj = api.find(kind, "istio-ingress-2", "istio-ingressgateway-2")
+        assert labels(obj)[LAB] == "04" and labels(obj)["install.operator.istio.io/owning-resource"] == "ingress-2"
+    istiod_rv = api.find("Deployment", "istio-system", "istiod")["metadata"]["resourceVersion"]
+    rc, out = lab(env, capsys, "reset", "4")
+    assert rc == 0, out
+    assert api.find("Deployment", "istio-ingress-2", "istio-ingressgateway-2") is None
+    assert api.find("Namespace", "", "istio-ingress-2") is None
+    assert api.find("Namespace", "", "test") is None
+    assert api.find("Deployment", "istio-system", "istiod")["metadata"]["resourceVersion"] == istiod_rv
+    assert api.find("Service", "istio-system", "istio-ingressgateway") is not None
+
+
+# --- dry runs ------------------------------------------------------------------------------------------------
+def _dry(env: tuple, capsys, *argv: str, tmp_path: Path) -> tuple[int, str]:
+    """A dry run against a kubeconfig whose server does not exist: it must not need one."""
+    dead = write_kubeconfig_for(tmp_path / "dead", {"kind-istio-lab": dead_url()})
+    rc = main(["lab", *argv, "--dry-run", "--kubeconfig", dead])
+    out, err = capsys.readouterr()
+    return rc, out + err
+
+
+def test_setup_dry_run_lists_the_start_objects_in_apply_order(env: tuple, capsys, tmp_path: Path) -> None:
+    rc, out = _dry(env, capsys, "setup", "2", tmp_path=tmp_path)
+    assert rc == 0, out
+    applied = [li.split()[1:3] for li in out.splitlines() if li.strip().startswith("apply ")]
+    assert applied[-2:] == [["Gateway", "default/bookinfo-gateway"], ["VirtualService", "default/bookinfo"]]
+    assert ["Deployment", "default/productpage-v1"] in applied, "the baseline is re-applied too"
+    assert f"{COURSE}={versions.COURSE_NAME},{LAB}=02" in out
+    assert "labs/lab02/start/bookinfo-gateway.yaml:4" in out
+    assert calls(env[2]) == [] and env[0].requests == []
+
+
+def test_solve_dry_run_shows_the_istioctl_step_after_the_namespace(env: tuple, capsys, tmp_path: Path) -> None:
+    rc, out = _dry(env, capsys, "solve", "4", tmp_path=tmp_path)
+    assert rc == 0, out
+    lines = [li.strip() for li in out.splitlines()]
+    ns = lines.index(next(li for li in lines if li.startswith("apply     Namespace istio-ingress-2")))
+    cmd = lines.index(next(li for li in lines if li.startswith("$ istioctl")))
+    assert ns < cmd
+    assert lines[cmd].startswith("$ istioctl install -f labs/lab04/solutions/reference/ingress-2.yaml -y "
+                                 "--context kind-istio-lab --kubeconfig ")
+    assert "owning-resource=ingress-2" in out
+    assert calls(env[2]) == []
+
+
+def test_reset_dry_run_names_the_selector_and_the_restore_step(env: tuple, capsys, tmp_path: Path) -> None:
+    rc, out = _dry(env, capsys, "reset", "5", tmp_path=tmp_path)
+    assert rc == 0, out
+    assert f"every object labelled {COURSE}={versions.COURSE_NAME} and {LAB}=05" in out
+    assert "$ istioctl install -f labs/cluster/istio-operator.yaml -y --context kind-istio-lab" in out
+    assert calls(env[2]) == []
+
+
+# --- input errors ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("argv", "words"), [
+    (["setup", "9"], "lab 09 has no labs/lab09/lab.yaml"),
+    (["setup", "banana"], "is not a lab"),
+    (["reset"], "needs a lab number or --all"),
+    (["reset", "3", "--all"], "needs a lab number or --all"),
+])
+def test_bad_lab_arguments_give_one_line_and_exit_2(env: tuple, capsys, argv: list[str], words: str) -> None:
+    rc, out = lab(env, capsys, *argv)
+    assert rc == 2
+    assert words in out and len(out.strip().splitlines()) == 1
+
+
+def test_unreachable_cluster_is_one_line_and_exit_2(capsys, tmp_path: Path) -> None:
+    dead = write_kubeconfig_for(tmp_path / "dead", {"kind-istio-lab": dead_url()})
+    rc = main(["lab", "setup", "2", "--kubeconfig", dead])
+    _out, err = capsys.readouterr()
+    assert rc == 2
+    assert err.startswith("error: cannot reach the cluster of context kind-istio-lab")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_lab_list(capsys) -> None:
+    assert main(["lab", "list"]) == 0
+    out = capsys.readouterr().out
+    assert [li.split()[0] for li in out.splitlines() if li.startswith("lab")] == [f"lab0{i}" for i in range(1, 6)]
+    assert "istioctl-install labs/lab04/solutions/reference" in out
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ('id: "07"\nsetup:\n- copy: start\n', "exactly one of apply, istioctl-install, delete"),
+    ('id: "07"\nsetup:\n- apply: ../../etc\n', "points outside labs/"),
+    ('id: "07"\nsolve:\n- apply: x\n  set: [a=b]\n', "`set` only applies to istioctl-install"),
+    ('id: "7"\n', "id is '7' but the folder is lab07"),
+    ('id: "07"\nreset: apply\n', "must be a list of steps"),
+])
+def test_lab_yaml_mistakes_are_input_errors(tmp_path: Path, text: str, words: str) -> None:
+    (tmp_path / "lab07").mkdir()
+    (tmp_path / "lab07" / "lab.yaml").write_text(text)
+    with pytest.raises(InputError, match=words.replace("(", r"\(").replace("*", r"\*")):
+        labspec.load("7", labs_dir=tmp_path)
+
+
+def test_refs_and_ids() -> None:
+    assert [labspec.lab_id(t) for t in ("3", "03", "lab03", "lab03-conflicts", " Lab3 ")] == ["03"] * 5
+    (m,) = [m for m in manifests.load(REPO / "labs/lab02/start") if m.kind == "Gateway"]
+    assert manifests.ref(m) == Ref("Gateway", "default", "bookinfo-gateway", "networking.istio.io/v1")
+    assert json.dumps(str(manifests.ref(m))) == '"Gateway default/bookinfo-gateway"'
