@@ -71,3 +71,44 @@ def test_reachable_check_uses_the_spare_node_port():
     message = result.check("test-reachable").message
     assert message.startswith("Simulated request") and "istio-ingress-2/istio-ingressgateway-2 port 80" in message
     assert "curl http://localhost:8081/productpage" in message
+
+
+def _cluster_objects(attempt: str) -> list[dict]:
+    """What `lab setup 4` plus the attempt (IstioOperator rendered as istioctl would) leave in a cluster."""
+    from graders.sources.simulated import render_operators
+    from graders.yamlio import load_paths
+
+    raws = render_operators(load_paths([str(LAB_DIR / "start"), str(LAB_DIR / attempt)]))
+    objs = [r.obj for r in raws if r.obj.get("kind") != "IstioOperator"]
+    return sorted(objs, key=lambda o: o["kind"] != "Namespace")  # namespaces first, as kubectl would need
+
+
+def _live(fake_api, kubeconfig: str):
+    """Grade the fake cluster; every port-forward lands on a fake gateway that serves a Bookinfo page."""
+    from fakeapi import FakeGateway
+
+    with FakeGateway({"/productpage": "app"}) as gw:
+        fake_api.set_portforward_backend(gw.address)
+        result = run("lab04", context="kind-istio-lab", kubeconfig=kubeconfig)
+    return result, gw
+
+
+def test_live_cluster_with_the_reference_install_passes(fake_api, fake_kubeconfig):
+    fake_api.add_all(_cluster_objects("solutions/reference"))
+    result, gw = _live(fake_api, fake_kubeconfig)
+    assert result.mode == "live"
+    assert failing(result) == set(), [(c.id, c.message) for c in result.checks if not c.passed]
+    assert result.check("test-reachable").message.startswith("Live request: GET http://localhost/productpage via "
+                                                             "istio-ingress-2/istio-ingressgateway-2 port 80")
+    assert "routes it to test/productpage (traced)" in result.check("test-reachable").message
+    assert "judged by its effects" in result.check("install-safe").message
+    assert [r for r in gw.requests if r[2] == "/productpage"], "a real request went through the port-forward"
+    assert not [r for r in fake_api.requests if r.verb in ("create", "update", "patch", "delete")]
+
+
+def test_live_cluster_shows_the_inherited_label_trap(fake_api, fake_kubeconfig):
+    fake_api.add_all(_cluster_objects("wrong/no-label-override"))
+    result, _ = _live(fake_api, fake_kubeconfig)
+    assert {"own-labels", "test-on-new-gateway", "test-reachable"} <= failing(result)
+    # The gateway answered with a Bookinfo page, but the configuration routes it to default's.
+    assert "configuration routes this request to default/productpage" in result.check("test-reachable").message

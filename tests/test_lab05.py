@@ -94,3 +94,15 @@ def _solution_objects() -> list[dict]:
     for path in sorted((LAB_DIR / "solutions" / "reference").glob("*.yaml")):
         out += [r.obj for r in load_documents(path) if r.obj.get("kind") != "IstioOperator"]
     return out
+
+
+def test_access_log_lines_are_recognised():
+    from graders.labs.lab05 import egress_lines
+
+    hop2 = ('[2026-11-30T10:00:00.000Z] "GET /get HTTP/1.1" 200 - via_upstream - "-" 0 254 180 179 "10.244.0.12" '
+            '"curl/8.11.1" "7f3c" "httpbin.org" "52.1.2.3:80" outbound|80||httpbin.org 10.244.0.9:41234 '
+            '10.244.0.9:8080 10.244.0.12:50000 - -')
+    other = hop2.replace("httpbin.org", "example.com")
+    refused = ('[2026-11-30T10:00:01.000Z] "GET /get HTTP/1.1" 502 - direct_response - "-" 0 0 0 - "-" "curl/8.11.1" '
+               '"8a1d" "httpbin.org" "-" - - 10.96.0.1:80 10.244.0.12:50002 - block_all')
+    assert egress_lines("\n".join([other, hop2, refused]), "httpbin.org") == [hop2]

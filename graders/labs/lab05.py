@@ -157,11 +157,17 @@ class LogEvidence:
     error: str | None = None
 
 
-def read_egress_log(ctx: Context, host: str) -> LogEvidence:
-    """Tail the egress gateway pods' logs and keep the lines for ``host``; cached per Context.
+def egress_lines(text: str, host: str) -> list[str]:
+    """Access-log lines of a request for ``host`` that the gateway sent to that host's cluster.
 
-    Istio's default text access log names the request's authority in quotes and the upstream
-    cluster (``outbound|80||host``), which together show the request left through this gateway."""
+    Istio's default text format quotes the authority (``"httpbin.org"``) and names the upstream
+    cluster (``outbound|80||httpbin.org``); a line with both shows hop 2 happened on this gateway."""
+    return [line for line in text.splitlines()
+            if f'"{host}"' in line and f"outbound|{HTTP_PORT}||{host}" in line]
+
+
+def read_egress_log(ctx: Context, host: str) -> LogEvidence:
+    """Tail the egress gateway pods' logs (through the API) and keep the lines for ``host``; cached per Context."""
     cache = ctx.__dict__.setdefault("_lab05_logs", {})
     if host in cache:
         return cache[host]
@@ -179,8 +185,7 @@ def read_egress_log(ctx: Context, host: str) -> LogEvidence:
         for pod in pods:
             text = core.read_namespaced_pod_log(pod.metadata.name, ns, container="istio-proxy",
                                                 tail_lines=LOG_TAIL_LINES, _request_timeout=(5, 10))
-            found.extend(line for line in str(text).splitlines()
-                         if f'"{host}"' in line and f"outbound|{HTTP_PORT}||{host}" in line)
+            found.extend(egress_lines(str(text), host))
         result = LogEvidence(tuple(found), len(pods))
     except ClusterError as err:
         result = LogEvidence((), 0, str(err))
