@@ -303,3 +303,45 @@ def test_refs_and_ids() -> None:
     (m,) = [m for m in manifests.load(REPO / "labs/lab02/start") if m.kind == "Gateway"]
     assert manifests.ref(m) == Ref("Gateway", "default", "bookinfo-gateway", "networking.istio.io/v1")
     assert json.dumps(str(manifests.ref(m))) == '"Gateway default/bookinfo-gateway"'
+
+
+def test_delete_step_removes_only_course_objects_named_in_the_file(env: tuple, capsys, tmp_path: Path) -> None:
+    from graders.labenv.labops import LabEnv
+    from graders.labenv.labspec import Step
+    from graders.labenv.runner import Runner
+
+    api, kubeconfig, _ = env
+    assert lab(env, capsys, "setup", "3")[0] == 0
+    step = Step("delete", REPO / "labs/lab03/start/test.yaml")
+    lab_env = LabEnv(Runner(), "kind-istio-lab", kubeconfig)
+    try:
+        outcomes = lab_env.run_step(step, "03")
+    finally:
+        lab_env.close()
+    assert sorted(str(o.ref) for o in outcomes) == ["Gateway test/bookinfo-gateway", "VirtualService test/bookinfo"]
+    assert api.find("Gateway", "test", "bookinfo-gateway") is None
+    assert api.find("Gateway", "default", "bookinfo-gateway") is not None, "same name, other namespace: kept"
+    # an object of the same name that is not the course's is left and reported
+    api.add(gateway("bookinfo-gateway", "test", hosts=["x.example"]))
+    lab_env = LabEnv(Runner(), "kind-istio-lab", kubeconfig)
+    try:
+        outcomes = lab_env.run_step(step, "03")
+    finally:
+        lab_env.close()
+    assert [(o.action, str(o.ref)) for o in outcomes] == []
+    assert api.find("Gateway", "test", "bookinfo-gateway") is not None
+    assert "left      Gateway test/bookinfo-gateway" in capsys.readouterr().out
+
+
+def test_reset_reports_a_second_gateway_the_learner_installed(env: tuple, capsys) -> None:
+    from graders.sources import istio_install
+
+    api = env[0]
+    api.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-ingress-2"}})
+    ((_, iop),) = manifests.istio_operator_files(REPO / "labs/lab04/solutions/reference")
+    for obj in istio_install.render(iop):
+        api.add(obj)
+    rc, out = lab(env, capsys, "reset", "4")
+    assert rc == 0, out
+    assert api.find("Deployment", "istio-ingress-2", "istio-ingressgateway-2") is not None
+    assert "istioctl installation 'ingress-2' was not made by `lab solve` and is left in place" in out

@@ -148,6 +148,16 @@ def leftovers(kube: Kube, kinds: Sequence[tuple[str, str]]) -> list[Ref]:
     return out
 
 
+def foreign_installs(kube: Kube, course_iop: str) -> dict[str, list[Ref]]:
+    """Gateways istioctl installed from some other IstioOperator (the learner's own lab 4 attempt)."""
+    out: dict[str, list[Ref]] = {}
+    for obj in kube.list("apps/v1", "Deployment", label_selector=OWNER_LABEL):
+        name = ((obj.get("metadata") or {}).get("labels") or {}).get(OWNER_LABEL, "")
+        if name and name != course_iop and not owned(obj):
+            out.setdefault(name, []).append(Ref.of(obj))
+    return out
+
+
 def label_istio_install(kube: Kube, iop_name: str, lab: str, kinds: Sequence[tuple[str, str]]) -> list[Outcome]:
     """Mark what ``istioctl install`` created for a lab's IstioOperator as the course's, so reset can
     remove it. istioctl labels everything it applies with the operator's metadata.name."""

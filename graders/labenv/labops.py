@@ -37,6 +37,7 @@ class LabEnv:
     rollout_timeout: float = 300.0
     kube_factory: Callable[[str, str | None], Kube] = Kube
     _kube: Kube | None = field(default=None, init=False)
+    _kind_list: list[tuple[str, str]] | None = field(default=None, init=False)
     outcomes: list[ops.Outcome] = field(default_factory=list, init=False)
 
     # -- plumbing ----------------------------------------------------------------------------------
@@ -71,6 +72,12 @@ class LabEnv:
                      f"({', '.join(o.ref.name for o in kept[:4])}{' ...' if len(kept) > 4 else ''}); left as they are")
 
     def _kinds(self) -> list[tuple[str, str]]:
+        if self._kind_list is None:
+            self._kind_list = self._scan_kinds()
+        return self._kind_list
+
+    def _scan_kinds(self) -> list[tuple[str, str]]:
+        """The kinds reset looks through: the usual ones plus every kind a lab file uses."""
         extra = set()
         for spec in load_all():
             for phase in ("setup", "solve"):
@@ -200,6 +207,11 @@ class LabEnv:
             self.say(f"  Delete what you no longer need with kubectl --context {self.context} delete ...")
         else:
             self.say("  No Istio configuration of your own is left in the cluster.")
+        installs = ops.foreign_installs(self.kube, baseline_iop_name())
+        for name, refs in installs.items():
+            self.say(f"  istioctl installation {name!r} was not made by `lab solve` and is left in place "
+                     f"({', '.join(map(str, refs[:3]))}); remove it with istioctl uninstall -f <its file> "
+                     f"--context {self.context} if you no longer need it")
 
     def conflicts(self) -> list[ops.Outcome]:
         return [o for o in self.outcomes if o.action == ops.CONFLICT]
