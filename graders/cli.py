@@ -33,7 +33,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m graders", description=__doc__.splitlines()[0])
+    parser = _Parser(
+        prog="python -m graders",
+        description="Graders for the Istio ingress gateway course: analyze configuration, trace a request, "
+                    "check a lab, manage the lab cluster, grade a class.",
+        epilog="Exit codes: 0 ok; 1 findings at or above the threshold, failed checks, or learners graded with "
+               "errors; 2 bad input or unreachable cluster (one line on stderr). doctor: 0 ready, 1 problems.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMAND_MODULES:
