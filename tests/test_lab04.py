@@ -35,6 +35,8 @@ WRONG = {
     "iop-no-profile": ({"install-safe"}, {"install-safe": "spec.profile"}),
     # metadata.name of the course installation: istioctl would prune istiod and the first gateways.
     "iop-same-name": ({"install-safe"}, {"install-safe": "metadata.name"}),
+    # Helm-installed gateway (Service 80 -> 80) with the Bookinfo sample's Gateway port 8080 (istio/istio#50693).
+    "helm-bookinfo-port-8080": ({"test-reachable"}, {"test-reachable": "neither a port nor a targetPort"}),
 }
 
 

@@ -216,14 +216,28 @@ def test_reachable(ctx: Context) -> Outcome:
     spare_port = next((sp.port for sp in svc.ports if sp.node_port == SPARE_NODE_PORT), None)
     points = lab03.entry_points(state, "test", svc.meta.key)
     points = sorted(points, key=lambda p: p.port != spare_port)  # the port kind maps to localhost:8081 first
+    if spare_port is not None and all(p.port != spare_port for p in points):
+        # What `curl http://localhost:8081/...` meets: the port kind maps, whatever the Gateways ask for.
+        host = points[0].host if points else "localhost"
+        points.insert(0, lab03.EntryPoint(svc.meta.key, spare_port, host, f"Service {svc.meta.key}"))
     if not points:  # nothing routes there: show what a plain request meets
-        points = [lab03.EntryPoint(svc.meta.key, spare_port or 80, "localhost", f"Service {svc.meta.key}")]
+        points = [lab03.EntryPoint(svc.meta.key, 80, "localhost", f"Service {svc.meta.key}")]
     proof = lab03.prove_reachable(ctx, "test", points)
     ev, extra, used = proof.evidence, proof.extra, proof.entry
     if proof.ok:
         header = "" if used.host == "localhost" else f"-H 'Host: {used.host}' "
         try_it = (f" Try it: curl {header}http://localhost:8081{lab03.PATH}" if used.port == spare_port else "")
         return passed(f"{ev.sentence}{extra}{try_it}")
+    unexposed = [f for gw in state.gateways if gw.meta.namespace == "test"
+                 for f in ctx.findings_for("GW-PORT-NOT-ON-SERVICE", gw.meta.ref)]
+    if unexposed:
+        f = unexposed[0]
+        return failed(f"{ev.sentence}{extra}",
+                      f"Gateway {f.details.get('gateway')} asks for port {f.details.get('port')}, which is neither a "
+                      f"port nor a targetPort of Service {svc.meta.key}: compare spec.servers[].port.number with "
+                      f"`kubectl -n {svc.meta.namespace} get svc {svc.meta.name}`.",
+                      "A Helm-installed gateway's Service maps 80 to 80 (not to 8080 like istioctl's), so the "
+                      "Bookinfo sample's port 8080 opens a listener no Service port leads to.")
     return failed(f"{ev.sentence}{extra}",
                   f"Follow the request: Service {svc.meta.key} port, the Gateway selecting its pods, then test's "
                   "VirtualService (`python -m graders trace --gateway "
