@@ -345,3 +345,24 @@ def test_reset_reports_a_second_gateway_the_learner_installed(env: tuple, capsys
     assert rc == 0, out
     assert api.find("Deployment", "istio-ingress-2", "istio-ingressgateway-2") is not None
     assert "istioctl installation 'ingress-2' was not made by `lab solve` and is left in place" in out
+
+
+def test_setup_waits_for_a_namespace_still_terminating_from_a_reset(env: tuple, capsys) -> None:
+    import threading
+
+    api = env[0]
+    ns = api.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": "test", "labels": {COURSE: versions.COURSE_NAME, LAB: "03"}}})
+    with api.cluster.lock:  # what a real API server shows while the namespace empties itself
+        rt = api.cluster.resource("", "v1", "namespaces")
+        api.cluster.get(rt, "", "test")["metadata"]["deletionTimestamp"] = "2026-11-30T09:10:00Z"
+    gone = threading.Timer(1.0, lambda: api.cluster.delete(rt, "", "test"))
+    gone.start()
+    try:
+        rc, out = lab(env, capsys, "setup", "3")
+    finally:
+        gone.cancel()
+    assert rc == 0, out
+    now = api.find("Namespace", "", "test")
+    assert now is not None and now["metadata"]["uid"] != ns["metadata"]["uid"], "created anew once the old one went"
+    assert "deletionTimestamp" not in now["metadata"]

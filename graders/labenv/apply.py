@@ -56,6 +56,9 @@ def apply(kube: Kube, manifests: Sequence[Manifest], lab: str, *, foreign: str =
             obj["metadata"] = {**obj["metadata"], "namespace": obj["metadata"].get("namespace") or "default"}
         ref = Ref.of(obj)
         live = kube.get(ref)
+        if live is not None and (live.get("metadata") or {}).get("deletionTimestamp"):
+            wait_until_gone(kube, ref)  # a namespace still terminating from a reset: create it anew
+            live = None
         if live is None:
             kube.create(labelled(obj, lab))
             out.append(Outcome(CREATED, ref, m.origin))
@@ -123,7 +126,20 @@ def delete(kube: Kube, objs: Sequence[dict], kinds: Sequence[tuple[str, str]]) -
                 continue
         if kube.delete(ref):
             out.append(Outcome(DELETED, ref, f"lab {lab_of(obj)}"))
+            if ref.kind == "Namespace":
+                wait_until_gone(kube, ref)  # so the next setup can create it again
     return out
+
+
+def wait_until_gone(kube: Kube, ref: Ref, *, timeout: float = 180.0, poll: float = 2.0) -> None:
+    """Wait while an object is terminating (a namespace takes a while to empty itself)."""
+    deadline = time.monotonic() + timeout
+    while kube.get(ref) is not None:
+        if time.monotonic() > deadline:
+            raise ClusterError(f"{ref} is still terminating after {timeout:.0f}s; see what holds it with "
+                               f"`kubectl --context {kube.context} get {ref.kind.lower()} {ref.name} -o yaml` and run "
+                               "the command again once it is gone")
+        time.sleep(poll)
 
 
 def _foreign_in_namespace(kube: Kube, namespace: str, kinds: Sequence[tuple[str, str]]) -> list[Ref]:
