@@ -68,6 +68,26 @@ def _kill_leftovers() -> None:
 atexit.register(_kill_leftovers)
 
 
+async def bounded(coro: Awaitable[T], timeout: float) -> T:
+    """``asyncio.wait_for`` that always collects the inner task's outcome. nbclient turns a
+    cancellation into DeadKernelError, which ``wait_for`` would leave unretrieved (and asyncio would
+    print its traceback at exit)."""
+    task = asyncio.ensure_future(coro)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=max(timeout, 0.0))
+    except asyncio.CancelledError:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        raise
+    if not done:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        raise TimeoutError
+    return task.result()
+
+
 def _first_line(text: str, limit: int = 200) -> str:
     line = next((ln.strip() for ln in str(text).splitlines() if ln.strip()), "")
     return line if len(line) <= limit else line[: limit - 3] + "..."
@@ -105,8 +125,9 @@ class KernelSlot:
         code = f"get_ipython().run_line_magic('reset', '-f')\nimport os as _o\n_o.chdir({str(cwd)!r})\ndel _o\n"
         reply = await self.kc.execute_interactive(code, store_history=False, timeout=max(budget, 1.0),
                                                   output_hook=lambda _msg: None)
-        if reply["content"].get("status") != "ok":
-            raise RuntimeError("kernel reset failed")
+        content = reply["content"]
+        if content.get("status") != "ok":
+            raise RuntimeError(f"kernel reset failed: {content.get('ename')}: {content.get('evalue')}")
         self.cwd = cwd
 
     async def shutdown(self) -> None:
@@ -118,7 +139,7 @@ class KernelSlot:
         if km is not None:
             pgid = getattr(km.provisioner, "pgid", None)
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(km.shutdown_kernel(now=True), 10)
+                await bounded(km.shutdown_kernel(now=True), 10)
             if pgid:  # the kernel runs in its own session; make sure nothing it spawned survives
                 with contextlib.suppress(OSError):
                     os.killpg(pgid, signal.SIGKILL)
@@ -138,11 +159,10 @@ class KernelSlot:
         try:
             can_reuse = self.reuse and job.trusted and self.km is not None and await self.km.is_alive()
             if can_reuse:
-                await asyncio.wait_for(self._reset(job.cwd, deadline - time.monotonic()),
-                                       max(deadline - time.monotonic(), 0.1))
+                await bounded(self._reset(job.cwd, deadline - time.monotonic()), deadline - time.monotonic())
                 reused = True
             else:
-                await asyncio.wait_for(self._start(job.cwd, job.env), STARTUP_TIMEOUT)
+                await bounded(self._start(job.cwd, job.env), STARTUP_TIMEOUT)
             phase = "run"
             client = NotebookClient(
                 job.nb, km=self.km, kernel_name="python3", allow_errors=False, record_timing=False,
@@ -150,7 +170,7 @@ class KernelSlot:
                 on_cell_execute=lambda cell, cell_index: current.update(index=cell_index),
                 iopub_timeout=10, shutdown_kernel="immediate")
             client.kc = self.kc
-            await asyncio.wait_for(client.async_execute(), max(deadline - time.monotonic(), 0.1) + GRACE)
+            await bounded(client.async_execute(), deadline - time.monotonic() + GRACE)
             keep = True
         except CellTimeoutError:
             error = f"timed out after {job.timeout:g} s while running {self._cell_name(job, current['index'])}"

@@ -274,8 +274,8 @@ def _check_zip_entries(infos: list[zipfile.ZipInfo]) -> list[tuple[zipfile.ZipIn
             continue
         total += info.file_size
         if info.file_size > MAX_FILE_BYTES or total > MAX_TOTAL_BYTES:
-            raise SubmissionError(f"the zip expands to more than {MAX_TOTAL_BYTES // 2**20} MiB "
-                                  f"(or one entry over {MAX_FILE_BYTES // 2**20} MiB); refused")
+            raise SubmissionError(f"the zip expands to more than {MAX_TOTAL_BYTES // 2**20} MiB (or one entry "
+                                  f"over {MAX_FILE_BYTES // 2**20} MiB); refused as a possible zip bomb")
         if info.file_size > 2**20 and info.file_size > MAX_RATIO * max(info.compress_size, 1):
             raise SubmissionError(f"zip entry {display_id(name)!r} compresses more than {MAX_RATIO}:1; "
                                   "refused as a possible zip bomb")

@@ -9,7 +9,10 @@ earns nothing.
 from __future__ import annotations
 
 import copy
+import html
 import json
+import re
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,10 +32,16 @@ class NotebookProblem(Exception):
 def read_notebook(text: str, where: str) -> NotebookNode:
     """Parse notebook JSON, turning every way it can be broken into one NotebookProblem line."""
     try:
-        nb = nbformat.reads(text, as_version=4)
+        json.loads(text)
     except json.JSONDecodeError as err:
         raise NotebookProblem(f"{where} is not valid notebook JSON (line {err.lineno}, column {err.colno}: "
                               f"{err.msg})") from None
+    except RecursionError:
+        raise NotebookProblem(f"{where} is nested too deeply to be a notebook") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # nbformat warns about missing cell ids; irrelevant here
+            nb = nbformat.reads(text, as_version=4)
     except Exception as err:  # nbformat raises a zoo of types for wrong shapes/versions
         raise NotebookProblem(f"{where} is not a readable Jupyter notebook ({type(err).__name__}: "
                               f"{str(err).splitlines()[0] if str(err) else ''})") from None
@@ -99,14 +108,39 @@ def harvest(nb: NotebookNode, lab_id: str) -> dict[str, Any]:
                 if RESULT_MIME in data:
                     found = data[RESULT_MIME]
     if found is None:
-        raise NotebookProblem("the notebook ran but displayed no lab result (its final cell must emit "
-                              f"{RESULT_MIME}); was the last cell removed?")
+        said = last_message(nb)
+        raise NotebookProblem("the notebook displayed no lab result" + (f"; it said: {said}" if said else
+                              f" (its final cell must emit {RESULT_MIME}; was the last cell removed?)"))
     if isinstance(found, str):
         try:
             found = json.loads(found)
         except json.JSONDecodeError:
             raise NotebookProblem("the lab result output is not valid JSON") from None
     return validate_result(found, lab_id)
+
+
+def last_message(nb: NotebookNode, limit: int = 300) -> str:
+    """The text of the last output, as one line: a notebook that catches its own errors (to show them
+    nicely to a learner) says why it could not grade only there."""
+    for cell in reversed(nb.cells):
+        for output in reversed(cell.get("outputs") or []):
+            kind = output.get("output_type")
+            if kind == "error":
+                text = f"{output.get('ename')}: {output.get('evalue')}"
+            elif kind == "stream":
+                text = str(output.get("text", ""))
+            else:
+                data = output.get("data") or {}
+                if "text/html" in data:
+                    text = html.unescape(re.sub(r"<[^>]+>", " ", str(data["text/html"])))
+                else:
+                    text = str(data.get("text/plain", ""))
+                if text.startswith(("Button(", "VBox(", "HBox(")):  # a widget's repr says nothing
+                    continue
+            text = " ".join(text.split())
+            if text:
+                return text if len(text) <= limit else text[: limit - 3] + "..."
+    return ""
 
 
 def validate_result(payload: Any, lab_id: str) -> dict[str, Any]:

@@ -171,9 +171,11 @@ def base_result(p: Planned, opts: Options) -> dict[str, Any]:
             "input_hash": p.hash, "unsafe_id": not p.sub.safe, "seconds": 0.0, "kernel_reused": False}
 
 
-def _kernel_env(trusted: bool, home: Path) -> dict[str, str]:
+def _kernel_env(trusted: bool, home: Path, out: Path) -> dict[str, str]:
     pythonpath = os.pathsep.join(x for x in (str(REPO), os.environ.get("PYTHONPATH", "")) if x)
-    base = {"PYTHONPATH": pythonpath, "MPLBACKEND": "Agg", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    # GRADERS_BATCH_OUT marks the kernels of this run (to find strays when debugging).
+    base = {"PYTHONPATH": pythonpath, "MPLBACKEND": "Agg", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+            "GRADERS_BATCH_OUT": str(out)}
     if trusted:
         return {**os.environ, **base}
     # A learner's own code gets no instructor secrets from the environment (tokens, cloud credentials).
@@ -234,7 +236,8 @@ async def grade_one(p: Planned, slot: KernelSlot, opts: Options, store: Store) -
                           [x.replace(str(folder), str(cwd)) for x in v] if isinstance(v, list) else v)
                       for k, v in params.items()}
         run_nb, at = inject_parameters(nb, params)
-        outcome = await slot.execute(Job(run_nb, cwd, trusted, opts.timeout, _kernel_env(trusted, scratch), at))
+        env = _kernel_env(trusted, scratch, store.out)
+        outcome = await slot.execute(Job(run_nb, cwd, trusted, opts.timeout, env, at))
         result["seconds"] = round(outcome.seconds, 3)
         result["kernel_reused"] = outcome.reused_kernel
         executed = nbformat.writes(outcome.nb)
@@ -313,7 +316,11 @@ def _execute_all(todo: list[Planned], opts: Options, store: Store,
             pass
         except BaseException as err:
             state["error"] = err
-        finally:
+        finally:  # collect nbclient's helper tasks so nothing is reported as "never retrieved"
+            leftovers = asyncio.all_tasks(loop)
+            for task in leftovers:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
             loop.close()
 
     def on_term(signum: int, frame: Any) -> None:

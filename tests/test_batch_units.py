@@ -1,0 +1,379 @@
+"""Batch grading building blocks without kernels: ids, zips, roster, parameter injection, result
+harvesting, gradebooks, feedback, summary, progress and atomic writes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import zipfile
+
+import nbformat
+import pytest
+from batch_fixtures import FIXTURE_NOTEBOOK, RESULT_MIME, zip_of
+
+from graders.batch import inputs
+from graders.batch.feedback import feedback_html
+from graders.batch.gradebook import canvas_csv, cell, gradebook_csv, gradebook_json
+from graders.batch.inputs import RosterEntry, SubmissionError, display_id, result_stem, unsafe_id_reason
+from graders.batch.nbparams import (
+    NotebookProblem,
+    clear_outputs,
+    harvest,
+    inject_parameters,
+    parameters_source,
+    read_notebook,
+)
+from graders.batch.progress import Progress
+from graders.batch.store import Store, atomic_write
+from graders.batch.summary import summary_html
+from graders.errors import InputError
+
+
+# --- ids -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("learner", ["alice", "a.b-c_d", "jdoe@uni.edu", "Zoë", "42"])
+def test_safe_ids(learner):
+    assert unsafe_id_reason(learner) is None and result_stem(learner) == learner
+
+
+@pytest.mark.parametrize(("learner", "why"), [
+    ("", "empty"), ("../x", "path separator"), ("a/b", "path separator"), ("a\\b", "path separator"),
+    ("..", "path separator"), (".hidden", "start with a letter"), ("-rf", "start with a letter"),
+    ("=cmd()", "start with a letter"), ("bell\x07", "control"), ("tab\there", "control"),
+    ("has space", "space"), ("x" * 65, "65 characters"), ("a;b", "may only hold"),
+])
+def test_unsafe_ids_are_refused_with_a_reason(learner, why):
+    reason = unsafe_id_reason(learner)
+    assert reason and why in reason
+    stem = result_stem(learner)
+    assert stem.startswith("_unsafe-") and "/" not in stem and unsafe_id_reason(stem[1:]) is None
+
+
+def test_display_id_escapes_and_bounds():
+    assert display_id("bad\x07id") == "bad\\x07id"
+    assert len(display_id("é" * 200)) <= 80
+
+
+def test_unsafe_stems_differ_per_id():
+    assert result_stem("../a") != result_stem("../b")
+
+
+# --- discovery -----------------------------------------------------------------------------------
+def test_discover_folders_zips_roster_and_conflicts(tmp_path):
+    subs = tmp_path / "subs"
+    for name in ("alice", "bob", ".git", "__MACOSX"):
+        (subs / name).mkdir(parents=True)
+    (subs / "carol.zip").write_bytes(zip_of({"snapshot.yaml": b"kind: List\n"}))
+    (subs / "bob.zip").write_bytes(zip_of({"snapshot.yaml": b"kind: List\n"}))
+    (subs / "README.txt").write_text("not a learner")
+    (subs / "linked").symlink_to(subs / "alice")
+    roster = {"alice": RosterEntry("alice", name="Alice"), "dave": RosterEntry("dave")}
+    found = inputs.discover(subs, roster)
+    by_id = {s.learner: s for s in found.submissions}
+    assert sorted(by_id) == ["alice", "bob", "carol", "dave", "linked"]
+    assert by_id["alice"].problem is None and by_id["alice"].roster.name == "Alice"
+    assert "both a folder and a zip" in by_id["bob"].problem
+    assert by_id["carol"].is_zip and by_id["carol"].problem is None
+    assert "no submission found" in by_id["dave"].problem
+    assert "symbolic link" in by_id["linked"].problem
+    assert found.ignored == ["README.txt"]
+
+
+def test_symlink_inside_a_submission_is_refused(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "snapshot.yaml").symlink_to("/etc/hostname")
+    with pytest.raises(SubmissionError, match="symbolic link"):
+        inputs.list_files(tmp_path / "a")
+
+
+def test_content_hash_changes_with_any_input(tmp_path):
+    folder = tmp_path / "alice"
+    (folder / "manifests").mkdir(parents=True)
+    (folder / "manifests" / "a.yaml").write_text("kind: List\n")
+    sub = inputs.Submission("alice", folder)
+    h1 = inputs.content_hash(sub, "lab-v1")
+    assert inputs.content_hash(sub, "lab-v1") == h1
+    assert inputs.content_hash(sub, "lab-v2") != h1
+    (folder / "manifests" / "a.yaml").write_text("kind: List\nitems: []\n")
+    h2 = inputs.content_hash(sub, "lab-v1")
+    assert h2 != h1
+    (folder / "manifests" / "a.yaml").rename(folder / "manifests" / "b.yaml")
+    assert inputs.content_hash(sub, "lab-v1") != h2
+
+
+# --- zips ----------------------------------------------------------------------------------------
+def test_zip_wrapped_in_one_folder_is_unwrapped(tmp_path):
+    z = tmp_path / "a.zip"
+    z.write_bytes(zip_of({"alice/manifests/g.yaml": b"kind: Gateway\n", "__MACOSX/._x": b"junk"}))
+    root = inputs.unpack_zip(z, tmp_path / "out")
+    assert root == tmp_path / "out" / "alice" and (root / "manifests" / "g.yaml").read_text() == "kind: Gateway\n"
+
+
+@pytest.mark.parametrize(("entries", "symlink", "why"), [
+    ({"../evil.txt": b"x"}, None, "points outside"),
+    ({"a/../../evil.txt": b"x"}, None, "points outside"),
+    ({"/etc/evil": b"x"}, None, "points outside"),
+    ({"C:/evil": b"x"}, None, "points outside"),
+    ({"ok.yaml": b"x"}, "link.yaml", "symbolic link"),
+    ({"big.yaml": b"\0" * (17 * 2**20)}, None, "zip bomb"),
+    ({"dense.yaml": b"a" * (3 * 2**20)}, None, "zip bomb"),  # ~3 MiB from a few KiB: ratio over 200
+])
+def test_hostile_zips_are_refused_before_anything_is_written(tmp_path, entries, symlink, why):
+    z = tmp_path / "a.zip"
+    z.write_bytes(zip_of(entries, symlink=symlink))
+    dest = tmp_path / "out"
+    dest.mkdir()
+    with pytest.raises(SubmissionError, match=why):
+        inputs.unpack_zip(z, dest)
+    assert list(dest.iterdir()) == [] and not (tmp_path / "evil.txt").exists()
+
+
+def test_zip_whose_header_lies_about_its_size_is_stopped_while_writing(tmp_path):
+    z = tmp_path / "liar.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.yaml", b"b" * 5000)
+    raw = bytearray(z.read_bytes())
+    # Shrink the declared uncompressed size in the central directory (offset 24 of the entry header).
+    cd = raw.rfind(b"PK\x01\x02")
+    raw[cd + 24:cd + 28] = (10).to_bytes(4, "little")
+    z.write_bytes(bytes(raw))
+    with pytest.raises(SubmissionError):
+        inputs.unpack_zip(z, tmp_path / "out")
+
+
+def test_corrupt_and_encrypted_zips(tmp_path):
+    z = tmp_path / "c.zip"
+    z.write_bytes(b"PK\x03\x04 definitely not a zip")
+    with pytest.raises(SubmissionError, match="not a readable zip"):
+        inputs.unpack_zip(z, tmp_path / "o1")
+    raw = bytearray(zip_of({"s.yaml": b"x"}))
+    for sig, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # mark the entry encrypted in both headers
+        at = raw.find(sig) + flag_at
+        raw[at] |= 0x1
+    z.write_bytes(bytes(raw))
+    with pytest.raises(SubmissionError, match="encrypted"):
+        inputs.unpack_zip(z, tmp_path / "o2")
+
+
+# --- roster --------------------------------------------------------------------------------------
+def test_roster_reads_columns_and_resolves_kubeconfig(tmp_path):
+    r = tmp_path / "roster.csv"
+    r.write_text("\ufeffID,Name,Email,Kubeconfig,Context\nalice,\"Doe, Alice\",a@x.edu,kc/alice.yaml,kind-a\n\n")
+    roster = inputs.read_roster(str(r))
+    assert roster["alice"].name == "Doe, Alice" and roster["alice"].context == "kind-a"
+    assert roster["alice"].kubeconfig == str((tmp_path / "kc" / "alice.yaml").resolve())
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("name,email\nA,a@x\n", "no 'id' column"),
+    ("id,name\na,A\na,B\n", "appears twice"),
+])
+def test_bad_rosters_are_one_line_input_errors(tmp_path, text, why):
+    r = tmp_path / "roster.csv"
+    r.write_text(text)
+    with pytest.raises(InputError, match=why):
+        inputs.read_roster(str(r))
+
+
+# --- notebooks -----------------------------------------------------------------------------------
+def _nb() -> nbformat.NotebookNode:
+    return read_notebook(FIXTURE_NOTEBOOK.read_text(), "fixture")
+
+
+def test_parameters_are_injected_right_after_the_parameters_cell():
+    nb = _nb()
+    out, at = inject_parameters(nb, {"SNAPSHOT": "/x/it's \"odd\"\n.yaml", "MANIFESTS": ["/a", "/b"]})
+    assert "parameters" in out.cells[at - 1].metadata["tags"]
+    assert out.cells[at].metadata["tags"] == ["injected-parameters"]
+    ns: dict = {}
+    exec(out.cells[at].source, ns)
+    assert ns["SNAPSHOT"] == "/x/it's \"odd\"\n.yaml" and ns["MANIFESTS"] == ["/a", "/b"] and ns["CONTEXT"] is None
+    assert len(nb.cells) == len(out.cells) - 1  # the original is untouched
+    again, _ = inject_parameters(out, {})
+    assert sum("injected-parameters" in (c.metadata.get("tags") or []) for c in again.cells) == 1
+
+
+def test_parameters_refuse_anything_but_strings():
+    with pytest.raises(TypeError):
+        parameters_source({"SNAPSHOT": object()})
+
+
+def test_notebook_without_parameters_cell_gets_them_on_top():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    out, at = inject_parameters(nb, {})
+    assert at == 0 and out.cells[0].metadata["tags"] == ["injected-parameters"]
+
+
+def _result(lab="lab99", score=3, checks=None):
+    checks = checks if checks is not None else [
+        {"id": "a", "title": "A", "points": 1, "passed": True, "message": "ok", "hint": None},
+        {"id": "b", "title": "B", "points": 2, "passed": True, "message": "ok", "hint": None}]
+    return {"lab": lab, "mode": "simulated", "score": score, "max_score": 3, "checks": checks}
+
+
+def _with_output(nb, payload):
+    nb.cells[-1].outputs = [nbformat.v4.new_output("display_data", data={RESULT_MIME: payload})]
+    return nb
+
+
+def test_harvest_takes_the_last_result_and_recomputes_totals():
+    nb = _with_output(_nb(), _result())
+    assert harvest(nb, "lab99")["score"] == 3
+    with pytest.raises(NotebookProblem, match="does not add up"):
+        harvest(_with_output(_nb(), _result(score=99)), "lab99")
+    with pytest.raises(NotebookProblem, match="not 'lab99'"):
+        harvest(_with_output(_nb(), _result(lab="lab01")), "lab99")
+    with pytest.raises(NotebookProblem, match="no checks"):
+        harvest(_with_output(_nb(), _result(checks=[])), "lab99")
+
+
+def test_cleared_outputs_leave_nothing_to_harvest():
+    nb = _with_output(_nb(), _result())
+    with pytest.raises(NotebookProblem, match="displayed no lab result"):
+        harvest(clear_outputs(nb), "lab99")
+
+
+def test_missing_result_reports_what_the_notebook_said_last():
+    nb = _nb()
+    nb.cells[-1].outputs = [nbformat.v4.new_output("display_data", data={
+        "text/html": "<div>&#10060; <strong>Could not grade.</strong> snapshot.yaml:3: YAML syntax error</div>"})]
+    with pytest.raises(NotebookProblem, match=r"it said: ❌ Could not grade\. snapshot\.yaml:3: YAML syntax error"):
+        harvest(nb, "lab99")
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ('{"cells": [', "not valid notebook JSON"),
+    ("[1, 2]", "not a readable Jupyter notebook"),
+    ('{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code", "source": 5, '
+     '"metadata": {}, "outputs": []}]}', "source is not text"),
+])
+def test_malformed_notebooks(text, why):
+    with pytest.raises(NotebookProblem, match=why):
+        read_notebook(text, "nb.ipynb")
+
+
+# --- outputs -------------------------------------------------------------------------------------
+ROWS = [
+    {"learner": "bob", "name": "Bob", "lab": "lab99", "status": "graded", "score": 1, "max_score": 3,
+     "mode": "manifests", "reason": "", "unsafe_id": False,
+     "checks": [{"id": "a", "title": "A <b>", "points": 1, "passed": True, "message": "m", "hint": None},
+                {"id": "b", "title": "B", "points": 2, "passed": False, "message": "<script>x</script>",
+                 "hint": "look at <spec.hosts> & more"}]},
+    {"learner": "alice", "name": "", "lab": "lab99", "status": "error", "score": None, "max_score": None,
+     "mode": "", "reason": "=HYPERLINK(\"http://evil\")", "unsafe_id": False, "checks": []},
+    {"learner": "../x", "name": "", "lab": "lab99", "status": "error", "score": None, "max_score": None,
+     "mode": "", "reason": "unsafe", "unsafe_id": True, "checks": []},
+]
+
+
+def test_gradebook_csv_is_sorted_with_check_columns_and_no_formulas():
+    rows = list(csv.reader(io.StringIO(gradebook_csv(ROWS, "lab99"))))
+    assert rows[0] == ["learner", "lab", "status", "score", "max_score", "a", "b", "reason"]
+    assert [r[0] for r in rows[1:]] == ["../x", "alice", "bob"]
+    assert rows[3][2:7] == ["graded", "1", "3", "1", "0"]
+    assert rows[2][-1].startswith("'=HYPERLINK")
+
+
+@pytest.mark.parametrize(("value", "out"), [("=1+1", "'=1+1"), ("@SUM(A1)", "'@SUM(A1)"), ("-5", "-5"),
+                                            ("+x", "'+x"), ("plain", "plain"), (None, "")])
+def test_csv_cells_never_start_a_formula(value, out):
+    assert cell(value) == out
+
+
+def test_gradebook_json_counts_and_pending():
+    doc = json.loads(gradebook_json(ROWS, "lab99", "Fixture", ["carol"]))
+    assert doc["counts"] == {"graded": 1, "error": 2, "pending": 1} and doc["complete"] is False
+    assert [r["learner"] for r in doc["learners"]] == ["../x", "alice", "bob"]
+
+
+def test_canvas_csv_format():
+    roster = {"bob": RosterEntry("bob", name="Doe, Bob", canvas_id="123", sis_user_id="S1", sis_login_id="bdoe",
+                                 section="S01")}
+    rows = list(csv.reader(io.StringIO(canvas_csv(ROWS, roster, "Fixture lab", "4567"))))
+    assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Fixture lab (4567)"]
+    assert rows[1] == ["    Points Possible", "", "", "", "", "3"]
+    assert rows[2] == ["alice", "", "", "alice", "", ""]  # error: blank score, Canvas keeps what it has
+    assert rows[3] == ["Doe, Bob", "123", "S1", "bdoe", "S01", "1"]
+    assert len(rows) == 4  # the unsafe id is left out
+
+
+def test_feedback_escapes_everything_and_shows_only_public_fields():
+    page = feedback_html(ROWS[0], "Fixture <lab>")
+    assert "<script>" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
+    assert "Hint: look at &lt;spec.hosts&gt; &amp; more" in page and "A &lt;b&gt;" in page
+    assert "Fixture &lt;lab&gt; (lab99)" in page and "Score: 1 / 3" in page
+    err = feedback_html(ROWS[1], "Fixture")
+    assert "could not be graded" in err and "=HYPERLINK(&quot;http://evil&quot;)" in err
+
+
+def test_summary_has_two_embedded_plots_and_error_table():
+    page = summary_html(ROWS, "lab99", "Fixture", [])
+    assert page.count("data:image/svg+xml;base64,") == 2 and "<script" not in page
+    assert "../x" in page and "&lt;" not in page.split("<h1>")[0]
+    assert "1 graded, 2 in error." in page
+    assert "not graded yet" in summary_html(ROWS, "lab99", "Fixture", ["carol"])
+
+
+def test_summary_without_graded_rows_has_no_plots():
+    assert "data:image" not in summary_html(ROWS[1:], "lab99", "Fixture", [])
+
+
+# --- progress ------------------------------------------------------------------------------------
+def test_plain_progress_prints_one_line_per_learner():
+    buf = io.StringIO()
+    p = Progress(2, buf, tty=False)
+    p.update({**ROWS[0], "seconds": 1.25})
+    p.update(ROWS[1], skipped=True)
+    assert buf.getvalue().splitlines() == ["[1/2] bob: graded 1/3 (1.2 s)",
+                                           "[2/2] alice: error: =HYPERLINK(\"http://evil\") (unchanged, kept)"]
+
+
+def test_tty_progress_redraws_one_bar_with_eta():
+    buf = io.StringIO()
+    p = Progress(2, buf, tty=True)
+    p.update({**ROWS[0], "seconds": 1.0})
+    assert buf.getvalue().startswith("\r[###############...............] 1/2") and "ETA 0:0" in buf.getvalue()
+    p.update(ROWS[1])
+    assert buf.getvalue().endswith("\n") and buf.getvalue().count("\n") == 1
+
+
+# --- store ---------------------------------------------------------------------------------------
+def test_atomic_write_replaces_whole_files_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "r" / "a.json"
+    atomic_write(target, "one")
+    atomic_write(target, "two")
+    assert target.read_text() == "two" and os.listdir(target.parent) == ["a.json"]
+
+
+def test_store_ignores_unreadable_results_and_removes_stale_temp_files(tmp_path):
+    store = Store(tmp_path)
+    store.prepare()
+    (store.results / "bad.json").write_text("{half")
+    (store.results / ".x.json.123.tmp").write_text("partial")
+    assert store.load("bad") is None and store.load("missing") is None
+    store.prepare()
+    assert not list(store.results.glob("*.tmp"))
+    store.save("ok", {"learner": "ok"}, "<html>", None)
+    assert store.load("ok")["learner"] == "ok" and (store.feedback / "ok.html").exists()
+
+
+def test_one_run_per_out_dir(tmp_path):
+    a, b = Store(tmp_path), Store(tmp_path)
+    with a.lock(), pytest.raises(InputError, match="another `grade` run"), b.lock():
+        pass
+    with b.lock():
+        pass
+
+
+def test_lab_notebook_must_have_a_parameters_cell(tmp_path):
+    from graders.batch.run import resolve_lab
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    path = tmp_path / "lab42-x.ipynb"
+    nbformat.write(nb, path)
+    with pytest.raises(InputError, match="no code cell tagged 'parameters'"):
+        resolve_lab(str(path))
+    lab = resolve_lab(str(FIXTURE_NOTEBOOK))
+    assert lab.id == "lab99" and lab.title == "Batch-grading fixture"
+
