@@ -76,11 +76,17 @@ def lab_html(result: LabResult) -> str:
     return head + "".join(check_html(c) for c in result.checks) + "</div>"
 
 
+MODE_NOTES = {"simulated": "simulated lab cluster: requests are traced, not sent",
+              "manifests": "your files only: requests are traced, not sent",
+              "live": "live cluster", "snapshot": "snapshot file"}
+
+
 def check_bundle(chk: CheckResult, result: LabResult) -> dict[str, Any]:
     from graders.commands.check import check_lines
 
-    text = "\n".join([f"[{result.mode}] {_banner(result)}", *check_lines(chk)])
-    note = f'<div style="color:#57606a;font-size:0.85em">{_esc(_banner(result))}</div>'
+    mode = MODE_NOTES.get(result.mode, result.mode)
+    text = "\n".join([*check_lines(chk), f"   ({mode})"])
+    note = f'<div style="color:#57606a;font-size:0.8em;margin-top:-0.3em">{_esc(mode)}</div>'
     return {"text/plain": text, "text/html": check_html(chk) + note, MIME_CHECK: chk.to_json()}
 
 
