@@ -171,3 +171,8 @@ def test_recorded_requests_with_host_headers_pass_the_solution(tmp_path):
     result = run("lab03", snapshot=solved)
     assert failing(result) == set()
     assert "(traced)" in result.check("test-reachable").message
+
+
+def test_wildcard_overlap_names_the_wildcard_gateway():
+    message = run("lab03", paths=[str(LAB_DIR / "wrong" / "star-one-side")]).check("no-conflict").message
+    assert "the wildcard of test/bookinfo-gateway answers every host name" in message

@@ -7,8 +7,10 @@ from __future__ import annotations
 import pytest
 from test_lab03 import assert_fails_exactly, empty_file, failing, variants
 
+from graders.checks import Context
 from graders.labs import lab_dir, run
-from graders.labs.lab05 import LAB
+from graders.labs.lab05 import LAB, ready
+from graders.sources import load_state
 
 LAB_DIR = lab_dir(LAB)
 
@@ -51,6 +53,7 @@ def test_egress_as_ingress_is_explained_by_the_trace_outcome():
 
 def test_start_state(tmp_path):
     result = run("lab05", paths=[empty_file(tmp_path)])
+    assert result.check("ready").passed
     assert result.check("egress-not-ingress").passed
     assert "ALLOW_ANY" in result.check("registry-only").message
     assert result.check("egress-log").skipped
@@ -106,3 +109,12 @@ def test_access_log_lines_are_recognised():
     refused = ('[2026-11-30T10:00:01.000Z] "GET /get HTTP/1.1" 502 - direct_response - "-" 0 0 0 - "-" "curl/8.11.1" '
                '"8a1d" "httpbin.org" "-" - - 10.96.0.1:80 10.244.0.12:50002 - block_all')
     assert egress_lines("\n".join([other, hop2, refused]), "httpbin.org") == [hop2]
+
+
+def test_ready_names_a_missing_client(tmp_path):
+    """Without `lab setup 5` (no start state laid over the baseline) the curl client is missing."""
+    result = run("lab05", paths=[empty_file(tmp_path)], baseline=True, only=["ready"])
+    assert result.check("ready").passed  # the start state is always laid under the learner's files
+    no_start = Context(load_state([empty_file(tmp_path)]))
+    outcome = ready(no_start)
+    assert not outcome.passed and "default/curl" in outcome.message and "lab setup 5" in outcome.hints[1]

@@ -224,15 +224,19 @@ def no_conflict(ctx: Context) -> Outcome:
             continue
         winner, loser = state.gateways_by_key[winner_key], state.gateways_by_key[loser_key]
         hosts = [h.strip() for h in str(f.details.get("hosts", "")).split(",") if h.strip()]
+        where = (f"Gateways {winner_key} and {loser_key} both put hosts {', '.join(hosts)} on listener "
+                 f"{f.details.get('listener')} of {f.details.get('workload')}")
+        why = winner_reason(state, winner, loser)
         if len(set(hosts)) == 1:
-            effect = (f"its routes come first in the shared virtual host {hosts[0]}, so it takes every path both "
-                      "serve")
+            text = (f"{where}; istiod merges them oldest first, and {winner_key} wins because {why}: its routes come "
+                    f"first in the shared virtual host {hosts[0]}, so it takes every path both serve.")
         else:
-            effect = ("Envoy then picks the most specific host name, so the wildcard Gateway answers every name the "
-                      "other does not list, including names never meant for it")
-        return failed(f"Gateways {winner_key} and {loser_key} both put hosts {', '.join(hosts)} on listener "
-                      f"{f.details.get('listener')} of {f.details.get('workload')}; istiod merges them oldest first, "
-                      f"and {winner_key} wins because {winner_reason(state, winner, loser)}; {effect}.",
+            wild = next((g.meta.key for g in (winner, loser) for s in g.servers for h in s.hosts
+                         if mesh.split_server_host(h, g.meta.namespace)[1].startswith("*")), loser_key)
+            text = (f"{where}; istiod merges them oldest first ({winner_key} first, because {why}), and as the "
+                    f"names differ Envoy picks the most specific one: the wildcard of {wild} answers every host "
+                    "name the other Gateway does not list, including names never meant for it.")
+        return failed(text,
                       f"Look at spec.servers[].hosts and port of Gateways {winner_key} and {loser_key}: `*` overlaps "
                       "every host name on the same listener.",
                       "Give each namespace a host name of its own in its Gateway and VirtualService (clients then "

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from graders import mesh
 from graders.analyzers.vs_destinations import known_external, subset_labels
-from graders.checks import Context, Lab, Outcome, client_ports, failed, passed
+from graders.checks import Context, Lab, Outcome, client_ports, failed, istio_and_bookinfo_ready, passed
 from graders.sources import istio_install
 from graders.state import CLUSTER_DOMAIN, Destination, Gateway, HttpRoute, Server, ServiceEntry, State, VirtualService
 
@@ -198,6 +198,29 @@ def read_egress_log(ctx: Context, host: str) -> LogEvidence:
 
 
 # --- the checks ---------------------------------------------------------------------------------------
+@LAB.check("ready", "Istio, the egress gateway and the curl client are ready", points=1)
+def ready(ctx: Context) -> Outcome:
+    base = istio_and_bookinfo_ready(ctx, "default")
+    if not base.passed:
+        return base
+    state = ctx.state
+    problems = []
+    egress = state.service(*EGRESS.split("/"))
+    if egress is None:
+        problems.append(f"there is no Service {EGRESS} (the course installation's demo profile creates it)")
+    elif not state.ready_pods_for(egress):
+        problems.append(f"the egress gateway Service {EGRESS} has no ready pod")
+    if not any(p.ready for p in state.pods_matching({"app": "curl"}, "default")):
+        problems.append("the client pod default/curl is missing or not ready")
+    if problems:
+        return failed("Not ready yet: " + "; ".join(problems) + ".",
+                      "`kubectl -n istio-system get pods` and `kubectl get pods -l app=curl` show what is missing or "
+                      "not Ready.",
+                      "`python -m graders lab setup 5` creates the curl client; the egress gateway comes with the "
+                      "course installation (labs/cluster/istio-operator.yaml).")
+    return passed(f"Istio, the egress gateway {EGRESS} and the client default/curl are ready.")
+
+
 @LAB.check("egress-not-ingress", "The egress gateway is not used as an entry point", points=1)
 def egress_not_ingress(ctx: Context) -> Outcome:
     misuse = [(f, ingress_misuse(ctx.state, f.details.get("gateway", "")))
