@@ -18,7 +18,8 @@ Usage::
 
 Simplifications (deliberate, documented): strategic-merge patches are applied as JSON merge
 patches; server-side apply is create-or-replace of the applied fields; deletion is immediate
-(no finalizers); pods of a Deployment appear Ready at once; no watches. Since Istio 1.21
+(no finalizers); a Deployment's ReplicaSet and Pods appear, Ready, when it is created or its spec
+changes (deleted pods are not recreated); no watches. Since Istio 1.21
 ``istioctl install`` stores no IstioOperator resource, so the install.istio.io CRD is absent
 unless asked for (``operator_crd=True``).
 """
@@ -1000,7 +1001,7 @@ class FakeApiServer(_LoopbackServer):
 
     def _out(self, obj: dict, route: _Route, *, full: bool) -> dict:
         """The object as served at the requested version; LIST items of built-in kinds lack kind/apiVersion."""
-        out = copy.deepcopy(obj)
+        out = dict(obj)  # shallow: only kind/apiVersion change, and json.dumps copies the rest
         rt = route.rt
         assert rt is not None
         if not full:
