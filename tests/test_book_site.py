@@ -1,0 +1,233 @@
+"""The built book, as a learner's browser sees it: served on 127.0.0.1 and driven with Chromium.
+
+The site must work offline (classrooms, trains, locked-down networks), so the strongest check is
+that no page asks for anything outside the local server. Requests that try to leave are recorded and
+aborted rather than attempted, so the test neither needs nor uses the network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import re
+import threading
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = ROOT / "_build" / "html"
+SCREENSHOTS = SITE / "_screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+# Every Jupyter Book 1 page declares this twice (sphinx-thebe); harmless, and the only error allowed.
+KNOWN_PAGE_ERROR = "Identifier 'THEBE_JS_URL' has already been declared"
+# Pages that draw diagrams at build time (graphviz -> SVG).
+DIAGRAM_PAGES = ["chapters/01-why-gateway.html", "chapters/02-gateway-resource.html", "chapters/03-ports.html",
+                 "chapters/04-conflicts.html", "chapters/05-adding-gateways.html", "chapters/06-egress.html"]
+SCREENSHOT_PAGES = ["intro.html", "chapters/03-ports.html", "chapters/04-conflicts.html",
+                    "chapters/analyzer-codes.html"]
+# Folders of the build that hold assets, not pages.
+NOT_PAGES = {"_static", "_sources", "_images", "_screenshots", "_sphinx_design_static", "_panels_static"}
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not (SITE / "index.html").exists(),
+                       reason="the book is not built (_build/html missing): run `make test`, which builds it first"),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium not installed: `make system-deps` installs it"),
+]
+
+
+def site_pages() -> list[str]:
+    return sorted(p.relative_to(SITE).as_posix() for p in SITE.rglob("*.html")
+                  if not NOT_PAGES & set(p.relative_to(SITE).parts)
+                  and not any(part.startswith(".") for part in p.relative_to(SITE).parts))
+
+
+class _Ids(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in ("id", "name") and value:
+                self.ids.add(value)
+
+
+@functools.cache
+def anchors(page: str) -> frozenset[str]:
+    parser = _Ids()
+    parser.feed((SITE / page).read_text(encoding="utf-8"))
+    return frozenset(parser.ids)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    handler = functools.partial(_QuietHandler, directory=str(SITE))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def load(page, url: str) -> None:
+    """Load a page and give late requests (fonts, lazy scripts) a moment to show up.
+
+    "networkidle" alone can time out on a busy machine, so it is a best effort after "load".
+    """
+    page.goto(url, wait_until="load", timeout=60_000)
+    with contextlib.suppress(Exception):  # a page still busy after 10 s is checked as it is
+        page.wait_for_load_state("networkidle", timeout=10_000)
+
+
+class Visit:
+    """One page load with everything it asked for, every error it raised and every link it shows."""
+
+    def __init__(self, browser, base_url: str, page_path: str) -> None:
+        self.outside: list[str] = []
+        self.failed: list[str] = []
+        self.errors: list[str] = []
+        context = browser.new_context()
+        self.page = context.new_page()
+        host = urlsplit(base_url).netloc
+
+        def gate(route) -> None:
+            url = route.request.url
+            if urlsplit(url).scheme in ("data", "blob") or urlsplit(url).netloc == host:
+                route.continue_()
+            else:
+                self.outside.append(url)
+                route.abort()
+
+        self.page.route("**/*", gate)
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.on("response", lambda r: self.failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        self.page.on("requestfailed",
+                     lambda r: None if r.url in self.outside else self.failed.append(f"failed {r.url}"))
+        self.context = context
+        load(self.page, base_url + page_path)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture(scope="module")
+def visits(browser, base_url):
+    """Load every page once; the checks below read the recorded visits."""
+    loaded = {page: Visit(browser, base_url, page) for page in site_pages()}
+    yield loaded
+    for visit in loaded.values():
+        visit.close()
+
+
+def test_the_site_has_the_course_pages():
+    pages = site_pages()
+    for expected in ["intro.html", "search.html", "chapters/00-setup.html", "chapters/03-ports.html",
+                     "chapters/troubleshooting.html", "chapters/analyzer-codes.html", "chapters/glossary.html",
+                     "chapters/instructor-guide.html"]:
+        assert expected in pages
+
+
+def test_no_page_requests_anything_outside_127_0_0_1(visits):
+    leaks = {page: v.outside for page, v in visits.items() if v.outside}
+    assert not leaks, f"pages requested outside resources (CDN?): {leaks}"
+
+
+def test_every_local_resource_loads(visits):
+    broken = {page: v.failed for page, v in visits.items() if v.failed}
+    assert not broken, f"local resources failed to load: {broken}"
+
+
+def test_no_page_errors_except_the_known_jupyter_book_one(visits):
+    errors = {page: [e for e in v.errors if KNOWN_PAGE_ERROR not in e] for page, v in visits.items()}
+    errors = {page: e for page, e in errors.items() if e}
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+def test_every_internal_link_resolves(visits, base_url):
+    problems = []
+    for page, visit in visits.items():
+        hrefs = visit.page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
+        for href in hrefs:
+            parts = urlsplit(href)
+            if not href.startswith(base_url):
+                continue
+            target = unquote(parts.path[len(urlsplit(base_url).path):]) or "index.html"
+            if target.endswith("/"):
+                target += "index.html"
+            if not (SITE / target).is_file():
+                problems.append(f"{page}: {href} (no such file)")
+            elif parts.fragment and target.endswith(".html") and unquote(parts.fragment) not in anchors(target):
+                problems.append(f"{page}: {href} (no such anchor)")
+    assert not problems, "broken internal links:\n" + "\n".join(sorted(set(problems)))
+
+
+@pytest.mark.parametrize("page_path", DIAGRAM_PAGES)
+def test_diagrams_are_svg(visits, page_path):
+    visit = visits[page_path]
+    sources = visit.page.eval_on_selector_all(
+        "div.graphviz object, div.graphviz img, div.graphviz svg",
+        "els => els.map(e => e.tagName.toLowerCase() === 'svg' ? 'inline' : (e.data || e.src))")
+    assert sources, f"{page_path} has no diagram"
+    for src in sources:
+        if src == "inline":
+            continue
+        assert src.endswith(".svg"), f"{page_path}: diagram {src} is not SVG"
+        path = SITE / unquote(urlsplit(src).path).lstrip("/")
+        text = path.read_text(encoding="utf-8")
+        assert "<svg" in text and "</svg>" in text, f"{src} is not an SVG document"
+        assert re.search(r"<text[^>]*>", text), f"{src} has no labels (empty drawing?)"
+
+
+def test_search_finds_targetport(browser, base_url):
+    page = browser.new_page()
+    try:
+        load(page, base_url + "search.html?q=targetPort")
+        page.wait_for_selector("#search-results ul.search li", timeout=30_000)
+        hits = page.eval_on_selector_all("#search-results ul.search li a", "els => els.map(e => e.href)")
+        assert any("chapters/03-ports.html" in h for h in hits), f"search missed the ports chapter: {hits}"
+    finally:
+        page.close()
+
+
+def test_screenshots_of_key_pages(browser, base_url):
+    """Pictures for a human reviewer; the test only checks that they were taken."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        for page_path in SCREENSHOT_PAGES:
+            load(page, base_url + page_path)
+            out = SCREENSHOTS / (page_path.replace("/", "_").removesuffix(".html") + ".png")
+            page.screenshot(path=str(out), full_page=True)
+            assert out.stat().st_size > 10_000, f"{out} looks blank"
+        load(page, base_url + "search.html?q=targetPort")
+        page.wait_for_selector("#search-results ul.search li", timeout=30_000)
+        page.screenshot(path=str(SCREENSHOTS / "search.png"))
+    finally:
+        page.close()
