@@ -21,12 +21,13 @@ SCAN_KINDS: tuple[tuple[str, str], ...] = (
     ("networking.istio.io/v1", "Gateway"), ("networking.istio.io/v1", "VirtualService"),
     ("networking.istio.io/v1", "DestinationRule"), ("networking.istio.io/v1", "ServiceEntry"),
     ("networking.istio.io/v1", "Sidecar"), ("apps/v1", "Deployment"), ("v1", "Service"), ("v1", "ServiceAccount"),
-    ("v1", "ConfigMap"), ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "RoleBinding"),
     ("policy/v1", "PodDisruptionBudget"), ("autoscaling/v2", "HorizontalPodAutoscaler"), ("v1", "Namespace"),
 )
-# Objects Kubernetes or Istio put in every namespace: not the learner's, so they do not keep a course
-# namespace alive.
-AUTOMATIC = {("ServiceAccount", "default"), ("ConfigMap", "kube-root-ca.crt"), ("ConfigMap", "istio-ca-root-cert")}
+# ConfigMaps and Secrets are never listed: a list would return their data, which the course does not read.
+UNREAD_KINDS = frozenset({"ConfigMap", "Secret"})
+# Objects Kubernetes puts in every namespace: not the learner's, so they do not keep a course namespace alive.
+AUTOMATIC = {("ServiceAccount", "default")}
 OWNER_LABEL = "install.operator.istio.io/owning-resource"
 KEPT_FOREIGN = "already there, not created by the course; left as it is"
 
@@ -95,7 +96,7 @@ def apply(kube: Kube, manifests: Sequence[Manifest], lab: str, *, foreign: str =
 
 
 def scan_kinds(extra: Iterable[tuple[str, str]] = ()) -> list[tuple[str, str]]:
-    kinds = list(dict.fromkeys([*SCAN_KINDS, *extra]))
+    kinds = [k for k in dict.fromkeys([*SCAN_KINDS, *extra]) if k[1] not in UNREAD_KINDS]
     return sorted(kinds, key=lambda k: -KIND_ORDER.get(k[1], 9))  # namespaces last
 
 

@@ -84,7 +84,9 @@ def _fmt(v: tuple[int, int, int]) -> str:
 def check_container_runtime(runner: Runner) -> tuple[Check, int | None]:
     """Docker (or the provider named by KIND_EXPERIMENTAL_PROVIDER) must answer; returns its memory too."""
     provider = (runner.env or os.environ).get("KIND_EXPERIMENTAL_PROVIDER", "docker") or "docker"
-    res = runner.query([provider, "info", "--format", "{{.ServerVersion}} {{.MemTotal}} {{.NCPU}}"], timeout=30)
+    fields = "{{.Version.Version}} {{.Host.MemTotal}} {{.Host.CPUs}}" if provider == "podman" else \
+        "{{.ServerVersion}} {{.MemTotal}} {{.NCPU}}"
+    res = runner.query([provider, "info", "--format", fields], timeout=30)
     if res.returncode == 127:
         return Check(provider, FAIL, f"{provider} is not installed (kind runs its node in a {provider} container)",
                      tuple(versions.install_commands("docker"))), None
