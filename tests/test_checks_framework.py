@@ -176,3 +176,27 @@ def test_notebook_session_regrades_only_when_an_input_file_changes(tmp_path):
     work.write_text((REPO / "labs" / "lab01" / "solutions" / "reference" / "bookinfo-gateway.yaml").read_text())
     os.utime(work, ns=(first_ns := work.stat().st_mtime_ns + 10**9, first_ns))
     assert lab.result().all_passed
+
+
+def test_text_report_falls_back_to_ascii_marks_on_a_narrow_terminal():
+    from graders.commands.check import printable
+
+    result = _toy_lab([]).evaluate(Context(State(mode="simulated")))
+    text = printable(render_text(result), "latin-1")
+    text.encode("latin-1")
+    assert "[FAIL] A Gateway exists" in text and "[ok] An independent check" in text and "* hint:" in text
+    assert printable("✅ fine", "utf-8") == "✅ fine"
+
+
+def test_notebook_shows_bad_input_as_a_panel_without_a_result(tmp_path):
+    from graders.notebook import MIME_CHECK, MIME_LAB, LabSession
+
+    bad = tmp_path / "gateway.yaml"
+    bad.write_text("kind: Gateway\nmetadata:\n  name: [unclosed\n")
+    lab = LabSession("lab01", MANIFESTS=[str(bad)])
+    for bundle in (lab._check_bundle("gateway-exists"), lab._lab_bundle()):
+        assert MIME_CHECK not in bundle and MIME_LAB not in bundle
+        assert bundle["text/plain"].startswith("Could not grade:") and "gateway.yaml:" in bundle["text/plain"]
+        assert "YAML syntax error" in bundle["text/html"]
+    with pytest.raises(KeyError, match="no check 'nope'"):
+        lab.check("nope")

@@ -97,6 +97,10 @@ def test_notebook_runs_and_its_result_equals_the_check_command(nb_path: Path, tm
         # The result is readable without HTML or widgets.
         assert payload["message"] in out["data"]["text/plain"]
         assert "✅" in out["data"]["text/plain"]
+    # With a live kernel every check cell also offers a "Check again" button (a widget view).
+    check_cells = [c for c in nb.cells if c.cell_type == "code" and "lab.check(" in c.source]
+    for cell in check_cells:
+        assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in cell.outputs)
 
 
 def test_a_wrong_attempt_shows_failures_and_hints_in_the_notebook(tmp_path, monkeypatch):

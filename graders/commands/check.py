@@ -45,8 +45,21 @@ def run(args: argparse.Namespace) -> int:
     elif args.output == "junit":
         print(render_junit(result))
     else:
-        print(render_text(result, color=_use_color(sys.stdout)))
+        print(printable(render_text(result, color=_use_color(sys.stdout)), sys.stdout.encoding))
     return EXIT_OK if result.all_passed else EXIT_FINDINGS
+
+
+_ASCII = str.maketrans({"✅": "[ok]", "❌": "[FAIL]", "⏭": "[skip]", "\ufe0f": "", "💡": "*", "“": '"', "”": '"',
+                        "—": "-", "→": "->"})
+
+
+def printable(text: str, encoding: str | None) -> str:
+    """The report as the terminal can show it: ASCII marks when its encoding has no emoji."""
+    try:
+        text.encode(encoding or "utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.translate(_ASCII).encode(encoding or "ascii", "replace").decode(encoding or "ascii")
 
 
 def _use_color(stream) -> bool:
