@@ -14,20 +14,21 @@ REPO_ROOT = str(Path(__file__).resolve().parents[1])
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from fakeapi import FakeApiServer  # noqa: E402  (tests/ is on sys.path: pytest's rootdir-less import mode)
+from fakeapi import FakeApiServer, FakeGateway  # noqa: E402  (tests/ is on sys.path: pytest's rootdir-less import mode)
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
 @pytest.fixture(autouse=True)
-def _no_proxy_for_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_proxy_for_loopback(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """The kubernetes client honours proxy variables even for 127.0.0.1; tests talk to loopback only."""
     for name in PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    # Never fall back to a developer's own kubeconfig.
-    monkeypatch.delenv("KUBECONFIG", raising=False)
+    if request.node.get_closest_marker("kind") is None:
+        # Never fall back to a developer's own kubeconfig (tests marked `kind` are meant to use it).
+        monkeypatch.delenv("KUBECONFIG", raising=False)
 
 
 @pytest.fixture
@@ -41,3 +42,12 @@ def fake_api() -> Iterator[FakeApiServer]:
 def fake_kubeconfig(fake_api: FakeApiServer, tmp_path: Path) -> str:
     """Path of a kubeconfig whose context ``kind-istio-lab`` (also the current one) points at ``fake_api``."""
     return fake_api.write_kubeconfig(tmp_path / "kubeconfig")
+
+
+@pytest.fixture
+def fake_gateway() -> Iterator[FakeGateway]:
+    """An HTTP server answering like the ingress gateway (/productpage -> Bookinfo, else 404 NR).
+    Wire it behind ``fake_api``'s port-forward with ``fake_api.set_portforward_backend(gw.address, 8080)``,
+    or probe ``gw.url`` directly as if it were the kind host port."""
+    with FakeGateway() as gw:
+        yield gw

@@ -216,3 +216,23 @@ def test_odd_objects_become_findings_not_crashes(fake_api: FakeApiServer, fake_k
     assert [f.code for f in state.load_findings] == ["MANIFEST-INVALID"]
     assert "odd" not in {s.meta.name for s in state.services}
     assert {f.name for f in fields(State)} >= set(STATE_RECORD_FIELDS)
+
+
+def _kind_context_or_skip() -> None:
+    from graders.sources.live import resolve_context
+
+    try:
+        resolve_context(CONTEXT, None)
+    except ClusterError as err:
+        pytest.skip(f"no kind cluster for the course here ({err})")
+
+
+@pytest.mark.kind
+def test_reads_the_real_course_cluster() -> None:
+    _kind_context_or_skip()
+    state = load_state(context=CONTEXT)
+    assert state.mode == "live" and state.istio_installed
+    gateway = state.service("istio-system", "istio-ingressgateway")
+    assert gateway is not None and gateway.type == "NodePort"
+    assert state.ready_pods_for(gateway), "the ingress gateway has no Ready pod"
+    assert state.service("default", "productpage") is not None
