@@ -366,3 +366,23 @@ def test_setup_waits_for_a_namespace_still_terminating_from_a_reset(env: tuple, 
     now = api.find("Namespace", "", "test")
     assert now is not None and now["metadata"]["uid"] != ns["metadata"]["uid"], "created anew once the old one went"
     assert "deletionTimestamp" not in now["metadata"]
+
+
+def test_rollout_wait_reports_progress_and_gives_up_with_one_line(env: tuple) -> None:
+    from graders.errors import ClusterError
+    from graders.labenv import apply as ops
+    from graders.labenv.kube import Kube
+
+    api, kubeconfig, _ = env
+    api.set_ready("default", "reviews-v2", False)
+    kube = Kube("kind-istio-lab", kubeconfig)
+    lines: list[str] = []
+    try:
+        with pytest.raises(ClusterError, match=r"not rolled out after \d+s: default/reviews-v2: 0/1 available"):
+            ops.wait_for_rollouts(kube, [Ref("Deployment", "default", "reviews-v2", "apps/v1"),
+                                         Ref("Deployment", "default", "details-v1", "apps/v1")],
+                                  lines.append, timeout=1.0, poll=0.2, every=0.4)
+    finally:
+        kube.close()
+    assert lines[0] == "  [1/2] default/details-v1 ready"
+    assert any(li.startswith("  ... ") and "default/reviews-v2 (0/1 available)" in li for li in lines[1:])

@@ -190,12 +190,14 @@ def label_istio_install(kube: Kube, iop_name: str, lab: str, kinds: Sequence[tup
 
 
 def wait_for_rollouts(kube: Kube, deployments: Sequence[Ref], say: Callable[[str], None], *,
-                      timeout: float = 300.0, poll: float = 2.0) -> None:
+                      timeout: float = 300.0, poll: float = 2.0, every: float = 15.0) -> None:
     """Wait until each Deployment has its updated replicas available (what `kubectl rollout status`
-    waits for), printing one line per Deployment as it becomes ready."""
+    waits for), printing one line per Deployment as it becomes ready and, while images are still
+    being pulled, what is pending every ``every`` seconds."""
     if not deployments:
         return
-    deadline = time.monotonic() + timeout
+    start = time.monotonic()
+    deadline, next_note = start + timeout, start + every
     pending = list(deployments)
     total = len(pending)
     shown: dict[Ref, str] = {}
@@ -210,7 +212,13 @@ def wait_for_rollouts(kube: Kube, deployments: Sequence[Ref], say: Callable[[str
                 shown[ref] = state
         if not pending:
             return
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if now >= next_note:
+            next_note = now + every
+            say(f"  ... {now - start:.0f}s, waiting for " + ", ".join(
+                f"{r.namespace}/{r.name} ({shown.get(r, 'waiting')})" for r in pending[:4])
+                + (f" and {len(pending) - 4} more" if len(pending) > 4 else ""))
+        if now > deadline:
             waiting = "; ".join(f"{r.namespace}/{r.name}: {shown.get(r, 'waiting')}" for r in pending)
             raise ClusterError(f"not rolled out after {timeout:.0f}s: {waiting}. See why with `kubectl --context "
                                f"{kube.context} get pods -A` and `kubectl describe pod ...` (an image that cannot "
