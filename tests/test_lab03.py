@@ -176,3 +176,44 @@ def test_recorded_requests_with_host_headers_pass_the_solution(tmp_path):
 def test_wildcard_overlap_names_the_wildcard_gateway():
     message = run("lab03", paths=[str(LAB_DIR / "wrong" / "star-one-side")]).check("no-conflict").message
     assert "the wildcard of test/bookinfo-gateway answers every host name" in message
+
+
+def _seed(fake_api) -> None:
+    """The fake cluster after `lab setup 3` and `kubectl apply` of the reference solution (later files win)."""
+    from graders.yamlio import load_paths
+
+    objs: dict[tuple, dict] = {}
+    for r in load_paths([str(START), str(LAB_DIR / "solutions" / "reference")]):
+        md = r.obj["metadata"]
+        objs[(r.obj["kind"], md.get("namespace", "default"), md["name"])] = r.obj
+    fake_api.add_all(sorted(objs.values(), key=lambda o: o["kind"] != "Namespace"))
+
+
+def _grade(fake_api, kubeconfig: str, routes: dict[str, str], hosts: tuple[str, ...]):
+    """Grade live; every port-forward reaches a fake gateway answering ``routes`` for ``hosts``."""
+    from fakeapi import FakeGateway
+
+    with FakeGateway(routes, hosts=hosts) as gw:
+        fake_api.set_portforward_backend(gw.address)
+        result = run("lab03", context="kind-istio-lab", kubeconfig=kubeconfig)
+    return result, gw
+
+
+def test_live_requests_carry_each_namespace_host(fake_api, fake_kubeconfig):
+    _seed(fake_api)
+    hosts = ("bookinfo.default.example", "bookinfo.test.example")
+    result, gw = _grade(fake_api, fake_kubeconfig, {"/productpage": "app"}, hosts)
+    assert failing(result) == set(), [(c.id, c.message) for c in result.checks if not c.passed]
+    assert {("GET", h, "/productpage") for h in hosts} <= set(gw.requests)
+    assert "routes it to test/productpage (traced)" in result.check("test-reachable").message
+
+
+def test_live_gateway_404_and_application_404_get_different_hints(fake_api, fake_kubeconfig):
+    _seed(fake_api)
+    result, _ = _grade(fake_api, fake_kubeconfig, {"/productpage": "app"}, ("bookinfo.default.example",))
+    gateway_404 = result.check("test-reachable")
+    assert not gateway_404.passed and "from the gateway itself" in gateway_404.hints[0]
+    result, _ = _grade(fake_api, fake_kubeconfig, {"/productpage": "app-404"}, ("bookinfo.test.example",))
+    app_404 = result.check("test-reachable")
+    assert not app_404.passed and "The application answered" in app_404.hints[0]
+    assert "x-envoy-upstream-service-time" in app_404.message

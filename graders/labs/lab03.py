@@ -10,7 +10,7 @@ namespace is reachable with a request (real, recorded or traced) whose destinati
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from graders import mesh
 from graders.checks import (
@@ -26,6 +26,7 @@ from graders.checks import (
     gateways_on,
     istio_and_bookinfo_ready,
     passed,
+    request_hints,
 )
 from graders.state import Gateway, State, VirtualService
 
@@ -114,7 +115,7 @@ def prove_reachable(ctx: Context, namespace: str, points: list[EntryPoint]) -> P
             if dest.get("service") != service:
                 extra = (f" The page came back, but the configuration routes this request to "
                          f"{dest.get('service') or 'no Service'}, not {service}.")
-                ev = Evidence(ev.source, ev.request, False, ev.status, ev.detail, ev.record, ev.trace)
+                ev = replace(ev, ok=False)
             else:
                 extra = f" The configuration routes it to {service} (traced)."
         if ev.ok:
@@ -276,22 +277,15 @@ def _reachable(ctx: Context, namespace: str) -> Outcome:
                       ".hosts of the Gateways in default and test.",
                       "With distinct host names each request picks its namespace by its Host header; with a "
                       "separate port each picks it by the port.")
-    mismatch = [f for f in ctx.findings_for("VS-HOST-NOT-IN-GATEWAY") if f.details.get("vs", "").startswith(
-        f"{namespace}/")]
-    if ev.status == 404 or mismatch:
-        first = (f"VirtualService {mismatch[0].details.get('vs')} and its Gateway do not share a host: compare "
-                 "spec.hosts of the VirtualService with spec.servers[].hosts of the Gateway."
-                 if mismatch else
-                 f"A 404 from the gateway means no virtual host or route matched the Host header ({ep.host}): "
-                 f"compare it with the hosts of the Gateway and VirtualService in {namespace}.")
-        return failed(f"{ev.sentence}{extra}", first,
-                      "curl sends the URL's host name as the Host header unless you give one: "
-                      "`curl -H 'Host: <the name in both hosts lists>' http://localhost:8080/productpage`.")
-    return failed(f"{ev.sentence}{extra}",
-                  f"No HTTP answer or a 503 points at the port or the destination: check {ep.via} (server port "
-                  "and route destination) against `kubectl -n istio-system get svc istio-ingressgateway`.",
-                  "A Gateway port must be a port (or targetPort) of the gateway Service, and the route must "
-                  f"point at productpage port 9080 in {namespace}.")
+    mismatch = [f for f in ctx.findings_for("VS-HOST-NOT-IN-GATEWAY")
+                if str(f.details.get("vs", "")).startswith(f"{namespace}/")]
+    if mismatch:
+        return failed(f"{ev.sentence}{extra}",
+                      f"VirtualService {mismatch[0].details.get('vs')} and its Gateway do not share a host: compare "
+                      "spec.hosts of the VirtualService with spec.servers[].hosts of the Gateway.",
+                      "The gateway builds routes only for names in both lists, and the client's Host header must be "
+                      f"one of them: `curl -H 'Host: <that name>' http://localhost:8080{PATH}`.")
+    return failed(f"{ev.sentence}{extra}", *request_hints(ev, ep.host))
 
 
 @LAB.check("default-reachable", "Bookinfo in default answers through the ingress gateway", points=2,
