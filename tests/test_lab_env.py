@@ -386,3 +386,20 @@ def test_rollout_wait_reports_progress_and_gives_up_with_one_line(env: tuple) ->
         kube.close()
     assert lines[0] == "  [1/2] default/details-v1 ready"
     assert any(li.startswith("  ... ") and "default/reviews-v2 (0/1 available)" in li for li in lines[1:])
+
+
+def test_a_learners_secret_keeps_the_course_namespace(env: tuple, capsys) -> None:
+    api = env[0]
+    assert lab(env, capsys, "setup", "3")[0] == 0
+    api.add({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "my-cert", "namespace": "test"},
+             "type": "kubernetes.io/tls", "data": {"tls.crt": "Y2VydA==", "tls.key": "a2V5"}})
+    api.add({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt", "namespace": "test"},
+             "data": {"ca.crt": "x"}})
+    rc, out = lab(env, capsys, "reset", "3")
+    assert rc == 0, out
+    assert api.find("Namespace", "", "test") is not None
+    assert api.find("Secret", "test", "my-cert") is not None
+    assert "kept      Namespace test" in out and "Secret test/my-cert" in out
+    assert "ConfigMap test/kube-root-ca.crt" not in out, "what Kubernetes puts in every namespace does not count"
+    secret_reads = [r for r in api.requests if r.resource == "secrets"]
+    assert secret_reads and all(r.verb == "list" and r.namespace == "test" for r in secret_reads)

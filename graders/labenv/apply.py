@@ -24,10 +24,12 @@ SCAN_KINDS: tuple[tuple[str, str], ...] = (
     ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "RoleBinding"),
     ("policy/v1", "PodDisruptionBudget"), ("autoscaling/v2", "HorizontalPodAutoscaler"), ("v1", "Namespace"),
 )
-# ConfigMaps and Secrets are never listed: a list would return their data, which the course does not read.
+# ConfigMaps and Secrets are never listed in full (that would return their data, which the course does not
+# read); only their names are, to keep a course namespace that holds the learner's.
 UNREAD_KINDS = frozenset({"ConfigMap", "Secret"})
-# Objects Kubernetes puts in every namespace: not the learner's, so they do not keep a course namespace alive.
-AUTOMATIC = {("ServiceAccount", "default")}
+# Objects Kubernetes and istiod put in every namespace: not the learner's, so they do not keep a course
+# namespace alive.
+AUTOMATIC = {("ServiceAccount", "default"), ("ConfigMap", "kube-root-ca.crt"), ("ConfigMap", "istio-ca-root-cert")}
 OWNER_LABEL = "install.operator.istio.io/owning-resource"
 KEPT_FOREIGN = "already there, not created by the course; left as it is"
 
@@ -145,10 +147,10 @@ def wait_until_gone(kube: Kube, ref: Ref, *, timeout: float = 180.0, poll: float
 
 def _foreign_in_namespace(kube: Kube, namespace: str, kinds: Sequence[tuple[str, str]]) -> list[Ref]:
     found = []
-    for api_version, kind in kinds:
-        if kind == "Namespace":
-            continue
-        for obj in kube.list(api_version, kind, namespace=namespace):
+    listed = [(kube.list, k) for k in kinds if k[1] != "Namespace"]
+    listed += [(kube.names, ("v1", "ConfigMap")), (kube.names, ("v1", "Secret"))]
+    for lister, (api_version, kind) in listed:
+        for obj in lister(api_version, kind, namespace=namespace):
             ref = Ref.of(obj)
             if not owned(obj) and (kind, ref.name) not in AUTOMATIC and not (obj.get("metadata") or {}).get(
                     "ownerReferences"):

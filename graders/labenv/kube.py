@@ -17,6 +17,7 @@ from typing import Any
 from graders.errors import ClusterError
 
 MERGE_PATCH = "application/merge-patch+json"
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
 
 @dataclass(frozen=True, order=True)
@@ -162,6 +163,18 @@ class Kube:
             item.setdefault("kind", kind)
             item.setdefault("apiVersion", api_version)
         return items
+
+
+    def names(self, api_version: str, kind: str, namespace: str) -> list[dict]:
+        """Only the metadata of one kind's objects in a namespace (PartialObjectMetadataList): how the
+        course sees that Secrets and ConfigMaps exist without reading what they hold."""
+        res = self.resource(api_version, kind)
+        if res is None:
+            return []
+        with self._errors(f"list {kind} names"):
+            items = res.get(namespace=namespace, header_params={"Accept": METADATA_ONLY},
+                            _request_timeout=self.timeout).to_dict().get("items") or []
+        return [{"apiVersion": api_version, "kind": kind, "metadata": i.get("metadata") or {}} for i in items]
 
 
 def _default_kubeconfig() -> str:
