@@ -54,13 +54,15 @@ def external_host(state: State) -> str | None:
 
 
 def _route_for(vs: VirtualService, gateway: str, port: int) -> HttpRoute | None:
-    """The first HTTP route of ``vs`` that applies to ``gateway`` (``mesh`` or ns/name) on ``port``."""
+    """The first HTTP route of ``vs`` that takes every request for ``gateway`` (``mesh`` or ns/name) on ``port``:
+    no match, or a match on the gateway and port alone (a path of ``/`` at most)."""
     for route in vs.http:
         if not route.matches:
             return route
         for m in route.matches:
             names = {mesh.resolve_gateway_ref(g, vs.meta.namespace) for g in m.gateways}
-            if (not names or gateway in names) and m.port in (None, port) and not (m.uri or m.headers or m.other):
+            any_path = m.uri is None or (m.uri.kind, m.uri.value) in (("prefix", "/"), ("regex", ".*"))
+            if (not names or gateway in names) and m.port in (None, port) and any_path and not (m.headers or m.other):
                 return route
     return None
 
