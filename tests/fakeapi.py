@@ -33,6 +33,7 @@ import re
 import select
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -661,8 +662,17 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
 
 
-class _Server(ThreadingHTTPServer):
+class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):  # clients giving up is normal
+            super().handle_error(request, client_address)
+
+
+class _Server(_QuietServer):
     allow_reuse_address = True
     fake: FakeApiServer
 
@@ -726,6 +736,7 @@ class FakeApiServer(_LoopbackServer):
         self.requests: list[RecordedRequest] = []
         self.forbidden: list[tuple[str, str, str, str | None]] = []  # (verb, group, resource, namespace)
         self.portforward_backends: dict[tuple[str | None, int], tuple[str, int] | None] = {}
+        self.delay = 0.0  # seconds to wait before every answer: a slow API server
         seed = course_objects(istio=istio, with_operator_crd=operator_crd) if objects is None else list(objects)
         for obj in seed:
             self.add(obj)
@@ -820,6 +831,8 @@ class FakeApiServer(_LoopbackServer):
         self.requests.append(rec)
         length = int(h.headers.get("Content-Length") or 0)
         raw = h.rfile.read(length) if length else b""
+        if self.delay:
+            time.sleep(self.delay)
         try:
             if self.token and h.headers.get("Authorization") != f"Bearer {self.token}":
                 raise ApiError(401, "Unauthorized", "Unauthorized")
@@ -1249,9 +1262,7 @@ class FakeGateway(_LoopbackServer):
 
             do_HEAD = do_POST = do_GET
 
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        httpd.daemon_threads = True
-        return self._run(httpd)
+        return self._run(_QuietServer(("127.0.0.1", 0), Handler))
 
 
 STATE_RECORD_FIELDS = ("namespaces", "pods", "deployments", "services", "gateways", "virtual_services",

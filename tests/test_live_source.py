@@ -166,6 +166,23 @@ def test_a_server_that_never_answers_times_out(tmp_path: Path) -> None:
         silent.close()
 
 
+def test_a_server_slow_on_every_request_hits_the_overall_budget(fake_api: FakeApiServer,
+                                                                fake_kubeconfig: str) -> None:
+    fake_api.delay = 0.3  # well under the 2 s per-request timeout, but 10 requests exceed a 1.5 s budget
+    started = time.monotonic()
+    with pytest.raises(ClusterError, match=r"answers too slowly: reading the cluster took over 1\.5 s"):
+        read_cluster(CONTEXT, fake_kubeconfig, timeout=2.0, budget=1.5)
+    assert time.monotonic() - started < 5
+    assert 3 <= len(fake_api.requests) < 10
+
+
+def test_invalid_kubeconfig_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "config"
+    bad.write_text("apiVersion: v1\nclusters: [\n")
+    with pytest.raises(ClusterError, match="is not valid YAML"):
+        read_cluster(CONTEXT, str(bad))
+
+
 def test_tls_error_is_one_line(fake_api: FakeApiServer, tmp_path: Path) -> None:
     https_url = fake_api.url.replace("http://", "https://")  # the fake speaks plain HTTP
     kubeconfig = write_kubeconfig_for(tmp_path / "config", {CONTEXT: https_url})
