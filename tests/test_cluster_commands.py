@@ -27,7 +27,8 @@ FIXED_HOST_PORTS = (cluster_mod.STATUS_HOST_PORT, *cluster_mod.SPARE_HOST_PORTS)
 # One script per tool. Each appends its argv to $FAKE_STATE/calls.jsonl, answers version queries from
 # $FAKE_<TOOL>_VERSION, and keeps kind's clusters in $FAKE_STATE. istioctl install renders the
 # IstioOperator with the simulated-cluster renderer and creates the objects in the fake API server
-# ($FAKE_API_URL), labelled as istioctl labels them.
+# ($FAKE_API_URL), labelled as istioctl labels them; an existing Service is patched back to the file.
+# $FAKE_FAIL="<tool> <arg1> <arg2>" makes that command fail.
 _SCRIPT = '''\
 #!{python}
 import json, os, sys, urllib.request, urllib.error
@@ -37,6 +38,9 @@ state = os.environ["FAKE_STATE"]
 args = sys.argv[1:]
 with open(os.path.join(state, "calls.jsonl"), "a") as f:
     f.write(json.dumps([TOOL, *args]) + "\\n")
+if os.environ.get("FAKE_FAIL") == " ".join([TOOL, *args[:2]]):
+    sys.stderr.write("simulated failure\\n")
+    sys.exit(3)
 clusters_file = os.path.join(state, "clusters")
 clusters = open(clusters_file).read().split() if os.path.exists(clusters_file) else []
 
@@ -101,7 +105,7 @@ elif TOOL == "istioctl":
             md = obj["metadata"]
             md.setdefault("labels", {{}})["install.operator.istio.io/owning-resource"] = name
             path = paths[obj["kind"]].format(ns=md.get("namespace", ""))
-            if not api("POST", path, obj) and obj["kind"] != "Namespace":
+            if not api("POST", path, obj) and obj["kind"] == "Service":  # puts the node ports back
                 api("PATCH", path + "/" + md["name"], obj)
 '''
 
@@ -349,6 +353,42 @@ def test_cluster_up_creates_everything_then_a_second_run_changes_nothing(
     assert "exists already" in out and "is installed with the course's gateway node ports" in out
     assert api.write_requests() == [], "a second cluster up must not write anything"
     assert not [c for c in calls(tools)[before:] if c[1] in ("create", "install", "delete")]
+
+
+def test_cluster_up_reinstalls_istio_when_the_gateway_lost_its_node_ports(
+        tools: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    (tools / "clusters").write_text("istio-lab")
+    with FakeApiServer() as api:
+        svc = api.find("Service", "istio-system", "istio-ingressgateway")
+        with api.cluster.lock:
+            rt = api.cluster.resource("", "v1", "services")
+            live = api.cluster.get(rt, "istio-system", "istio-ingressgateway")
+            live["spec"]["ports"][1]["nodePort"] = 31999
+        assert svc is not None
+        monkeypatch.setenv("FAKE_API_URL", api.url)
+        monkeypatch.setenv("FAKE_API_TOKEN", DEFAULT_TOKEN)
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        rc, out, _ = run_cli(["cluster", "up", "--kubeconfig", kubeconfig, "--timeout", "5"], capsys)
+    assert rc == 0, out
+    assert "does not have the course's node ports" in out
+    assert [c[:4] for c in calls(tools) if c[:2] == ["istioctl", "install"]] == [
+        ["istioctl", "install", "-f", "labs/cluster/istio-operator.yaml"]]
+    assert not [c for c in calls(tools) if c[:2] == ["kind", "create"]]
+
+
+def test_a_failing_step_ends_cluster_up_with_one_line_and_exit_2(
+        fresh_api: tuple[FakeApiServer, str], tools: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    _, kubeconfig = fresh_api
+    monkeypatch.setenv("FAKE_FAIL", "kind create cluster")
+    rc, _out, err = run_cli(["cluster", "up", "--kubeconfig", kubeconfig, "--http-port", str(free_port()),
+                            "--https-port", str(free_port())], capsys)
+    assert rc == 2
+    assert err.strip().splitlines() == [
+        "error: kind create cluster failed: `kind create cluster --name istio-lab --config - --wait 120s --kubeconfig "
+        f"{kubeconfig} < labs/cluster/kind-config.yaml.tmpl (rendered)` exited with 3; see its output above, fix the "
+        "cause and run the same command again"]
+    assert not [c for c in calls(tools) if c[0] == "istioctl" and c[1] == "install"]
 
 
 def test_cluster_down_deletes_only_the_course_cluster(tools: Path, capsys: pytest.CaptureFixture) -> None:
