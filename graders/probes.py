@@ -84,19 +84,28 @@ def _exchange(sock: Any, host: str, path: str, method: str, headers: Mapping[str
         conn.close()
 
 
-def _via_url(base: str, host: str, path: str, method: str, headers: Mapping[str, str] | None,
-             timeout: float) -> tuple[int, dict[str, str], str]:
+def check_url(base: str) -> tuple[str, int]:
+    """(host, port) of a probe URL, or an InputError: probes speak plain HTTP to a host port."""
     parts = urlsplit(base)
-    if parts.scheme != "http" or not parts.hostname:
+    try:
+        port = parts.port or 80
+    except ValueError:
+        port = 0
+    if parts.scheme != "http" or not parts.hostname or not port:
         raise InputError(f"probe URL {base!r} is not an http://HOST:PORT URL; for the course's kind cluster use "
                          f"{KIND_HTTP_URL}")
+    return parts.hostname, port
+
+
+def _via_url(base: str, host: str, path: str, method: str, headers: Mapping[str, str] | None,
+             timeout: float) -> tuple[int, dict[str, str], str]:
+    addr = check_url(base)
     try:
-        sock = socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout)
+        sock = socket.create_connection(addr, timeout=timeout)
     except ConnectionRefusedError:
-        raise _Failed(f"connection refused: nothing accepts connections on {parts.hostname}:{parts.port or 80}"
-                      ) from None
+        raise _Failed(f"connection refused: nothing accepts connections on {addr[0]}:{addr[1]}") from None
     except TimeoutError:
-        raise _Failed(f"timeout: connecting to {parts.hostname}:{parts.port or 80} took over {timeout:g} s") from None
+        raise _Failed(f"timeout: connecting to {addr[0]}:{addr[1]} took over {timeout:g} s") from None
     except OSError as err:
         raise _Failed(f"error: {err}") from None
     return _exchange(sock, host, path, method, headers, timeout)

@@ -100,4 +100,6 @@ def test_bad_output_path_fails_before_reading_the_cluster(fake_api: FakeApiServe
     assert "does not exist" in capsys.readouterr().err
     assert main(["snapshot", "--kubeconfig", fake_kubeconfig, "-o", str(tmp_path)]) == 2
     assert "is a directory" in capsys.readouterr().err
+    assert main(["snapshot", "--kubeconfig", fake_kubeconfig, "--probe-url", "https://127.0.0.1:8443"]) == 2
+    assert "is not an http://HOST:PORT URL" in capsys.readouterr().err
     assert fake_api.requests == []

@@ -1,5 +1,6 @@
-"""`python -m graders snapshot`: save what the graders read from a live cluster into one YAML file,
-so it can be analyzed, traced or graded later, elsewhere, without access to the cluster.
+"""`python -m graders snapshot`: save a live cluster's state to one YAML file, to grade it later.
+
+The file can be analyzed, traced or graded elsewhere, without access to the cluster.
 
 It reads exactly what live mode reads (one cluster-wide LIST per kind, GET only, never Secrets or
 ConfigMaps) and writes a ``kind: List`` plus an ``x-graders`` block (context, time, whether Istio
@@ -68,13 +69,15 @@ def run(args: argparse.Namespace) -> int:
 
     import yaml
 
-    from graders.probes import PortForward, default_probes, record_dict
+    from graders.probes import PortForward, check_url, default_probes, record_dict
     from graders.sources.live import read_cluster
     from graders.sources.snapshot import snapshot_document
 
     if args.timeout <= 0:
         raise InputError(f"--timeout {args.timeout}: give a positive number of seconds")
     path = _check_output(args.output)  # before touching the cluster: bad input fails fast
+    if args.probe_url:
+        check_url(args.probe_url)
     read = read_cluster(args.context, args.kubeconfig, timeout=args.timeout)
     probes = []
     if args.probe or args.probe_url:
