@@ -131,7 +131,7 @@ def test_reference_solution_needs_the_host_header():
     assert with_host.ok
 
 
-def _snapshot(tmp_path: Path, extra_dirs: list[Path], probes: list[dict]) -> str:
+def snapshot_of(tmp_path: Path, extra_dirs: list[Path], probes: list[dict]) -> str:
     """A snapshot as `python -m graders snapshot` writes it: the whole cluster plus recorded probes."""
     import yaml
 
@@ -156,7 +156,7 @@ def _page(host: str) -> dict:
 
 def test_recorded_page_counts_only_when_the_configuration_routes_it_to_that_namespace(tmp_path):
     """A recorded 200 proves *a* Bookinfo answered; which namespace is read from the configuration."""
-    start_only = _snapshot(tmp_path, [START], [_page("localhost")])
+    start_only = snapshot_of(tmp_path, [START], [_page("localhost")])
     result = run("lab03", snapshot=start_only)
     assert result.mode == "snapshot"
     assert result.check("default-reachable").passed
@@ -166,7 +166,7 @@ def test_recorded_page_counts_only_when_the_configuration_routes_it_to_that_name
 
 
 def test_recorded_requests_with_host_headers_pass_the_solution(tmp_path):
-    solved = _snapshot(tmp_path, [START, LAB_DIR / "solutions" / "reference"],
+    solved = snapshot_of(tmp_path, [START, LAB_DIR / "solutions" / "reference"],
                        [_page("bookinfo.default.example"), _page("bookinfo.test.example")])
     result = run("lab03", snapshot=solved)
     assert failing(result) == set()

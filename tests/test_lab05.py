@@ -118,3 +118,16 @@ def test_ready_names_a_missing_client(tmp_path):
     no_start = Context(load_state([empty_file(tmp_path)]))
     outcome = ready(no_start)
     assert not outcome.passed and "default/curl" in outcome.message and "lab setup 5" in outcome.hints[1]
+
+
+def test_snapshot_mode_is_honest_about_what_a_snapshot_cannot_hold(tmp_path):
+    from test_lab03 import snapshot_of
+
+    snap = snapshot_of(tmp_path, [LAB_DIR / "start", LAB_DIR / "solutions" / "reference"], [])
+    result = run("lab05", snapshot=snap)
+    assert result.mode == "snapshot"
+    assert failing(result) == {"registry-only"}  # the mesh config is ConfigMap data: never in a snapshot
+    assert "never read" in result.check("registry-only").message
+    assert "snapshots hold no pod logs" in result.check("egress-log").message
+    iop = str(LAB_DIR / "solutions" / "reference" / "istio-operator.yaml")
+    assert run("lab05", snapshot=snap, paths=[iop]).check("registry-only").passed
