@@ -22,7 +22,7 @@ from graders.labenv import cluster as cluster_mod
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = ("docker", "kind", "kubectl", "istioctl")
-FIXED_HOST_PORTS = (cluster_mod.STATUS_HOST_PORT, *cluster_mod.SPARE_HOST_PORTS)
+FIXED_HOST_PORTS = tuple(p.port for p in cluster_mod.ClusterOptions().host_ports() if not p.flag)
 
 # One script per tool. Each appends its argv to $FAKE_STATE/calls.jsonl, answers version queries from
 # $FAKE_<TOOL>_VERSION, and keeps kind's clusters in $FAKE_STATE. istioctl install renders the

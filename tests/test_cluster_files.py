@@ -89,7 +89,7 @@ def test_istio_operator_file() -> None:
     (egress,) = spec["components"]["egressGateways"]
     assert egress["name"] == "istio-egressgateway" and egress["enabled"] is True
     assert "service" not in egress.get("k8s", {}), "the egress gateway keeps the chart's ClusterIP Service"
-    assert {p["name"]: p["nodePort"] for p in ingress_ports()} == cluster.INGRESS_NODE_PORTS
+    assert {p["name"]: p["nodePort"] for p in ingress_ports()} == cluster.ingress_node_ports()
 
 
 # --- the simulated baseline agrees with the files cluster up applies -------------------------------------------

@@ -20,11 +20,22 @@ from graders.labenv.runner import REPO_ROOT, Runner, relpath
 from graders.sources.simulated import ISTIO_OPERATOR_FILE
 
 KIND_TEMPLATE = REPO_ROOT / "labs" / "cluster" / "kind-config.yaml.tmpl"
-STATUS_HOST_PORT = 15021
-SPARE_HOST_PORTS = {8081: "lab 4's second ingress gateway (node port 30081)",
-                    7070: "lab 2's optional gateway Service port 7070 (node port 30070)"}
 ISTIO_DEPLOYMENTS = ("istiod", "istio-ingressgateway", "istio-egressgateway")
-INGRESS_NODE_PORTS = {"status-port": 30021, "http2": 30080, "https": 30443}
+# What each node port of the kind config carries (for preflight messages) and which flag moves it.
+NODE_PORT_ROLES = {30080: ("HTTP to the ingress gateway", "--http-port"),
+                   30443: ("HTTPS to the ingress gateway", "--https-port"),
+                   30021: ("the ingress gateway's status port", ""),
+                   30081: ("lab 4's second ingress gateway", ""),
+                   30070: ("lab 2's optional gateway Service port 7070", "")}
+
+
+def ingress_node_ports() -> dict[str, int]:
+    """The ingress gateway's fixed node ports, by port name, as labs/cluster/istio-operator.yaml sets them."""
+    from graders.labenv import manifests
+
+    ((_, iop),) = manifests.istio_operator_files(ISTIO_OPERATOR_FILE)
+    ingress = [g for g in iop["spec"]["components"]["ingressGateways"] if g.get("name") == "istio-ingressgateway"]
+    return {p["name"]: p["nodePort"] for p in ingress[0]["k8s"]["service"]["ports"]}
 
 
 @dataclass(frozen=True)
@@ -41,16 +52,23 @@ class ClusterOptions:
         return f"kind-{self.name}"
 
     def host_ports(self) -> list[preflight.HostPort]:
-        return [preflight.HostPort(self.http_port, "HTTP to the ingress gateway (node port 30080)", "--http-port"),
-                preflight.HostPort(self.https_port, "HTTPS to the ingress gateway (node port 30443)", "--https-port"),
-                preflight.HostPort(STATUS_HOST_PORT, "the ingress gateway's status port (node port 30021)"),
-                *(preflight.HostPort(p, role) for p, role in SPARE_HOST_PORTS.items())]
+        """The host ports the rendered kind config binds on 127.0.0.1."""
+        import yaml
+
+        node = yaml.safe_load(render_kind_config(self))["nodes"][0]
+        out = []
+        for m in node["extraPortMappings"]:
+            role, flag = NODE_PORT_ROLES.get(m["containerPort"], ("a lab", ""))
+            out.append(preflight.HostPort(m["hostPort"], f"{role}, node port {m['containerPort']}", flag))
+        return out
 
     def validate(self) -> None:
         for flag, port in (("--http-port", self.http_port), ("--https-port", self.https_port)):
             if not 1 <= port <= 65535:
                 raise InputError(f"{flag} {port}: not a TCP port (1-65535)")
-            if port in (STATUS_HOST_PORT, *SPARE_HOST_PORTS):
+        fixed = {p.port for p in ClusterOptions().host_ports() if not p.flag}
+        for flag, port in (("--http-port", self.http_port), ("--https-port", self.https_port)):
+            if port in fixed:
                 raise InputError(f"{flag} {port}: the kind config already uses host port {port}; choose another")
         if self.http_port == self.https_port:
             raise InputError(f"--http-port and --https-port are both {self.http_port}; give them different ports")
@@ -164,10 +182,10 @@ def _istio_needs_install(env: LabEnv, opts: ClusterOptions) -> bool:
     version = labels.get("operator.istio.io/version", "")
     svc = kube.get(Ref("Service", "istio-system", "istio-ingressgateway", "v1"))
     ports = {p.get("name"): p.get("nodePort") for p in ((svc or {}).get("spec") or {}).get("ports", [])}
-    if svc is None or any(ports.get(k) != v for k, v in INGRESS_NODE_PORTS.items()):
+    want = ingress_node_ports()
+    if svc is None or any(ports.get(k) != v for k, v in want.items()):
         env.say("  Istio is installed, but the ingress gateway Service does not have the course's node ports "
-                f"({', '.join(f'{k} {v}' for k, v in INGRESS_NODE_PORTS.items())}): installing the course's "
-                "configuration over it")
+                f"({', '.join(f'{k} {v}' for k, v in want.items())}): installing the course's configuration over it")
         return True
     shown = f"Istio {version}" if version else "Istio (version not recorded on istiod)"
     note = f"; note: {opts.istio_version} was asked for" if version and version != opts.istio_version else ""
