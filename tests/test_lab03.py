@@ -10,7 +10,7 @@ import pytest
 
 from graders.checks import Context
 from graders.labs import lab_dir, run
-from graders.labs.lab03 import LAB
+from graders.labs.lab03 import LAB, ready
 from graders.sources import load_state
 
 LAB_DIR = lab_dir(LAB)
@@ -217,3 +217,10 @@ def test_live_gateway_404_and_application_404_get_different_hints(fake_api, fake
     app_404 = result.check("test-reachable")
     assert not app_404.passed and "The application answered" in app_404.hints[0]
     assert "x-envoy-upstream-service-time" in app_404.message
+
+
+def test_missing_test_copy_points_at_lab_setup(tmp_path):
+    """Without the start state (what `lab setup 3` applies) there is no Bookinfo in test."""
+    outcome = ready(Context(load_state([empty_file(tmp_path)])))
+    assert not outcome.passed and "test/productpage" in outcome.message
+    assert "lab setup" in outcome.hints[-1]
