@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -146,8 +147,6 @@ def test_check_command_bad_input_is_one_line_and_exit_2(capsys, args, says):
 
 
 def test_check_command_json_and_junit(capsys):
-    import json
-
     code, out, _ = _cli(capsys, "01", WRONG, "-o", "json")
     data = json.loads(out)
     assert code == 1 and data["lab"] == "lab01" and data["mode"] == "simulated"
@@ -156,6 +155,13 @@ def test_check_command_json_and_junit(capsys):
     suite = ET.fromstring(out.split("?>", 1)[1])
     assert code == 1 and len(suite.findall("testcase")) == len(data["checks"])
     assert suite.get("failures") == str(sum(not c["passed"] for c in data["checks"]))
+
+
+def test_options_may_come_between_lab_and_paths(capsys):
+    code, out, _ = _cli(capsys, "lab01", "--no-baseline", REFERENCE, "-o", "json")
+    assert json.loads(out)["mode"] == "manifests" and code == 1
+    code, out, _ = _cli(capsys, "lab01", "--no-baseline", REFERENCE)
+    assert "Only your files are graded (--no-baseline)" in out
 
 
 def test_no_path_grades_the_work_folder_and_says_so(capsys):

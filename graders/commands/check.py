@@ -33,6 +33,22 @@ def add_parser(subparsers) -> None:
     p.add_argument("-o", "--output", choices=("text", "json", "junit"), default="text",
                    help="text for people, json for tools, junit XML for CI systems")
     p.set_defaults(func=run)
+    p.__class__ = _intermixed(type(p))
+
+
+def _intermixed(base: type) -> type:
+    """``base`` parsing options and PATHs in any order (``check lab01 --no-baseline work/``): plain
+    argparse stops filling a positional list once an option comes between its items."""
+    def parse_known_args(self, args=None, namespace=None):
+        if getattr(self, "_inside", False):
+            return base.parse_known_args(self, args, namespace)
+        self._inside = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inside = False
+
+    return type(f"Intermixed{base.__name__}", (base,), {"parse_known_args": parse_known_args})
 
 
 def run(args: argparse.Namespace) -> int:

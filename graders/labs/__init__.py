@@ -97,6 +97,9 @@ def resolve_target(lab: Lab, paths: Sequence[str] | None, snapshot: str | None, 
         notes.append(f"Laid over the lab's start state ({_shown(start)}/), as `lab setup` applies it.")
     if not live and not snapshot and baseline:
         notes.append("Simulated lab cluster: requests are traced through the configuration, not sent.")
+    if not live and not snapshot and not baseline:
+        notes.append("Only your files are graded (--no-baseline): with no gateway pods or Bookinfo in them, checks "
+                     "that need those cannot pass; leave out --no-baseline to use the simulated lab cluster.")
     return chosen, notes
 
 
