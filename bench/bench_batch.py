@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -39,6 +40,13 @@ def load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def child_cpu() -> float:
+    """CPU seconds of finished child processes and their waited-for descendants (the CLI and its
+    kernels): unlike wall time, it does not grow when other work competes for the cores."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def make_class(root: Path, count: int) -> Path:
     """``count`` learners with snapshot.yaml: the reference solution and each wrong attempt in turn."""
     subs = root / "subs"
@@ -53,12 +61,13 @@ def make_class(root: Path, count: int) -> Path:
 
 def run_grade(notebook: Path, subs: Path, out: Path, workers: int, *extra: str) -> dict:
     shutil.rmtree(out, ignore_errors=True)
-    before = load()
+    before, cpu = load(), child_cpu()
     start = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "graders", "grade", "--lab", str(notebook), str(subs),
                            "--out", str(out), "--workers", str(workers), *extra],
                           cwd=REPO, capture_output=True, text=True)
     seconds = time.monotonic() - start
+    cpu = child_cpu() - cpu
     doc = json.loads((out / "gradebook.json").read_text())
     count = len(doc["learners"])
     if proc.returncode != 0 or doc["counts"]["graded"] != count:
@@ -67,6 +76,7 @@ def run_grade(notebook: Path, subs: Path, out: Path, workers: int, *extra: str) 
             "submissions": count, "seconds": round(seconds, 2),
             "submissions_per_second": round(count / seconds, 2),
             "seconds_per_submission_per_worker": round(seconds * workers / count, 3),
+            "cpu_seconds_per_submission": round(cpu / count, 3),
             "load_before": before, "load_after": load()}
 
 
@@ -126,11 +136,12 @@ def run_nbgrader(root: Path, notebook: Path, subs: Path, venv_dir: Path) -> dict
         dest.mkdir(parents=True)
         nbformat.write(nb, dest / "lab.ipynb")
         (dest / "timestamp.txt").write_text("2026-11-30 10:00:00.000000 UTC")
-    before = load()
+    before, cpu = load(), child_cpu()
     start = time.monotonic()
     auto = subprocess.run([*nbg, "autograde", name, "--create", "--force"], cwd=course, env=env,
                           capture_output=True, text=True)
     seconds = time.monotonic() - start
+    cpu = child_cpu() - cpu
     graded = len(list((course / "autograded").glob(f"*/{name}/lab.ipynb")))
     if auto.returncode != 0 or graded != len(learners):
         return {"skipped": f"nbgrader autograde failed (exit {auto.returncode}, {graded} notebooks graded): "
@@ -138,6 +149,7 @@ def run_nbgrader(root: Path, notebook: Path, subs: Path, venv_dir: Path) -> dict
     return {"tool": f"nbgrader autograde ({NBGRADER})", "workers": 1, "submissions": graded,
             "seconds": round(seconds, 2), "submissions_per_second": round(graded / seconds, 2),
             "seconds_per_submission_per_worker": round(seconds / graded, 3),
+            "cpu_seconds_per_submission": round(cpu / graded, 3),
             "load_before": before, "load_after": load()}
 
 
@@ -171,6 +183,8 @@ def main() -> int:
             "reuse_vs_fresh_kernels_2_workers": round(runs[2]["seconds"] / runs[1]["seconds"], 2),
             "ratio_vs_nbgrader_2_workers": (round(nbg["seconds"] / runs[1]["seconds"], 2)
                                             if "seconds" in nbg else None),
+            "cpu_ratio_vs_nbgrader": (round(nbg["cpu_seconds_per_submission"] / runs[1]["cpu_seconds_per_submission"],
+                                            2) if "seconds" in nbg else None),
         }
         out = Path(args.output)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 from batch_fixtures import (
+    FIXTURE_NOTEBOOK,
     REPO,
     ROSTER_ONLY_UNSAFE,
     UNSAFE_LONG,
@@ -33,10 +34,13 @@ from batch_fixtures import (
 )
 
 NOTEBOOK, LAB_ID = lab_notebook()
+# The mechanics (interruption, re-runs, learner notebooks, live mode) are tested with the small
+# fixture notebook: same contract, a fraction of the kernel time of a full lab notebook.
+MECH, MECH_ID = FIXTURE_NOTEBOOK, "lab99"
 
 
-def grade(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "graders", "grade", "--lab", str(NOTEBOOK), *args],
+def grade(*args: str, notebook: Path = NOTEBOOK, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "graders", "grade", "--lab", str(notebook), *args],
                           cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
 
@@ -196,12 +200,12 @@ def _small_class(root: Path, n: int = 8) -> Path:
 
 def test_interrupted_run_then_rerun_equals_uninterrupted(tmp_path):
     subs = _small_class(tmp_path)
-    reference = grade(str(subs), "--out", str(tmp_path / "ref"), "--workers", "2")
+    reference = grade(str(subs), "--out", str(tmp_path / "ref"), "--workers", "2", notebook=MECH)
     assert reference.returncode == 0, reference.stderr[-2000:]
 
     out = tmp_path / "out"
     # Fresh kernels make each learner slow enough to interrupt part-way.
-    proc = subprocess.Popen([sys.executable, "-m", "graders", "grade", "--lab", str(NOTEBOOK), str(subs),
+    proc = subprocess.Popen([sys.executable, "-m", "graders", "grade", "--lab", str(MECH), str(subs),
                              "--out", str(out), "--workers", "2", "--fresh-kernels"],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
@@ -219,7 +223,7 @@ def test_interrupted_run_then_rerun_equals_uninterrupted(tmp_path):
     time.sleep(0.5)
     assert kernels_of(out) == []  # every kernel was shut down
 
-    again = grade(str(subs), "--out", str(out), "--workers", "2")
+    again = grade(str(subs), "--out", str(out), "--workers", "2", notebook=MECH)
     assert again.returncode == 0, again.stderr[-2000:]
     assert f"({8 - len(done)} run now, {len(done)} unchanged and kept)" in again.stdout
     for name in ("gradebook.csv", "gradebook.json", "canvas.csv"):
@@ -229,29 +233,29 @@ def test_interrupted_run_then_rerun_equals_uninterrupted(tmp_path):
 def test_changed_input_is_regraded_and_force_regrades_all(tmp_path):
     subs = _small_class(tmp_path, n=3)
     out = tmp_path / "out"
-    assert grade(str(subs), "--out", str(out), "--workers", "2").returncode == 0
+    assert grade(str(subs), "--out", str(out), "--workers", "2", notebook=MECH).returncode == 0
     target = subs / "s00" / "manifests"
     for y in target.iterdir():
         y.unlink()
     for y in solution_dir().iterdir():
         (target / y.name).write_bytes(y.read_bytes())
-    proc = grade(str(subs), "--out", str(out), "--workers", "2")
+    proc = grade(str(subs), "--out", str(out), "--workers", "2", notebook=MECH)
     assert "(1 run now, 2 unchanged and kept)" in proc.stdout, proc.stdout
     row = read_gradebook_json(out)["s00"]
-    assert row["score"] == row["max_score"] == oracle(LAB_ID, NOTEBOOK, manifests=target)["max_score"]
-    proc = grade(str(subs), "--out", str(out), "--workers", "2", "--force")
+    assert row["score"] == row["max_score"] == oracle(MECH_ID, MECH, manifests=target)["max_score"]
+    proc = grade(str(subs), "--out", str(out), "--workers", "2", "--force", notebook=MECH)
     assert "(3 run now, 0 unchanged and kept)" in proc.stdout
 
 
 # --- executing the learners' own notebooks -------------------------------------------------------
 def test_execute_submitted_notebooks(tmp_path):
     subs = tmp_path / "subs"
-    pristine = NOTEBOOK.read_text()
+    pristine = MECH.read_text()
     cases = {
         "good": (pristine, solution_dir()),
-        "tampered": (tampered_notebook(NOTEBOOK, LAB_ID), wrong_attempts()[0]),
-        "hangs": (notebook_with_cell(NOTEBOOK, "import time\ntime.sleep(3600)"), solution_dir()),
-        "dies": (notebook_with_cell(NOTEBOOK, "import os\nos._exit(3)"), solution_dir()),
+        "tampered": (tampered_notebook(MECH, MECH_ID), wrong_attempts()[0]),
+        "hangs": (notebook_with_cell(MECH, "import time\ntime.sleep(3600)"), solution_dir()),
+        "dies": (notebook_with_cell(MECH, "import os\nos._exit(3)"), solution_dir()),
         "malformed": ('{"cells": [', solution_dir()),
     }
     for learner, (nb_text, yaml_dir) in cases.items():
@@ -259,18 +263,19 @@ def test_execute_submitted_notebooks(tmp_path):
         (f / "manifests").mkdir(parents=True)
         for y in yaml_dir.iterdir():
             (f / "manifests" / y.name).write_bytes(y.read_bytes())
-        (f / NOTEBOOK.name).write_text(nb_text)
+        (f / MECH.name).write_text(nb_text)
     out = tmp_path / "out"
-    proc = grade(str(subs), "--out", str(out), "--workers", "2", "--timeout", "15", "--execute-submitted-notebooks")
+    proc = grade(str(subs), "--out", str(out), "--workers", "2", "--timeout", "10", "--execute-submitted-notebooks",
+                 notebook=MECH)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "WARNING: --execute-submitted-notebooks RUNS EACH LEARNER'S OWN CODE" in proc.stderr
     rows = read_gradebook_json(out)
-    full = oracle(LAB_ID, NOTEBOOK, manifests=solution_dir())
+    full = oracle(MECH_ID, MECH, manifests=solution_dir())
     assert rows["good"]["status"] == "graded" and rows["good"]["score"] == full["max_score"]
-    wrong = oracle(LAB_ID, NOTEBOOK, manifests=wrong_attempts()[0])
+    wrong = oracle(MECH_ID, MECH, manifests=wrong_attempts()[0])
     assert rows["tampered"]["status"] == "graded" and rows["tampered"]["score"] == wrong["score"] < full["max_score"]
     assert rows["hangs"]["status"] == "error"
-    assert "timed out after 15 s while running cell" in rows["hangs"]["reason"]
+    assert "timed out after 10 s while running cell" in rows["hangs"]["reason"]
     assert "time.sleep" in rows["hangs"]["reason"] or "import time" in rows["hangs"]["reason"]
     assert rows["dies"]["status"] == "error" and "kernel died" in rows["dies"]["reason"]
     assert rows["malformed"]["status"] == "error" and "not valid notebook JSON" in rows["malformed"]["reason"]
@@ -310,7 +315,7 @@ def test_empty_class_is_fine(tmp_path):
 def test_sigterm_is_handled_like_ctrl_c(tmp_path):
     subs = _small_class(tmp_path, n=4)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "graders", "grade", "--lab", str(NOTEBOOK), str(subs),
+    proc = subprocess.Popen([sys.executable, "-m", "graders", "grade", "--lab", str(MECH), str(subs),
                              "--out", str(out), "--workers", "1", "--fresh-kernels"],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
@@ -337,12 +342,13 @@ def test_live_mode_grades_reachable_clusters_and_reports_unreachable_ones(tmp_pa
                       f"live-down,Down,{down},kind-istio-lab\n")
     out = tmp_path / "out"
     proc = grade(str(subs), "--out", str(out), "--roster", str(roster), "--mode", "live", "--workers", "2",
-                 "--timeout", "90")
+                 "--timeout", "90", notebook=MECH)
     rows = read_gradebook_json(out)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert rows["live-ok"]["status"] == "graded" and rows["live-ok"]["mode"] == "live", rows["live-ok"]["reason"]
     assert rows["live-down"]["status"] == "error" and "127.0.0.1:9" in rows["live-down"]["reason"]
     writes = {"create", "update", "patch", "delete", "deletecollection"}
     assert fake_api.requests and not writes & {r.verb for r in fake_api.requests}  # grading never writes
-    again = grade(str(subs), "--out", str(out), "--roster", str(roster), "--mode", "live", "--workers", "2")
+    again = grade(str(subs), "--out", str(out), "--roster", str(roster), "--mode", "live", "--workers", "2",
+                  notebook=MECH)
     assert "(2 run now, 0 unchanged and kept)" in again.stdout  # a live cluster has no hash: always re-read

@@ -150,7 +150,6 @@ class KernelSlot:
         from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
         started = time.monotonic()
-        deadline = started + job.timeout
         current = {"index": -1}
         phase = "start"
         reused = False
@@ -159,11 +158,13 @@ class KernelSlot:
         try:
             can_reuse = self.reuse and job.trusted and self.km is not None and await self.km.is_alive()
             if can_reuse:
-                await bounded(self._reset(job.cwd, deadline - time.monotonic()), deadline - time.monotonic())
+                await bounded(self._reset(job.cwd, STARTUP_TIMEOUT), STARTUP_TIMEOUT)
                 reused = True
             else:
                 await bounded(self._start(job.cwd, job.env), STARTUP_TIMEOUT)
+            # The learner's budget starts now: kernel start-up is the grader's cost, with its own limit.
             phase = "run"
+            deadline = time.monotonic() + job.timeout
             client = NotebookClient(
                 job.nb, km=self.km, kernel_name="python3", allow_errors=False, record_timing=False,
                 timeout_func=lambda _cell: max(1, math.ceil(deadline - time.monotonic())),

@@ -254,10 +254,19 @@ async def grade_one(p: Planned, slot: KernelSlot, opts: Options, store: Store) -
         result["reason"] = f"internal error while grading: {type(err).__name__}: {err}"
     finally:
         inputs.remove_tree(scratch)
-    for path in sorted(scrub, key=len, reverse=True):  # learner-facing text shows paths relative to their files
-        result["reason"] = result["reason"].replace(path + os.sep, "").replace(path, ".")
+    # Learner-facing text shows paths relative to their own files (and stays the same from run to run).
+    result["reason"] = _relative(result["reason"], scrub)
+    for c in result["checks"]:
+        c["message"] = _relative(c["message"], scrub)
+        c["hint"] = None if c["hint"] is None else _relative(c["hint"], scrub)
     store.save(p.stem, result, feedback_html(result, opts.lab.title), executed)
     return result
+
+
+def _relative(text: str, roots: list[str]) -> str:
+    for root in sorted(roots, key=len, reverse=True):
+        text = text.replace(root + os.sep, "").replace(root, ".")
+    return text
 
 
 # --- the run -------------------------------------------------------------------------------------

@@ -25,7 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--roster", metavar="FILE", help="CSV: id,name,email[,kubeconfig,context,canvas_id,"
                                                    "sis_user_id,sis_login_id,section]")
     p.add_argument("--workers", type=int, default=None, help="parallel kernels (default: number of cores)")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds per learner (default 120)")
+    p.add_argument("--timeout", type=float, default=120.0,
+                   help="seconds of notebook execution per learner (default 120; kernel start-up has its own limit)")
     p.add_argument("--mode", choices=("snapshot", "live", "manifests"),
                    help="what to grade (default: snapshot.yaml if present, else manifests/)")
     p.add_argument("--force", action="store_true", help="grade again even learners whose inputs are unchanged")
