@@ -18,6 +18,8 @@ DOWNSTREAM = ["route-to-productpage", "route-all-paths", "request-productpage"]
 WRONG = {
     "helm-selector": (["gateway-selects-pods", "gateway-port-reachable", "vs-bound", "vs-host-matches", *DOWNSTREAM],
                       ("gateway-selects-pods", "istio=ingress", "spec.selector")),
+    "egress-selector": (["gateway-selects-pods", "gateway-port-reachable", "vs-bound", "vs-host-matches", *DOWNSTREAM],
+                        ("gateway-selects-pods", "istio-system/istio-egressgateway, not the ingress", "spec.selector")),
     "vs-other-namespace": (["vs-bound", "vs-host-matches", *DOWNSTREAM],
                            ("vs-bound", "means default/bookinfo-gateway", "own namespace")),
     "vs-host-mismatch": (["vs-host-matches", *DOWNSTREAM], ("vs-host-matches", "(productpage)", "spec.hosts")),

@@ -9,7 +9,6 @@ object and field to look at; the analyzers and the request trace supply the fact
 from __future__ import annotations
 
 from graders import mesh
-from graders.analyzers.gateway_selector import fmt_labels
 from graders.checks import (
     BOOKINFO_TITLE,
     INGRESS,
@@ -68,11 +67,12 @@ def gateway_selects_pods(ctx: Context) -> Outcome:
         ready = sum(p.ready for p in gateway_service_pods(state))
         return passed(f"Gateway {names(on_ingress)} selects the pods of {INGRESS} ({ready} ready).")
     gw = state.ordered_gateways[0]
-    selected = mesh.workloads(mesh.gateway_pods(state, gw))
-    if selected:
-        what = f"selects {', '.join(sorted(selected))}, not the ingress gateway {INGRESS}"
+    nothing = ctx.findings_for("GW-SELECTOR-NO-WORKLOAD", gw.meta.ref)
+    if nothing:
+        what = f"selects pods labelled {nothing[0].details['selector']}, and no pod carries those labels"
     else:
-        what = f"selects pods labelled {fmt_labels(gw.selector)}, and no pod carries those labels"
+        others = sorted(mesh.workloads(mesh.gateway_pods(state, gw)))
+        what = f"selects {', '.join(others)}, not the ingress gateway {INGRESS}"
     return failed(f"Gateway {gw.meta.key} {what}, so no ingress Envoy is configured by it.",
                   f"Compare spec.selector of Gateway {gw.meta.key} with the labels of the ingress gateway pods: "
                   "`kubectl -n istio-system get pods --show-labels`.",
