@@ -377,3 +377,20 @@ def test_lab_notebook_must_have_a_parameters_cell(tmp_path):
     lab = resolve_lab(str(FIXTURE_NOTEBOOK))
     assert lab.id == "lab99" and lab.title == "Batch-grading fixture"
 
+
+
+def test_roster_row_alone_is_a_submission_in_live_mode(tmp_path):
+    (tmp_path / "subs").mkdir()
+    roster = {"ann": RosterEntry("ann", kubeconfig="/k", context="c")}
+    (sub,) = inputs.discover(tmp_path / "subs", roster, live=True).submissions
+    assert sub.problem is None and sub.path is None
+    (sub,) = inputs.discover(tmp_path / "subs", roster).submissions
+    assert "no submission found" in sub.problem
+
+
+@pytest.mark.parametrize("where", ["manifests", "labs/lab01/work", "work"])
+def test_learner_yaml_is_found_where_the_lab_has_it_written(tmp_path, where):
+    (tmp_path / where).mkdir(parents=True)
+    assert inputs.manifests_dir(tmp_path, "lab01") is None  # empty folders hold nothing to grade
+    (tmp_path / where / "gw.yaml").write_text("kind: Gateway\n")
+    assert inputs.manifests_dir(tmp_path, "lab01") == tmp_path / where

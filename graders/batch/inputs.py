@@ -141,8 +141,9 @@ def read_roster(path: str) -> dict[str, RosterEntry]:
 
 
 # --- discovery -----------------------------------------------------------------------------------
-def discover(root: Path, roster: dict[str, RosterEntry] | None = None) -> Discovery:
-    """One Submission per learner in ``root`` (and per roster row without a submission), sorted by id."""
+def discover(root: Path, roster: dict[str, RosterEntry] | None = None, *, live: bool = False) -> Discovery:
+    """One Submission per learner in ``root`` (and per roster row without a submission), sorted by id.
+    In live mode the learner's cluster is the submission, so a roster row alone is enough."""
     if not root.is_dir():
         raise InputError(f"{root}: submissions folder not found; give the folder holding one folder or zip per learner")
     found = Discovery()
@@ -164,11 +165,11 @@ def discover(root: Path, roster: dict[str, RosterEntry] | None = None) -> Discov
         problem = unsafe_id_reason(learner)
         if problem:
             problem += "; rename the folder (or fix the roster row) to a plain id such as the LMS login"
-        elif not places:
+        elif not places and not live:
             problem = "no submission found (no folder or zip with this id in the submissions folder)"
         elif len(places) > 1:
             problem = f"both a folder and a zip named {learner}; keep one of them"
-        elif places[0][0].is_symlink():
+        elif places and places[0][0].is_symlink():
             problem = "the submission is a symbolic link; copy the real folder in instead"
         path, is_zip = places[0] if places else (None, False)
         found.submissions.append(Submission(learner, path, is_zip, entry_roster, problem))
@@ -300,9 +301,13 @@ def snapshot_file(folder: Path) -> Path | None:
     return next((folder / n for n in SNAPSHOT_NAMES if (folder / n).is_file()), None)
 
 
-def manifests_dir(folder: Path) -> Path | None:
-    d = folder / MANIFESTS_DIR
-    return d if d.is_dir() else None
+def manifests_dir(folder: Path, lab_id: str) -> Path | None:
+    """The learner's YAML: ``manifests/``, else the lab's working folder as the notebook has them write
+    it (``labs/<lab>/work/``, or ``work/`` when they zipped just that part), if it holds any YAML."""
+    for d in (folder / MANIFESTS_DIR, folder / "labs" / lab_id / "work", folder / "work"):
+        if d.is_dir() and any(f.suffix in (".yaml", ".yml", ".json") for f in d.rglob("*") if f.is_file()):
+            return d
+    return None
 
 
 def submitted_notebook(folder: Path, lab_notebook_name: str) -> Path:

@@ -194,15 +194,13 @@ def _target(folder: Path | None, p: Planned, opts: Options) -> tuple[str, dict[s
             raise SubmissionError(f"the roster's kubeconfig {entry.kubeconfig} does not exist")
         return "live", {**params, "CONTEXT": entry.context or None, "KUBECONFIG": entry.kubeconfig or None}
     assert folder is not None
-    snap, manifests = inputs.snapshot_file(folder), inputs.manifests_dir(folder)
+    snap, manifests = inputs.snapshot_file(folder), inputs.manifests_dir(folder, opts.lab.id)
     if opts.mode in (None, "snapshot") and snap:
         return "snapshot", {**params, "SNAPSHOT": str(snap)}
     if opts.mode in (None, "manifests") and manifests:
         return "manifests", {**params, "MANIFESTS": [str(manifests)]}
-    if opts.mode is None and opts.execute_submitted:
-        return "notebook", params
-    wanted = {"snapshot": "snapshot.yaml", "manifests": "a manifests/ folder"}.get(opts.mode or "",
-                                                                                "snapshot.yaml or a manifests/ folder")
+    wanted = {"snapshot": "snapshot.yaml", "manifests": "manifests/ folder"}.get(opts.mode or "",
+                                                                             "snapshot.yaml or manifests/ folder")
     note = ("; a notebook's stored outputs are never trusted (use --execute-submitted-notebooks to run it)"
             if any(folder.rglob("*.ipynb")) and not opts.execute_submitted else "")
     raise SubmissionError(f"no {wanted} in the submission{note}")
@@ -225,7 +223,8 @@ async def grade_one(p: Planned, slot: KernelSlot, opts: Options, store: Store) -
         if trusted:
             nb, cwd = opts.lab.nb, opts.lab.path.parent
         else:
-            assert folder is not None
+            if folder is None:
+                raise SubmissionError("no submission folder, so no notebook of the learner's to run")
             cwd = scratch / "run"
             shutil.copytree(folder, cwd, symlinks=True)
             scrub.append(str(cwd))
@@ -278,7 +277,7 @@ def run(opts: Options, on_result: Callable[[dict[str, Any], bool], None],
     with store.lock():
         store.prepare()
         (store.out / ".work").mkdir(exist_ok=True)
-        subs = inputs.discover(opts.submissions, opts.roster).submissions
+        subs = inputs.discover(opts.submissions, opts.roster, live=opts.mode == "live").submissions
         planned = plan(opts, subs)
         report = RunReport(total=len(planned))
         on_start(report.total)
