@@ -180,6 +180,7 @@ def test_doctor_all_tools_at_pinned_versions_is_ready(tools: Path, capsys: pytes
     assert rc == 0, checks
     assert {n: c["status"] for n, c in checks.items() if n in TOOLS} == dict.fromkeys(TOOLS, "ok")
     assert checks["memory"]["status"] == "ok"
+    assert checks["cluster"]["detail"] == "no kind cluster istio-lab yet; `python -m graders cluster up` creates it"
     assert [c[0] for c in calls(tools)] == ["docker", "kind", "kubectl", "istioctl", "kind"]
 
 
@@ -244,6 +245,7 @@ def test_doctor_skips_port_checks_once_the_cluster_exists(tools: Path, listening
     (tools / "clusters").write_text(versions.CLUSTER_NAME)
     _rc, checks = doctor(capsys, "--http-port", str(listening))
     assert checks["ports"]["status"] == "skip"
+    assert checks["cluster"]["detail"] == "kind cluster istio-lab exists (context kind-istio-lab)"
     assert not any(name.startswith("port ") for name in checks)
 
 

@@ -232,6 +232,9 @@ def run_checks(runner: Runner, tools: Toolchain, *, istio_version: str, ports: S
         checks.append(check_memory(memory))
     checks += [check_kind(runner, tools), check_kubectl(runner, tools), check_istioctl(runner, tools, istio_version)]
     exists = cluster_exists(runner, tools, name) if runtime.status == OK else None
+    if exists is not None:
+        checks.append(Check("cluster", OK, f"kind cluster {name} exists (context kind-{name})" if exists else
+                            f"no kind cluster {name} yet; `python -m graders cluster up` creates it"))
     checks += check_ports(ports, cluster_exists=bool(exists), name=name)
     return checks
 
