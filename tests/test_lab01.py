@@ -171,3 +171,27 @@ def test_snapshot_without_that_probe_falls_back_to_the_trace_and_says_so(tmp_pat
     msg = result.check("request-productpage").message
     assert result.check("request-productpage").passed
     assert msg.startswith("Simulated request (no real request sent)") and "recorded no such request" in msg
+
+
+@pytest.mark.kind
+def test_reference_solution_passes_on_the_real_course_cluster():
+    """On a machine with the course's kind cluster: `lab solve 1`, then every check passes with a live request."""
+    import subprocess
+    import sys
+
+    from graders.errors import ClusterError
+    from graders.sources.live import resolve_context
+
+    context = "kind-istio-lab"
+    try:
+        resolve_context(context, None)
+    except ClusterError as err:
+        pytest.skip(f"no kind cluster for the course here ({err})")
+    lab_cmd = [sys.executable, "-m", "graders", "lab"]
+    subprocess.run([*lab_cmd, "solve", "1", "--context", context], check=True, timeout=600)
+    try:
+        result = run("lab01", context=context)
+        assert failed_ids(result) == [], [(c.id, c.message) for c in result.checks if not c.passed]
+        assert result.check("request-productpage").message.startswith("Live request:")
+    finally:
+        subprocess.run([*lab_cmd, "reset", "1", "--context", context], check=True, timeout=600)
