@@ -50,7 +50,8 @@ class Kube:
         self.context, self.timeout = context, timeout
         path = kubeconfig or _default_kubeconfig()
         try:
-            api_client = config.new_client_from_config(config_file=path, context=context)
+            # No file given: the client's own default, which merges every file a $KUBECONFIG list names.
+            api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
         except ConfigException as err:
             raise ClusterError(f"kube context {context!r} is not usable from {path} ({err}); create the cluster "
                                f"with `python -m graders cluster up`, or restore its context with "
@@ -178,10 +179,10 @@ class Kube:
 
 
 def _default_kubeconfig() -> str:
+    """How messages name the kubeconfig the client reads when none is given."""
     import os
 
-    env = os.environ.get("KUBECONFIG")
-    return env.split(os.pathsep)[0] if env else os.path.expanduser("~/.kube/config")
+    return os.environ.get("KUBECONFIG") or "~/.kube/config"
 
 
 def _status_message(err: Exception) -> str:
