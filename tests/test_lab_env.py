@@ -403,3 +403,12 @@ def test_a_learners_secret_keeps_the_course_namespace(env: tuple, capsys) -> Non
     assert "ConfigMap test/kube-root-ca.crt" not in out, "what Kubernetes puts in every namespace does not count"
     secret_reads = [r for r in api.requests if r.resource == "secrets"]
     assert secret_reads and all(r.verb == "list" and r.namespace == "test" for r in secret_reads)
+
+
+def test_solve_without_setup_says_to_run_setup_first(env: tuple, capsys) -> None:
+    api = env[0]
+    rc, out = lab(env, capsys, "solve", "4")
+    assert rc == 2
+    assert out.strip().splitlines()[-1] == ("error: namespace test does not exist; lab 04's solution goes on top of "
+                                            "its start state: run `python -m graders lab setup 04` first")
+    assert api.write_requests() == []

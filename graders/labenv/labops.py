@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from graders.errors import ClusterError
 from graders.labenv import apply as ops
 from graders.labenv import manifests
 from graders.labenv.kube import Kube, Ref
@@ -271,8 +272,22 @@ def setup(env: LabEnv, spec: LabSpec) -> int:
                         f"check lab{spec.id} --context {env.context}")
 
 
+def _require_namespaces(env: LabEnv, spec: LabSpec) -> None:
+    """The solution goes on top of the start state: its namespaces must be there (or come with it)."""
+    objs = [m for step in spec.solve if step.action == "apply" for m in manifests.load(step.path)
+            if not m.is_istio_operator]
+    brought = {m.obj["metadata"]["name"] for m in objs if m.kind == "Namespace"}
+    needed = sorted({r.namespace for r in map(manifests.ref, objs) if r.namespace} - brought)
+    missing = [ns for ns in needed if env.kube.get(Ref("Namespace", "", ns, "v1")) is None]
+    if missing:
+        raise ClusterError(f"namespace {', '.join(missing)} does not exist; lab {spec.id}'s solution goes on top of "
+                           f"its start state: run `python -m graders lab setup {spec.id}` first")
+
+
 def solve(env: LabEnv, spec: LabSpec) -> int:
     require_paths(spec, "solve")
+    if not env.dry:
+        _require_namespaces(env, spec)
     _header(env, "solve", spec)
     outcomes: list[ops.Outcome] = []
     env.say(f"[1/2] Lab {spec.id} reference solution")
