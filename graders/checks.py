@@ -116,6 +116,7 @@ class LabResult:
     description: str
     checks: tuple[CheckResult, ...]
     notes: tuple[str, ...] = ()  # shown to people (text, notebook), not part of the JSON
+    chapter: str = ""  # the chapter to re-read when stuck ("chapters/02-gateway-resource")
 
     @property
     def score(self) -> int:
@@ -189,7 +190,8 @@ class Lab:
             results[chk.id] = CheckResult(chk.id, chk.title, chk.points, outcome.passed, outcome.message,
                                           outcome.hints, outcome.skipped)
         shown = [r for cid, r in results.items() if only is None or cid in only]
-        return LabResult(self.id, self.title, ctx.state.mode, ctx.state.description, tuple(shown), tuple(notes))
+        return LabResult(self.id, self.title, ctx.state.mode, ctx.state.description, tuple(shown), tuple(notes),
+                         self.chapter)
 
     def _prerequisites(self, check_id: str) -> set[str]:
         out: set[str] = set()

@@ -73,7 +73,9 @@ def lab_html(result: LabResult) -> str:
             f'</strong> — <span style="color:{fg}"><strong>score {result.score}/{result.max_score}</strong>'
             f'{" (all checks passed)" if ok else ""}</span></div>'
             f'<div style="color:#57606a;font-size:0.9em">{_esc(_banner(result))}</div>')
-    return head + "".join(check_html(c) for c in result.checks) + "</div>"
+    tail = (f'<div style="color:#57606a">Stuck? The background is in <code>{_esc(result.chapter)}.md</code>.</div>'
+            if result.chapter and not ok else "")
+    return head + "".join(check_html(c) for c in result.checks) + tail + "</div>"
 
 
 MODE_NOTES = {"simulated": "simulated lab cluster: requests are traced, not sent",

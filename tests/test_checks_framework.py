@@ -206,3 +206,21 @@ def test_notebook_shows_bad_input_as_a_panel_without_a_result(tmp_path):
         assert "YAML syntax error" in bundle["text/html"]
     with pytest.raises(KeyError, match="no check 'nope'"):
         lab.check("nope")
+
+
+def test_every_lab_links_an_existing_chapter_and_notebook_and_has_unique_check_ids():
+    from graders.labs import available, get
+
+    assert available() == [f"lab0{i}" for i in range(1, 6)]
+    for lab_id in available():
+        lab = get(lab_id)
+        assert (REPO / f"{lab.chapter}.md").is_file(), lab.chapter
+        assert (REPO / lab.notebook).is_file(), lab.notebook
+        assert len({c.id for c in lab.checks}) == len(lab.checks) and all(c.points > 0 for c in lab.checks)
+
+
+def test_failing_report_points_at_the_chapter(capsys):
+    _, out, _ = _cli(capsys, "lab01", WRONG)
+    assert out.rstrip().endswith("Stuck? The background is in chapters/02-gateway-resource.md.")
+    _, out, _ = _cli(capsys, "lab01", REFERENCE)
+    assert "Stuck?" not in out

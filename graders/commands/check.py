@@ -97,6 +97,8 @@ def render_text(result, *, color: bool = False) -> str:
     verdict = "all checks passed" if result.all_passed else \
         f"{sum(not c.passed for c in result.checks)} of {len(result.checks)} checks not passed yet"
     lines.append(c(BOLD, f"score {result.score}/{result.max_score}: {verdict}"))
+    if not result.all_passed and result.chapter:
+        lines.append(c(DIM, f"Stuck? The background is in {result.chapter}.md."))
     return "\n".join(lines)
 
 
