@@ -118,6 +118,8 @@ def test_an_object_that_is_not_the_courses_is_reported_not_overwritten(env: tupl
     assert COURSE not in labels(now)
     assert not [r for r in api.write_requests() if r.name == "bookinfo-gateway"]
     assert api.find("VirtualService", "default", "bookinfo") is not None, "the rest of the start state is applied"
+    assert "Note: Istio configuration of your own is in the cluster too" in out and \
+        "Gateway default/bookinfo-gateway" in out.split("Note:")[1]
 
 
 def test_an_unlabelled_object_already_as_the_lab_has_it_is_accepted(env: tuple, capsys) -> None:

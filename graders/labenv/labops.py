@@ -198,11 +198,19 @@ class LabEnv:
             return
         ops.wait_for_rollouts(self.kube, deps, self.say, timeout=self.rollout_timeout)
 
-    def report_leftovers(self) -> None:
+    def report_leftovers(self, quiet: bool = False) -> None:
+        """Name the Istio configuration that is not the course's (the learner's own), which a lab's
+        results also depend on. ``quiet``: say nothing when there is none."""
         if self.dry:
             self.say("  list Istio configuration the course did not create (yours): reported, never deleted")
             return
         mine = ops.leftovers(self.kube, self._kinds())
+        if mine and quiet:
+            self.say(f"  Note: Istio configuration of your own is in the cluster too and takes part in what this lab "
+                     f"shows ({len(mine)}): " + ", ".join(map(str, mine)))
+            return
+        if quiet:
+            return
         if mine:
             self.say(f"  Not created by the course, so left in place ({len(mine)}): " + ", ".join(map(str, mine)))
             self.say(f"  Delete what you no longer need with kubectl --context {self.context} delete ...")
@@ -267,6 +275,8 @@ def setup(env: LabEnv, spec: LabSpec) -> int:
         outcomes += env.run_step(step, spec.id)
     env.say("[4/4] Wait for rollouts")
     env.wait(outcomes)
+    if not env.dry:
+        env.report_leftovers(quiet=True)
     notebook = f" Open labs/{spec.notebook}." if spec.notebook else ""
     return _finish(env, f"Lab {spec.id} is at its start state.{notebook} Check your work with: python -m graders "
                         f"check lab{spec.id} --context {env.context}")
