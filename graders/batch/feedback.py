@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
+from graders.batch.gradebook import fmt_points
+
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}
 h1{font-size:1.4rem} .score{font-size:1.2rem;font-weight:600}
@@ -18,10 +20,6 @@ table{border-collapse:collapse;width:100%} td,th{border-bottom:1px solid #ddd;pa
 vertical-align:top} .pass{color:#0a6b2c;font-weight:700} .fail{color:#a31515;font-weight:700}
 .hint{color:#444;margin-top:.3rem} .error{background:#fff4e5;border:1px solid #f0b35b;padding:.8rem}
 """.strip()
-
-
-def _num(value: Any) -> str:
-    return "" if value is None else (str(int(value)) if float(value).is_integer() else f"{value:g}")
 
 
 def feedback_html(result: Mapping[str, Any], lab_title: str) -> str:
@@ -35,7 +33,7 @@ def feedback_html(result: Mapping[str, Any], lab_title: str) -> str:
                      f"<p>{escape(str(result.get('reason') or 'unknown reason'))}</p>"
                      "<p>Fix the problem and submit again, or ask your instructor.</p></div>")
     else:
-        parts.append(f"<p class='score'>Score: {_num(result['score'])} / {_num(result['max_score'])}</p>")
+        parts.append(f"<p class='score'>Score: {fmt_points(result['score'])} / {fmt_points(result['max_score'])}</p>")
         rows = []
         for c in result.get("checks") or []:
             mark = ("<span class='pass'>&#10003; passed</span>" if c["passed"]
@@ -45,7 +43,7 @@ def feedback_html(result: Mapping[str, Any], lab_title: str) -> str:
                     else f"<div class='hint'>Hint: {escape(str(c['hint']))}</div>")
             rows.append(f"<tr><td>{mark}</td><td><strong>{escape(str(c['title']))}</strong>"
                         f"<div>{escape(str(c.get('message') or ''))}</div>{hint}</td>"
-                        f"<td>{_num(earned)}/{_num(c['points'])}</td></tr>")
+                        f"<td>{fmt_points(earned)}/{fmt_points(c['points'])}</td></tr>")
         parts.append("<table><thead><tr><th>Result</th><th>Check</th><th>Points</th></tr></thead><tbody>"
                      + "".join(rows) + "</tbody></table>")
     parts.append("</body></html>\n")

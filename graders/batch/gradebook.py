@@ -42,7 +42,8 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _num(value: Any) -> str:
+def fmt_points(value: Any) -> str:
+    """3 -> "3", 2.5 -> "2.5", None -> "" (points are ints in practice; never print "3.0")."""
     if value is None:
         return ""
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
@@ -64,8 +65,8 @@ def gradebook_csv(results: Sequence[Mapping[str, Any]], lab: str) -> str:
     w.writerow(["learner", "lab", "status", "score", "max_score", *checks, "reason"])
     for r in sorted(results, key=lambda r: r["learner"]):
         earned = {c["id"]: (c["points"] if c["passed"] else 0) for c in r.get("checks") or []}
-        w.writerow([cell(r["learner"]), lab, r["status"], _num(r.get("score")), _num(r.get("max_score")),
-                    *(_num(earned.get(cid)) for cid in checks), cell(r.get("reason") or "")])
+        w.writerow([cell(r["learner"]), lab, r["status"], fmt_points(r.get("score")), fmt_points(r.get("max_score")),
+                    *(fmt_points(earned.get(cid)) for cid in checks), cell(r.get("reason") or "")])
     return buf.getvalue()
 
 
@@ -89,14 +90,14 @@ def canvas_csv(results: Sequence[Mapping[str, Any]], roster: Mapping[str, Any], 
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", canvas_column(title, assignment_id)])
     max_scores = {r.get("max_score") for r in results if r["status"] == "graded"}
-    points = _num(max(max_scores)) if max_scores else ""
+    points = fmt_points(max(max_scores)) if max_scores else ""
     w.writerow(["    Points Possible", "", "", "", "", points])
     for r in sorted(results, key=lambda r: r["learner"]):
         if r.get("unsafe_id"):
             continue  # an id that is not even a safe file name cannot be matched to a Canvas user
         entry = roster.get(r["learner"])
         name = (entry.name if entry else "") or r["learner"]
-        score = _num(r.get("score")) if r["status"] == "graded" else ""
+        score = fmt_points(r.get("score")) if r["status"] == "graded" else ""
         w.writerow([cell(name), cell(entry.canvas_id if entry else ""), cell(entry.sis_user_id if entry else ""),
                     cell((entry.sis_login_id if entry else "") or r["learner"]), cell(entry.section if entry else ""),
                     score])
