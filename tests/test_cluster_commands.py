@@ -4,11 +4,14 @@ server standing in for the cluster those tools would create."""
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import os
 import socket
 import sys
 import textwrap
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -157,6 +160,28 @@ def listening() -> Iterator[int]:
         s.bind(("127.0.0.1", 0))
         s.listen()
         yield s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def health_endpoint(port: int) -> Iterator[None]:
+    """An HTTP server on 127.0.0.1:``port`` answering 200 on /healthz/ready, like Envoy's status port."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/healthz/ready" else 404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
@@ -346,11 +371,14 @@ def test_cluster_up_creates_everything_then_a_second_run_changes_nothing(
     assert productpage["metadata"]["labels"][versions.LAB_LABEL] == "baseline"
     assert "[5/5]" in out and "productpage-v1 ready" in out
     assert "Nothing to do" not in out
+    assert "warning: http://127.0.0.1:15021/healthz/ready did not answer 200" in out, "nothing listens there here"
 
     api.clear_requests()
     before = len(calls(tools))
-    rc, out, _ = run_cli(["cluster", "up", *ports, "--timeout", "5"], capsys)
+    with health_endpoint(15021):  # what the gateway's status port answers through the kind mapping
+        rc, out, _ = run_cli(["cluster", "up", *ports, "--timeout", "5"], capsys)
     assert rc == 0
+    assert "http://127.0.0.1:15021/healthz/ready: 200, the ingress gateway is reachable from this machine" in out
     assert "Nothing to do: the course cluster was already up" in out
     assert "exists already" in out and "is installed with the course's gateway node ports" in out
     assert api.write_requests() == [], "a second cluster up must not write anything"

@@ -148,6 +148,8 @@ def up(opts: ClusterOptions, runner: Runner, tools: preflight.Toolchain) -> int:
             deps += [Ref("Deployment", "default", m.obj["metadata"]["name"], "apps/v1")
                      for m in _bookinfo_deployments()]
             ops.wait_for_rollouts(env.kube, deps, say, timeout=opts.rollout_timeout)
+        if not dry:
+            _say_health(say, opts)
     finally:
         env.close()
     say("")
@@ -158,6 +160,47 @@ def up(opts: ClusterOptions, runner: Runner, tools: preflight.Toolchain) -> int:
         "closed at once; that is expected.")
     say(f"Kube context: {opts.context}.  Next: python -m graders lab setup 1")
     return 0
+
+
+def health_url(opts: ClusterOptions) -> str:
+    """The ingress gateway's readiness endpoint through the kind port mapping (host -> node port 30021)."""
+    status = next(p.port for p in opts.host_ports() if "status port" in p.role)
+    return f"http://127.0.0.1:{status}/healthz/ready"
+
+
+def probe(url: str, timeout: float) -> str | None:
+    """None when ``url`` answers 200 within ``timeout`` seconds, else the last problem seen."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with opener.open(url, timeout=3) as resp:
+                if resp.status == 200:
+                    return None
+                problem = f"HTTP {resp.status}"
+        except urllib.error.HTTPError as err:
+            problem = f"HTTP {err.code}"
+        except (urllib.error.URLError, OSError) as err:
+            problem = str(getattr(err, "reason", err))
+        if time.monotonic() >= deadline:
+            return problem
+        time.sleep(1)
+
+
+def _say_health(say, opts: ClusterOptions) -> None:
+    """Prove the path from this machine to the gateway pod: host port, kind mapping, node port, pod."""
+    url = health_url(opts)
+    problem = probe(url, min(30.0, opts.rollout_timeout))
+    if problem is None:
+        say(f"  {url}: 200, the ingress gateway is reachable from this machine")
+    else:
+        say(f"  warning: {url} did not answer 200 ({problem}). The cluster is up, but traffic from this machine "
+            "does not reach the gateway; check `docker ps` shows the host ports of "
+            f"{opts.name}-control-plane, then `kubectl --context {opts.context} -n istio-system get svc,pods`")
 
 
 def _bookinfo_deployments() -> list:
