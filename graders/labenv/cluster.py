@@ -143,6 +143,7 @@ def up(opts: ClusterOptions, runner: Runner, tools: preflight.Toolchain) -> int:
         if dry:
             say(f"  wait until {', '.join(ISTIO_DEPLOYMENTS)} (istio-system) and the Bookinfo Deployments (default) "
                 f"have rolled out (up to {opts.rollout_timeout:.0f}s)")
+            say(f"  then GET {health_url(opts)} (the gateway's status port through the kind mapping)")
         else:
             deps = [Ref("Deployment", "istio-system", n, "apps/v1") for n in ISTIO_DEPLOYMENTS]
             deps += [Ref("Deployment", "default", m.obj["metadata"]["name"], "apps/v1")
