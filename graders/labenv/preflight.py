@@ -61,7 +61,8 @@ class Toolchain:
         for base in dict.fromkeys((Path.cwd(), REPO_ROOT)):
             candidate = base / f"istio-{istio_version}" / "bin" / "istioctl"
             if candidate.is_file() and os.access(candidate, os.X_OK):
-                self.extra_path.append(str(candidate.parent))
+                if str(candidate.parent) not in self.extra_path:
+                    self.extra_path.append(str(candidate.parent))
                 return str(candidate)
         return None
 
