@@ -414,3 +414,17 @@ def test_solve_without_setup_says_to_run_setup_first(env: tuple, capsys) -> None
     assert out.strip().splitlines()[-1] == ("error: namespace test does not exist; lab 04's solution goes on top of "
                                             "its start state: run `python -m graders lab setup 04` first")
     assert api.write_requests() == []
+
+
+def test_a_missing_istioctl_is_one_line_pointing_at_doctor(env: tuple, capsys, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.chdir(tmp_path)
+    assert lab(env, capsys, "setup", "5")[0] == 0
+    rc, out = lab(env, capsys, "solve", "5")
+    assert rc == 2
+    assert out.strip().splitlines()[-1].startswith("error: istioctl is not on PATH, so `istioctl install -f "
+                                                   "labs/lab05/solutions/reference/istio-operator.yaml")
+    assert "python -m graders doctor" in out.strip().splitlines()[-1]

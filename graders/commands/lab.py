@@ -55,14 +55,19 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_action(args: argparse.Namespace) -> int:
+    import os
+
     from graders.errors import InputError
-    from graders.labenv import labops, labspec
+    from graders.labenv import labops, labspec, preflight
     from graders.labenv.runner import Runner
 
     if args.action == "reset" and bool(args.lab) == bool(args.all):
         raise InputError("lab reset needs a lab number or --all (not both), e.g. `python -m graders lab reset 3`")
     spec = labspec.load(args.lab) if args.lab else None
-    env = labops.LabEnv(Runner(dry_run=args.dry_run), args.context, args.kubeconfig, rollout_timeout=args.timeout)
+    tools = preflight.Toolchain(dict(os.environ))
+    tools.which("istioctl", versions.ISTIO_VERSION)  # also finds it in ./istio-X.Y.Z/bin, as doctor does
+    runner = Runner(dry_run=args.dry_run, env=tools.run_env())
+    env = labops.LabEnv(runner, args.context, args.kubeconfig, rollout_timeout=args.timeout)
     try:
         if args.action == "setup":
             return labops.setup(env, spec)

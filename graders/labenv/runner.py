@@ -67,6 +67,9 @@ class Runner:
             return Result(0)
         self.say(f"  $ {cmd.display()}")
         result = self._exec(cmd, capture=False, timeout=timeout)
+        if result.returncode == 127 and result.stderr.endswith("command not found"):
+            raise ClusterError(f"{argv[0]} is not on PATH, so `{cmd.display()}` could not run; "
+                               "`python -m graders doctor` shows how to install it")
         if result.returncode != 0:
             raise ClusterError(f"{what or argv[0]} failed: `{cmd.display()}` exited with {result.returncode}; "
                                "see its output above, fix the cause and run the same command again")
