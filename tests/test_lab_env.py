@@ -428,3 +428,15 @@ def test_a_missing_istioctl_is_one_line_pointing_at_doctor(env: tuple, capsys, t
     assert out.strip().splitlines()[-1].startswith("error: istioctl is not on PATH, so `istioctl install -f "
                                                    "labs/lab05/solutions/reference/istio-operator.yaml")
     assert "python -m graders doctor" in out.strip().splitlines()[-1]
+
+
+def test_the_part_of_label_alone_does_not_make_an_object_the_courses(env: tuple, capsys) -> None:
+    api = env[0]
+    # a learner who copied a solution file, labels and all, into their own work and applied it
+    copied = next(m.obj for m in manifests.load(REPO / "labs/lab02/solutions/reference") if m.kind == "Gateway")
+    mine = api.add({**copied, "metadata": {**copied["metadata"], "labels": {COURSE: versions.COURSE_NAME}}})
+    rc, out = lab(env, capsys, "setup", "2")
+    assert rc == 1 and "CONFLICT  Gateway default/bookinfo-gateway" in out
+    rc, out = lab(env, capsys, "reset", "--all")
+    assert rc == 0
+    assert api.find("Gateway", "default", "bookinfo-gateway")["metadata"]["uid"] == mine["metadata"]["uid"]

@@ -27,7 +27,10 @@ def labelled(obj: dict, lab: str) -> dict:
 
 
 def owned(obj: dict) -> bool:
-    return ((obj.get("metadata") or {}).get("labels") or {}).get(COURSE_LABEL) == COURSE_NAME
+    """Both labels, as only the lab environment sets them: a learner's copy of a course file that
+    carries the part-of label alone is still the learner's."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return labels.get(COURSE_LABEL) == COURSE_NAME and bool(labels.get(LAB_LABEL))
 
 
 def lab_of(obj: dict) -> str | None:
