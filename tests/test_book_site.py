@@ -7,11 +7,11 @@ aborted rather than attempted, so the test neither needs nor uses the network.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import http.server
 import re
 import threading
+import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -97,14 +97,34 @@ def browser():
             chromium.close()
 
 
-def load(page, url: str) -> None:
-    """Load a page and give late requests (fonts, lazy scripts) a moment to show up.
-
-    "networkidle" alone can time out on a busy machine, so it is a best effort after "load".
+def load(page, url: str, quiet_ms: int = 500, cap_ms: int = 8000) -> None:
+    """Load a page, then wait until no request has been in flight for ``quiet_ms`` (fonts and lazy
+    scripts arrive after "load"). Playwright's own "networkidle" never fires on these pages even
+    with nothing pending, so the quiet period is tracked here, capped at ``cap_ms``.
     """
-    page.goto(url, wait_until="load", timeout=60_000)
-    with contextlib.suppress(Exception):  # a page still busy after 10 s is checked as it is
-        page.wait_for_load_state("networkidle", timeout=10_000)
+    pending: set = set()
+    last = [time.monotonic()]
+
+    def started(request) -> None:
+        pending.add(request)
+        last[0] = time.monotonic()
+
+    def ended(request) -> None:
+        pending.discard(request)
+        last[0] = time.monotonic()
+
+    page.on("request", started)
+    page.on("requestfinished", ended)
+    page.on("requestfailed", ended)
+    try:
+        page.goto(url, wait_until="load", timeout=60_000)
+        deadline = time.monotonic() + cap_ms / 1000
+        while time.monotonic() < deadline and (pending or time.monotonic() - last[0] < quiet_ms / 1000):
+            page.wait_for_timeout(100)
+    finally:
+        page.remove_listener("request", started)
+        page.remove_listener("requestfinished", ended)
+        page.remove_listener("requestfailed", ended)
 
 
 class Visit:
