@@ -22,10 +22,10 @@ from fakeapi import DEFAULT_TOKEN, FakeApiServer
 from graders import versions
 from graders.cli import main
 from graders.labenv import cluster as cluster_mod
+from graders.labenv.runner import relpath
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = ("docker", "kind", "kubectl", "istioctl")
-FIXED_HOST_PORTS = tuple(p.port for p in cluster_mod.ClusterOptions().host_ports() if not p.flag)
 
 # One script per tool. Each appends its argv to $FAKE_STATE/calls.jsonl, answers version queries from
 # $FAKE_<TOOL>_VERSION, and keeps kind's clusters in $FAKE_STATE. istioctl install renders the
@@ -147,10 +147,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def fixed_ports_free() -> bool:
-    from graders.labenv.preflight import port_in_use
-
-    return not any(port_in_use(p) for p in FIXED_HOST_PORTS)
+@pytest.fixture
+def fixed_ports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[int, int]:
+    """The kind template with its fixed host ports (15021, 8081, 7070) moved to free ones, so tests do
+    not depend on what else runs on this machine. Returns node port -> host port."""
+    text = cluster_mod.KIND_TEMPLATE.read_text()
+    moved = {}
+    for node_port, host_port in ((30021, 15021), (30081, 8081), (30070, 7070)):
+        moved[node_port] = free_port()
+        old = f"{{containerPort: {node_port}, hostPort: {host_port},"
+        assert old in text
+        text = text.replace(old, f"{{containerPort: {node_port}, hostPort: {moved[node_port]},")
+    template = tmp_path / "kind-config.yaml.tmpl"
+    template.write_text(text)
+    monkeypatch.setattr(cluster_mod, "KIND_TEMPLATE", template)
+    return moved
 
 
 @pytest.fixture
@@ -198,13 +209,13 @@ def doctor(capsys: pytest.CaptureFixture, *extra: str) -> tuple[int, dict]:
     return rc, {c["name"]: c for c in data["checks"]}
 
 
-def test_doctor_all_tools_at_pinned_versions_is_ready(tools: Path, capsys: pytest.CaptureFixture) -> None:
-    if not fixed_ports_free():
-        pytest.skip(f"one of the fixed host ports {FIXED_HOST_PORTS} is in use on this machine")
+def test_doctor_all_tools_at_pinned_versions_is_ready(tools: Path, fixed_ports: dict[int, int],
+                                                      capsys: pytest.CaptureFixture) -> None:
     rc, checks = doctor(capsys)
     assert rc == 0, checks
     assert {n: c["status"] for n, c in checks.items() if n in TOOLS} == dict.fromkeys(TOOLS, "ok")
     assert checks["memory"]["status"] == "ok"
+    assert {f"port {p}" for p in fixed_ports.values()} <= set(checks)
     assert checks["cluster"]["detail"] == "no kind cluster istio-lab yet; `python -m graders cluster up` creates it"
     assert [c[0] for c in calls(tools)] == ["docker", "kind", "kubectl", "istioctl", "kind"]
 
@@ -341,12 +352,11 @@ def _empty_cluster() -> list[dict]:
 
 
 @pytest.fixture
-def fresh_api(tools: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeApiServer, str]]:
+def fresh_api(tools: Path, fixed_ports: dict[int, int], tmp_path: Path,
+              monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeApiServer, str]]:
     """A fake API server holding a new, empty kind cluster (Istio CRDs only, as istioctl would add them)."""
     from fakeapi import istio_crds
 
-    if not fixed_ports_free():
-        pytest.skip(f"one of the fixed host ports {FIXED_HOST_PORTS} is in use on this machine")
     with FakeApiServer(_empty_cluster() + istio_crds()) as api:
         kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
         monkeypatch.setenv("FAKE_API_URL", api.url)
@@ -355,7 +365,8 @@ def fresh_api(tools: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
 
 
 def test_cluster_up_creates_everything_then_a_second_run_changes_nothing(
-        fresh_api: tuple[FakeApiServer, str], tools: Path, capsys: pytest.CaptureFixture) -> None:
+        fresh_api: tuple[FakeApiServer, str], tools: Path, fixed_ports: dict[int, int],
+        capsys: pytest.CaptureFixture) -> None:
     api, kubeconfig = fresh_api
     ports = ["--http-port", str(free_port()), "--https-port", str(free_port()), "--kubeconfig", kubeconfig]
     rc, out, _ = run_cli(["cluster", "up", *ports, "--timeout", "5"], capsys)
@@ -371,14 +382,15 @@ def test_cluster_up_creates_everything_then_a_second_run_changes_nothing(
     assert productpage["metadata"]["labels"][versions.LAB_LABEL] == "baseline"
     assert "[5/5]" in out and "productpage-v1 ready" in out
     assert "Nothing to do" not in out
-    assert "warning: http://127.0.0.1:15021/healthz/ready did not answer 200" in out, "nothing listens there here"
+    status = fixed_ports[30021]
+    assert f"warning: http://127.0.0.1:{status}/healthz/ready did not answer 200" in out, "nothing listens there yet"
 
     api.clear_requests()
     before = len(calls(tools))
-    with health_endpoint(15021):  # what the gateway's status port answers through the kind mapping
+    with health_endpoint(status):  # what the gateway's status port answers through the kind mapping
         rc, out, _ = run_cli(["cluster", "up", *ports, "--timeout", "5"], capsys)
     assert rc == 0
-    assert "http://127.0.0.1:15021/healthz/ready: 200, the ingress gateway is reachable from this machine" in out
+    assert f"http://127.0.0.1:{status}/healthz/ready: 200, the ingress gateway is reachable from this machine" in out
     assert "Nothing to do: the course cluster was already up" in out
     assert "exists already" in out and "is installed with the course's gateway node ports" in out
     assert api.write_requests() == [], "a second cluster up must not write anything"
@@ -416,7 +428,7 @@ def test_a_failing_step_ends_cluster_up_with_one_line_and_exit_2(
     assert rc == 2
     assert err.strip().splitlines() == [
         "error: kind create cluster failed: `kind create cluster --name istio-lab --config - --wait 120s --kubeconfig "
-        f"{kubeconfig} < labs/cluster/kind-config.yaml.tmpl (rendered)` exited with 3; see its output above, fix the "
+        f"{kubeconfig} < {relpath(cluster_mod.KIND_TEMPLATE)} (rendered)` exited with 3; see its output above, fix the "
         "cause and run the same command again"]
     assert not [c for c in calls(tools) if c[0] == "istioctl" and c[1] == "install"]
 
