@@ -40,8 +40,11 @@ MECH, MECH_ID = FIXTURE_NOTEBOOK, "lab99"
 
 
 def grade(*args: str, notebook: Path = NOTEBOOK, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "graders", "grade", "--lab", str(notebook), *args],
+    proc = subprocess.run([sys.executable, "-m", "graders", "grade", "--lab", str(notebook), *args],
                           cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    # Whatever the outcome, the grader reports in sentences, never with a traceback (from any thread).
+    assert "Traceback" not in proc.stderr and "Exception in thread" not in proc.stderr, proc.stderr[-3000:]
+    return proc
 
 
 def kernels_of(out: Path) -> list[psutil.Process]:

@@ -39,6 +39,7 @@ from graders.batch.nbparams import (
     NotebookProblem,
     clear_outputs,
     first_markdown_heading,
+    harvest,
     inject_parameters,
     parameters_index,
     read_notebook,
@@ -193,7 +194,8 @@ def _target(folder: Path | None, p: Planned, opts: Options) -> tuple[str, dict[s
         if entry.kubeconfig and not Path(entry.kubeconfig).is_file():
             raise SubmissionError(f"the roster's kubeconfig {entry.kubeconfig} does not exist")
         return "live", {**params, "CONTEXT": entry.context or None, "KUBECONFIG": entry.kubeconfig or None}
-    assert folder is not None
+    if folder is None:
+        raise SubmissionError("no submission folder")
     snap, manifests = inputs.snapshot_file(folder), inputs.manifests_dir(folder, opts.lab.id)
     if opts.mode in (None, "snapshot") and snap:
         return "snapshot", {**params, "SNAPSHOT": str(snap)}
@@ -242,8 +244,6 @@ async def grade_one(p: Planned, slot: KernelSlot, opts: Options, store: Store) -
         executed = nbformat.writes(outcome.nb)
         if outcome.error:
             raise SubmissionError(outcome.error)
-        from graders.batch.nbparams import harvest
-
         payload = harvest(outcome.nb, opts.lab.id)
         result.update(status="graded", score=payload["score"], max_score=payload["max_score"],
                       checks=payload["checks"])
@@ -316,6 +316,7 @@ def _execute_all(todo: list[Planned], opts: Options, store: Store,
 
     def thread_main() -> None:
         loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
         state["loop"] = loop
         state["task"] = loop.create_task(run_pool(todo, opts.workers, handle, reuse=opts.reuse_kernels))
         try:
@@ -328,7 +329,9 @@ def _execute_all(todo: list[Planned], opts: Options, store: Store,
             leftovers = asyncio.all_tasks(loop)
             for task in leftovers:
                 task.cancel()
-            loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+            if leftovers:
+                loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+            asyncio.set_event_loop(None)
             loop.close()
 
     def on_term(signum: int, frame: Any) -> None:
