@@ -394,3 +394,10 @@ def test_learner_yaml_is_found_where_the_lab_has_it_written(tmp_path, where):
     assert inputs.manifests_dir(tmp_path, "lab01") is None  # empty folders hold nothing to grade
     (tmp_path / where / "gw.yaml").write_text("kind: Gateway\n")
     assert inputs.manifests_dir(tmp_path, "lab01") == tmp_path / where
+
+
+def test_feedback_marks_skipped_checks_apart_from_failed_ones():
+    row = {**ROWS[0], "checks": [*ROWS[0]["checks"], {"id": "c", "title": "C", "points": 1, "passed": False,
+                                                      "message": "skipped: needs “B” first", "hint": None}]}
+    page = feedback_html(row, "Fixture")
+    assert page.count("not yet</span>") == 1 and page.count("skipped</span>") == 1

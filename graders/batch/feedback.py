@@ -18,7 +18,8 @@ body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0
 h1{font-size:1.4rem} .score{font-size:1.2rem;font-weight:600}
 table{border-collapse:collapse;width:100%} td,th{border-bottom:1px solid #ddd;padding:.5rem;text-align:left;
 vertical-align:top} .pass{color:#0a6b2c;font-weight:700} .fail{color:#a31515;font-weight:700}
-.hint{color:#444;margin-top:.3rem} .error{background:#fff4e5;border:1px solid #f0b35b;padding:.8rem}
+.hint{color:#444;margin-top:.3rem} td:first-child{white-space:nowrap} .skip{color:#57606a;font-weight:700}
+.error{background:#fff4e5;border:1px solid #f0b35b;padding:.8rem}
 """.strip()
 
 
@@ -36,8 +37,12 @@ def feedback_html(result: Mapping[str, Any], lab_title: str) -> str:
         parts.append(f"<p class='score'>Score: {fmt_points(result['score'])} / {fmt_points(result['max_score'])}</p>")
         rows = []
         for c in result.get("checks") or []:
-            mark = ("<span class='pass'>&#10003; passed</span>" if c["passed"]
-                    else "<span class='fail'>&#10007; not yet</span>")
+            if c["passed"]:
+                mark = "<span class='pass'>&#10003; passed</span>"
+            elif str(c.get("message") or "").startswith("skipped:"):  # waits on an earlier check
+                mark = "<span class='skip'>&ndash; skipped</span>"
+            else:
+                mark = "<span class='fail'>&#10007; not yet</span>"
             earned = c["points"] if c["passed"] else 0
             hint = ("" if c["passed"] or not c.get("hint")
                     else f"<div class='hint'>Hint: {escape(str(c['hint']))}</div>")

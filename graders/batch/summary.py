@@ -25,6 +25,7 @@ def _plots(graded: Sequence[Mapping[str, Any]], checks: list[str]) -> tuple[str,
 
     matplotlib.use("Agg", force=True)
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     matplotlib.rcParams["svg.fonttype"] = "path"
     max_score = max(r["max_score"] for r in graded)
@@ -34,6 +35,7 @@ def _plots(graded: Sequence[Mapping[str, Any]], checks: list[str]) -> tuple[str,
     ax.hist([r["score"] for r in graded], bins=bins, color="#3a6ea5", edgecolor="white")
     ax.set_xlabel(f"score (out of {max_score:g})")
     ax.set_ylabel("learners")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("Score distribution")
     hist = _svg(fig)
 
