@@ -35,7 +35,7 @@ _static/vendor/.stamp: tools/vendor.sh
 	touch $@
 
 book: venv system-deps vendor
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/jupyter-book build . --all -W -n --keep-going
 
 lint: venv
 	$(BIN)/ruff check graders tests bench tools
@@ -44,14 +44,14 @@ unit: venv
 	$(BIN)/python -m pytest -q -m "not kind and not browser"
 
 demo: venv system-deps vendor
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/jupyter-book build . --all -W -n --keep-going
 	$(BIN)/python -m graders check lab01 labs/lab01/solutions/reference
 	@echo
 	@echo "The book is at: file://$(CURDIR)/_build/html/index.html"
 	@echo "Serve it with:  $(BIN)/python -m http.server -d _build/html 8000 --bind 127.0.0.1"
 
 test: venv system-deps vendor lint
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/jupyter-book build . --all -W -n --keep-going
 	$(BIN)/python -m pytest -q
 
 bench: venv

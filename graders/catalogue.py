@@ -79,8 +79,7 @@ _MESSAGES = (
     Message(
         "GW-PORT-NOT-ON-SERVICE", "error", "Gateway port is not reachable through the gateway Service",
         "Gateway {gateway} server port {port} matches neither a port nor a targetPort of any Service "
-        "that selects its pods ({services}). istiod opens an Envoy listener on {port} as written, but "
-        "no Service forwards traffic to it, so nothing outside the pod can reach it.",
+        "that selects its pods ({services}). {listener_note}",
         "Use a port the gateway Service already exposes ({ports}: Envoy listens on the targetPort, "
         "so 80 and 8080 mean the same listener on the default gateway), or add a port to the gateway "
         "Service (for the istioctl-installed gateway: components.ingressGateways[].k8s.service.ports "
@@ -100,9 +99,7 @@ _MESSAGES = (
     Message(
         "GW-CONFLICT", "error", "Two Gateways program the same listener and hosts",
         "Gateways {winner} and {loser} both program {workload} on listener port {listener} "
-        "(declared as {winner_port} and {loser_port}) with overlapping hosts {hosts}{bind}. istiod "
-        "merges Gateways oldest first (creationTimestamp, then name, then namespace), so {winner} "
-        "wins. {effect}",
+        "(declared as {winner_port} and {loser_port}) with overlapping hosts {hosts}{bind}. {effect}",
         "Give each Gateway distinct hosts (and send the matching Host header), put the hosts in one "
         "Gateway, move one of them to another port that the gateway Service exposes, or select a "
         "separate gateway workload with its own labels.",
@@ -147,7 +144,7 @@ _MESSAGES = (
         "Service or ServiceEntry. istiod keeps the route pointing at a cluster that does not exist, "
         "so requests get 503 with response flag NC (cluster_not_found).",
         "{suggestion}",
-        None, "KIA1101",
+        "IST0101", "KIA1101",
     ),
     Message(
         "VS-DESTINATION-PORT-MISMATCH", "error", "Route destination port is not a Service port",
@@ -156,6 +153,14 @@ _MESSAGES = (
         "Set route.destination.port.number to a port of Service {service}: {ports}. Use the Service "
         "port, not the container's targetPort.",
         "IST0112", None,
+    ),
+    Message(
+        "GATEWAY-API-NOT-ANALYZED", "info", "Kubernetes Gateway API object not analyzed",
+        "{where} is a Kubernetes Gateway API object ({api_version}). The course's analyzers and trace model "
+        "Istio's own networking.istio.io API (Gateway + VirtualService), so it was not analyzed; it does not "
+        "program the istioctl-installed ingress gateway either (a Gateway API Gateway deploys its own).",
+        "To analyze it here, express the same routing as an Istio Gateway and VirtualService (chapter 7 maps the "
+        "fields); on a cluster, check its status conditions with `kubectl describe`.",
     ),
     Message(
         "SVC-NO-READY-ENDPOINTS", "warning", "Routed-to Service has no ready pod",
@@ -168,6 +173,8 @@ _MESSAGES = (
 )
 
 CATALOGUE: dict[str, Message] = {m.code: m for m in _MESSAGES}
+# Codes produced while loading objects rather than by an analyzer.
+LOAD_CODES = ("MANIFEST-INVALID", "GATEWAY-API-NOT-ANALYZED")
 
 
 def finding(code: str, resources: list[str] | tuple[str, ...], origin: str = "", **params: Any) -> Finding:
@@ -179,7 +186,7 @@ def finding(code: str, resources: list[str] | tuple[str, ...], origin: str = "",
         message=msg.template.format(**params),
         hint=msg.hint.format(**params),
         resources=tuple(resources),
-        istio_code=msg.istio_code,
+        istio_code=params.pop("istio_code", msg.istio_code),
         kiali_code=msg.kiali_code,
         origin=origin,
         details=params,

@@ -329,8 +329,9 @@ IGNORED_KINDS = frozenset({
     "PeerAuthentication", "AuthorizationPolicy", "RequestAuthentication", "Sidecar", "EnvoyFilter",
     "Telemetry", "WorkloadEntry", "WorkloadGroup", "ProxyConfig", "StatefulSet", "DaemonSet", "Job",
     "CronJob", "Ingress", "IngressClass", "NetworkPolicy", "PersistentVolumeClaim", "LimitRange",
-    "ResourceQuota", "Lease", "PriorityClass", "StorageClass", "HTTPRoute", "GatewayClass",
+    "ResourceQuota", "Lease", "PriorityClass", "StorageClass", "GatewayClass", "ReferenceGrant",
 })
+GATEWAY_API = "gateway.networking.k8s.io"
 
 
 def flatten(raw: RawObject) -> Iterable[RawObject]:
@@ -368,6 +369,9 @@ def parse(raw: RawObject) -> tuple[Any | None, Finding | None]:
     group, _, version = api_version.rpartition("/")
     if kind in IGNORED_KINDS:
         return None, None
+    if group == GATEWAY_API:
+        return None, finding("GATEWAY-API-NOT-ANALYZED", [describe(obj)], origin=raw.origin, where=where,
+                             api_version=api_version)
     parser = PARSERS.get((group, kind))
     if parser is None:
         if group == ISTIO_NETWORKING or (kind, group) in {(k, "") for _, k in PARSERS}:

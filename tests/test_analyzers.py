@@ -16,7 +16,7 @@ from engine_helpers import (
 )
 
 from graders.analyzers import analyze, analyzers
-from graders.catalogue import CATALOGUE
+from graders.catalogue import CATALOGUE, LOAD_CODES
 
 IOP_HEAD = """
 apiVersion: install.istio.io/v1alpha1
@@ -50,7 +50,7 @@ def test_correct_bookinfo_exposure_has_no_findings(tmp_path):
 def test_every_code_is_in_the_catalogue_and_declared_by_one_analyzer():
     declared = [c for a in analyzers() for c in a.codes]
     assert len(declared) == len(set(declared))
-    assert set(declared) | {"MANIFEST-INVALID"} == set(CATALOGUE)
+    assert set(declared) | set(LOAD_CODES) == set(CATALOGUE)
     for a in analyzers():
         assert a.reads, a.name
 
@@ -156,11 +156,26 @@ def test_host_overlap_is_wildcard_aware(tmp_path, hosts_a, hosts_b, conflict):
     assert ("GW-CONFLICT" in codes(state)) is conflict
 
 
+def test_wildcard_and_specific_http_hosts_are_not_merged(tmp_path):
+    f = only(state_of(tmp_path, _two_bookinfos(hosts_a='"*"', hosts_b='"preview.example.com"')), "GW-CONFLICT")
+    assert f.severity == "warning" and "nothing is merged" in f.message
+    assert "test/bookinfo-gateway takes preview.example.com" in f.message
+
+
+def test_identical_server_hosts_with_distinct_virtualservice_hosts_shadow_nothing_yet(tmp_path):
+    text = docs(gateway(), virtual_service(hosts='"a.example.com"'), gateway(ns="test"),
+                virtual_service(ns="test", gateways="test/bookinfo-gateway", hosts='"b.example.com"',
+                                dest="productpage.default.svc.cluster.local"))
+    f = only(state_of(tmp_path, text), "GW-CONFLICT")
+    assert f.severity == "warning" and "nothing is shadowed" in f.message
+
+
 def test_https_identical_host_drops_the_newer_server(tmp_path):
     text = docs(gateway(name="a", port=443, hosts='"shop.example.com"', protocol="HTTPS"),
                 gateway(name="b", ns="test", port=443, hosts='"shop.example.com"', protocol="HTTPS"))
     f = only(state_of(tmp_path, text), "GW-CONFLICT")
-    assert f.details["listener"] == 8443 and "drops the newer server of test/b" in f.message
+    assert f.details["listener"] == 8443 and "drops the newer one of test/b" in f.message
+    assert f.severity == "error"
 
 
 def test_http_and_https_on_one_listener_reject_the_newer(tmp_path):
@@ -280,6 +295,7 @@ spec:
 def test_target_port_instead_of_service_port(tmp_path):
     f = only(state_of(tmp_path, docs(gateway(), virtual_service(port=8080))), "VS-DESTINATION-PORT-MISMATCH")
     assert "port 8080, which the Service does not have" in f.message and "9080" in f.hint
+    assert f.istio_code == "IST0101"  # istioctl: "Referenced host:port not found"
 
 
 def test_omitted_port_on_a_multi_port_service(tmp_path):
@@ -327,6 +343,27 @@ def test_invalid_field_is_reported_and_the_rest_still_analyzed(tmp_path):
 def test_manifest_invalid_variants(tmp_path, text, needle):
     f = only(state_of(tmp_path, text), "MANIFEST-INVALID")
     assert needle in f.message + f.hint
+
+
+def test_gateway_api_objects_are_reported_as_not_analyzed(tmp_path):
+    route = """
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: bookinfo}
+spec:
+  parentRefs: [{name: bookinfo-gateway}]
+  rules: [{backendRefs: [{name: productpage, port: 9080}]}]
+"""
+    f = only(state_of(tmp_path, route), "GATEWAY-API-NOT-ANALYZED")
+    assert f.severity == "info" and f.resources == ("HTTPRoute bookinfo",)
+    assert "learner.yaml:2" in f.message
+
+
+def test_port_not_on_service_message_does_not_promise_a_privileged_listener(tmp_path):
+    f = only(state_of(tmp_path, docs(gateway(port=81), virtual_service())), "GW-PORT-NOT-ON-SERVICE")
+    assert "skips ports below 1024" in f.message and "opens an Envoy listener" not in f.message
+    g = only(state_of(tmp_path, docs(gateway(port=7070), virtual_service())), "GW-PORT-NOT-ON-SERVICE")
+    assert "opens an Envoy listener on 7070" in g.message
 
 
 def test_istio_not_installed_in_a_snapshot(tmp_path):

@@ -22,7 +22,15 @@ from dataclasses import dataclass, field
 
 from graders.analyzers import Analyzer
 from graders.catalogue import Finding, finding
-from graders.mesh import gateway_pods, privileged_dropped, resolve_listener_port, split_server_host, workloads
+from graders.mesh import (
+    bound_virtual_services,
+    gateway_pods,
+    hosts_intersect,
+    privileged_dropped,
+    resolve_listener_port,
+    split_server_host,
+    workloads,
+)
 from graders.state import Gateway, Server, State
 
 HTTP_FAMILY = {"HTTP", "HTTP2", "GRPC", "GRPC-WEB"}
@@ -93,22 +101,49 @@ class HostIndex:
         return min(candidates, key=lambda e: e.order, default=None)
 
 
-def effect(winner: Entry, loser: Entry) -> tuple[str, str]:
-    """(severity, sentence) describing what istiod does with the pair."""
+MERGE_ORDER = "istiod merges Gateways oldest first (creationTimestamp, then name, then namespace)"
+
+
+def _more_specific(a: Entry, b: Entry) -> Entry:
+    """The entry whose host Envoy prefers for the names both cover (exact beats wildcard, longer
+    wildcard beats shorter)."""
+    def rank(e: Entry) -> tuple[int, int]:
+        return (0 if e.host.startswith("*") else 1, len(e.host))
+    return a if rank(a) >= rank(b) else b
+
+
+def _vs_domains(state: State, e: Entry, proxy_ns: str) -> set[str]:
+    return {d.lower() for _, ds in bound_virtual_services(state, e.gateway, e.server, proxy_ns) for d in ds}
+
+
+def effect(state: State, winner: Entry, loser: Entry, identical: bool, proxy_ns: str) -> tuple[str, str]:
+    """(severity, sentences) describing what istiod and Envoy do with the pair."""
     fw, fl = protocol_family(winner.server.protocol), protocol_family(loser.server.protocol)
+    w, lo = winner.gateway.meta.key, loser.gateway.meta.key
     if fw != fl:
-        return "error", (f"The listener already serves {winner.server.protocol}, so istiod rejects the newer "
-                         f"{loser.server.protocol} server of {loser.gateway.meta.key} entirely "
+        return "error", (f"The listener already serves {winner.server.protocol} from {w} (merged first: "
+                         f"{MERGE_ORDER}), so istiod rejects the newer {loser.server.protocol} server of {lo} entirely "
                          "(\"conflict with existing server\").")
+    if not identical:
+        specific = _more_specific(winner, loser)
+        broad = loser if specific is winner else winner
+        kind = "SNI" if fw == "tls" else "Host header"
+        return "warning", (f"The host names differ, so nothing is merged: Envoy picks the most specific match for "
+                           f"each request's {kind}. {specific.gateway.meta.key} takes {specific.host}; the "
+                           f"`{broad.host}` of {broad.gateway.meta.key} answers every other name it covers, "
+                           "including names never meant for it.")
     if fw == "http":
-        return "error", (f"Their HTTP routes are merged into one route table; for any path both route, the "
-                         f"VirtualService bound to {winner.gateway.meta.key} wins and the other's route for that path "
-                         "is never used (catch-all routes such as prefix / are moved last).")
-    if winner.host == loser.host:
-        return "error", (f"For TLS the host {winner.host} may appear once per port: istiod drops the newer server of "
-                         f"{loser.gateway.meta.key} (\"duplicate host names\").")
-    return "warning", ("Both TLS servers are kept as separate filter chains; a client's SNI picks the most specific "
-                       "host, so one Gateway shadows the other for the overlapping names.")
+        mine, theirs = _vs_domains(state, winner, proxy_ns), _vs_domains(state, loser, proxy_ns)
+        if mine and theirs and not any(hosts_intersect(a, b) for a in mine for b in theirs):
+            return "warning", (f"Today their VirtualServices use distinct hosts ({', '.join(sorted(mine))} / "
+                               f"{', '.join(sorted(theirs))}), so Envoy keeps separate virtual hosts and nothing is "
+                               "shadowed; a VirtualService with an overlapping host bound to either Gateway would "
+                               f"merge, and then {w}'s routes would win shared paths ({MERGE_ORDER}).")
+        return "error", (f"{MERGE_ORDER}, so {w} wins: their HTTP routes are merged into one route table, and for "
+                         f"any path both route, the VirtualService bound to {w} wins; the other's route for that "
+                         "path is never used (catch-all routes such as prefix / are moved last).")
+    return "error", (f"For TLS the host {winner.host} may appear once per port: {MERGE_ORDER}, so istiod keeps "
+                     f"{w}'s server and drops the newer one of {lo} (\"duplicate host names\").")
 
 
 def run(state: State) -> Iterator[Finding]:
@@ -130,7 +165,7 @@ def run(state: State) -> Iterator[Finding]:
             continue
         index = HostIndex()
         first_protocol: Entry | None = None
-        pairs: dict[tuple[str, str], tuple[Entry, Entry, list[str]]] = {}
+        pairs: dict[tuple[str, str], tuple[Entry, Entry, list[str], list[bool]]] = {}
         for entry in entries:
             winner = index.oldest_overlap(entry)
             if first_protocol is None:
@@ -140,13 +175,15 @@ def run(state: State) -> Iterator[Finding]:
                 winner = first_protocol if winner is None or first_protocol.order < winner.order else winner
             if winner is not None:
                 key = (winner.gateway.meta.key, entry.gateway.meta.key)
-                _, _, hosts = pairs.setdefault(key, (winner, entry, []))
+                _, _, hosts, identical = pairs.setdefault(key, (winner, entry, [], [False]))
+                identical[0] = identical[0] or winner.host == entry.host
                 for h in (winner.host, entry.host):
                     if h not in hosts:
                         hosts.append(h)
             index.add(entry)
-        for winner, loser, hosts in pairs.values():
-            severity, text = effect(winner, loser)
+        proxy_ns = workload.split("/", 1)[0]
+        for winner, loser, hosts, identical in pairs.values():
+            severity, text = effect(state, winner, loser, identical[0], proxy_ns)
             yield finding(
                 "GW-CONFLICT", [loser.gateway.meta.ref, winner.gateway.meta.ref, f"Deployment {workload}"],
                 origin=loser.gateway.meta.origin, severity=severity, winner=winner.gateway.meta.key,

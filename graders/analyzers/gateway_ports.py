@@ -23,14 +23,21 @@ def run(state: State) -> Iterator[Finding]:
             for port in dict.fromkeys(s.port for s in gw.servers):
                 reachable = any(sp.port == port or target_port_number(sp, pod) == port for _, sp in service_ports)
                 resources = [gw.meta.ref, f"Deployment {workload}", *(s.meta.ref for s in services)]
+                listener = resolve_listener_port(state, pod, port).listener
+                dropped = privileged_dropped(pod, listener)
                 if not reachable:
+                    note = (f"istiod would open an Envoy listener on {port} as written, but on this unprivileged pod "
+                            "it skips ports below 1024 (GW-PORT-PRIVILEGED); and no Service forwards traffic to "
+                            f"{port} anyway." if dropped else
+                            f"istiod opens an Envoy listener on {port} as written, but no Service forwards traffic "
+                            "to it, so nothing outside the pod can reach it.")
                     yield finding(
                         "GW-PORT-NOT-ON-SERVICE", resources, origin=gw.meta.origin, gateway=gw.meta.key, port=port,
+                        listener_note=note,
                         services=", ".join(f"{s.meta.key}: " + ", ".join(p.label() for p in s.ports)
                                            for s in services) or "no Service selects them",
                         ports=", ".join(f"{sp.port}->{sp.target_port}" for _, sp in service_ports) or "none")
-                listener = resolve_listener_port(state, pod, port).listener
-                if privileged_dropped(pod, listener):
+                if dropped:
                     yield finding("GW-PORT-PRIVILEGED", resources, origin=gw.meta.origin, gateway=gw.meta.key,
                                   port=port, listener=listener, workload=workload, suggest=8000 + listener)
 

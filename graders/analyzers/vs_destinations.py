@@ -91,7 +91,10 @@ def run(state: State) -> Iterator[Finding]:
                     continue
                 problem = _port_problem(svc, dest)
                 if problem:
+                    # istioctl: IST0112 when the port is omitted on a multi-port Service, IST0101
+                    # ("Referenced host:port not found") when the port is not the Service's.
                     yield finding("VS-DESTINATION-PORT-MISMATCH", [vs.meta.ref, svc.meta.ref], origin=vs.meta.origin,
+                                  istio_code="IST0112" if dest.port is None else "IST0101",
                                   vs=vs.meta.key, service=svc.meta.key, problem=problem,
                                   ports=", ".join(str(p.port) for p in svc.ports))
                     continue
