@@ -312,6 +312,7 @@ def test_summary_has_two_embedded_plots_and_error_table():
     assert page.count("data:image/svg+xml;base64,") == 2 and "<script" not in page
     assert "../x" in page and "&lt;" not in page.split("<h1>")[0]
     assert "1 graded, 2 in error." in page
+    assert "<td>a</td><td>1 of 1</td>" in page and "<td>b</td><td>0 of 1</td>" in page
     assert "not graded yet" in summary_html(ROWS, "lab99", "Fixture", ["carol"])
 
 

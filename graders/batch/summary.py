@@ -20,6 +20,15 @@ def _svg(fig: Any) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def pass_counts(graded: Sequence[Mapping[str, Any]], checks: list[str]) -> list[tuple[int, int]]:
+    """(learners passing, learners with the check) per check, in the lab's order."""
+    out = []
+    for cid in checks:
+        seen = [c["passed"] for r in graded for c in r["checks"] if c["id"] == cid]
+        out.append((sum(seen), len(seen)))
+    return out
+
+
 def _plots(graded: Sequence[Mapping[str, Any]], checks: list[str]) -> tuple[str, str]:
     import matplotlib
 
@@ -39,10 +48,7 @@ def _plots(graded: Sequence[Mapping[str, Any]], checks: list[str]) -> tuple[str,
     ax.set_title("Score distribution")
     hist = _svg(fig)
 
-    rates = []
-    for cid in checks:
-        seen = [c["passed"] for r in graded for c in r["checks"] if c["id"] == cid]
-        rates.append(100 * sum(seen) / len(seen) if seen else 0)
+    rates = [100 * ok / n if n else 0 for ok, n in pass_counts(graded, checks)]
     fig = Figure(figsize=(6, 0.45 * len(checks) + 1))
     ax = fig.subplots()
     ax.barh(list(range(len(checks))), rates, color="#4c9a5a")
@@ -74,6 +80,11 @@ def summary_html(results: Sequence[Mapping[str, Any]], lab: str, title: str, pen
         hist, rates = _plots(graded, checks)
         out.append(f"<h2>Score distribution</h2><img alt='Histogram of learner scores' src='{hist}'>")
         out.append(f"<h2>Pass rate per check</h2><img alt='Share of learners passing each check' src='{rates}'>")
+        # The same numbers as text: readable without the image (screen readers, copy-paste).
+        out.append("<table><tr><th>Check</th><th>Passed</th></tr>")
+        for cid, (ok, n) in zip(checks, pass_counts(graded, checks), strict=True):
+            out.append(f"<tr><td>{escape(cid)}</td><td>{ok} of {n}</td></tr>")
+        out.append("</table>")
     if errors:
         out.append("<h2>Not graded (status error)</h2><table><tr><th>Learner</th><th>Reason</th></tr>")
         out += [f"<tr><td>{escape(str(r['learner']))}</td><td>{escape(str(r.get('reason') or ''))}</td></tr>"
