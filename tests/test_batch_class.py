@@ -233,21 +233,25 @@ def test_interrupted_run_then_rerun_equals_uninterrupted(tmp_path):
         assert (out / name).read_text() == (tmp_path / "ref" / name).read_text(), name
 
 
-def test_changed_input_is_regraded_and_force_regrades_all(tmp_path):
+def test_changed_input_is_regraded_retry_errors_and_force(tmp_path):
     subs = _small_class(tmp_path, n=3)
+    (subs / "s03").mkdir()
+    (subs / "s03" / "snapshot.yaml").write_text("items: [\n")  # an error row
     out = tmp_path / "out"
-    assert grade(str(subs), "--out", str(out), "--workers", "2", notebook=MECH).returncode == 0
+    assert grade(str(subs), "--out", str(out), "--workers", "2", notebook=MECH).returncode == 1
     target = subs / "s00" / "manifests"
     for y in target.iterdir():
         y.unlink()
     for y in solution_dir().iterdir():
         (target / y.name).write_bytes(y.read_bytes())
     proc = grade(str(subs), "--out", str(out), "--workers", "2", notebook=MECH)
-    assert "(1 run now, 2 unchanged and kept)" in proc.stdout, proc.stdout
+    assert "(1 run now, 3 unchanged and kept)" in proc.stdout, proc.stdout
     row = read_gradebook_json(out)["s00"]
     assert row["score"] == row["max_score"] == oracle(MECH_ID, MECH, manifests=target)["max_score"]
+    proc = grade(str(subs), "--out", str(out), "--workers", "2", "--retry-errors", notebook=MECH)
+    assert "3 graded, 1 error (1 run now, 3 unchanged and kept)" in proc.stdout, proc.stdout
     proc = grade(str(subs), "--out", str(out), "--workers", "2", "--force", notebook=MECH)
-    assert "(3 run now, 0 unchanged and kept)" in proc.stdout
+    assert "(4 run now, 0 unchanged and kept)" in proc.stdout
 
 
 # --- executing the learners' own notebooks -------------------------------------------------------

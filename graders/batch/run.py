@@ -4,7 +4,8 @@ is always consistent.
 
 Skipping: a learner is graded again only when the content hash of their inputs, the lab notebook,
 the grading code (graders/ minus the batch machinery) and the simulated cluster's files changed,
-or with ``--force``. Live mode always re-grades (the cluster may have changed and has no hash).
+or with ``--force`` (``--retry-errors``: only the rows in error, e.g. after a timeout on a busy
+machine). Live mode always re-grades (the cluster may have changed and has no hash).
 Rows that need no kernel (unsafe id, no submission) are recomputed every run; they cost nothing.
 """
 
@@ -71,6 +72,7 @@ class Options:
     timeout: float = 120.0
     mode: str | None = None
     force: bool = False
+    retry_errors: bool = False
     execute_submitted: bool = False
     reuse_kernels: bool = True
     assignment_id: str = ""
@@ -291,7 +293,8 @@ def run(opts: Options, on_result: Callable[[dict[str, Any], bool], None],
                     store.save(p.stem, result, feedback_html(result, opts.lab.title))
                 on_result(result, unchanged)
                 report.kept += unchanged
-            elif (stored and stored.get("input_hash") == p.hash and not opts.force and opts.mode != "live"):
+            elif (stored and stored.get("input_hash") == p.hash and not opts.force and opts.mode != "live"
+                  and not (opts.retry_errors and stored.get("status") == "error")):
                 on_result(stored, True)
                 report.kept += 1
             else:

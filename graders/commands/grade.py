@@ -30,6 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=("snapshot", "live", "manifests"),
                    help="what to grade (default: snapshot.yaml if present, else manifests/)")
     p.add_argument("--force", action="store_true", help="grade again even learners whose inputs are unchanged")
+    p.add_argument("--retry-errors", action="store_true",
+                   help="grade again the learners whose row is an error (timeouts on a busy machine...)")
     p.add_argument("--execute-submitted-notebooks", action="store_true",
                    help="run each learner's OWN notebook (untrusted code!) instead of the course's")
     p.add_argument("--fresh-kernels", action="store_true",
@@ -62,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     opts = batch.Options(
         lab=batch.resolve_lab(args.lab), submissions=submissions, out=out, roster=roster,
         workers=args.workers or batch.default_workers(), timeout=args.timeout, mode=args.mode, force=args.force,
+        retry_errors=args.retry_errors,
         execute_submitted=args.execute_submitted_notebooks, reuse_kernels=not args.fresh_kernels,
         assignment_id=args.canvas_assignment_id)
     if opts.execute_submitted:
