@@ -233,6 +233,30 @@ def test_interrupted_run_then_rerun_equals_uninterrupted(tmp_path):
         assert (out / name).read_text() == (tmp_path / "ref" / name).read_text(), name
 
 
+def test_killed_run_loses_nothing_and_leaves_no_kernels(tmp_path):
+    """SIGKILL gives the grader no chance to clean up: finished results must still be whole, the
+    kernels must notice their parent is gone and exit, and a re-run must finish the class."""
+    subs = _small_class(tmp_path, n=4)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "graders", "grade", "--lab", str(MECH), str(subs),
+                             "--out", str(out), "--workers", "2", "--fresh-kernels"],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list((out / "results").glob("*.json")):
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait(timeout=30)
+    for f in (out / "results").glob("*.json"):
+        assert json.loads(f.read_text())["status"] in ("graded", "error")
+    deadline = time.monotonic() + 15
+    while kernels_of(out) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert kernels_of(out) == []
+    again = grade(str(subs), "--out", str(out), "--workers", "2", notebook=MECH)
+    assert again.returncode == 0 and json.loads((out / "gradebook.json").read_text())["complete"]
+    assert not list(out.rglob("*.tmp")) and not (out / ".work").exists()
+
+
 def test_changed_input_is_regraded_retry_errors_and_force(tmp_path):
     subs = _small_class(tmp_path, n=3)
     (subs / "s03").mkdir()

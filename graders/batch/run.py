@@ -260,7 +260,8 @@ async def grade_one(p: Planned, slot: KernelSlot, opts: Options, store: Store) -
     for c in result["checks"]:
         c["message"] = _relative(c["message"], scrub)
         c["hint"] = None if c["hint"] is None else _relative(c["hint"], scrub)
-    store.save(p.stem, result, feedback_html(result, opts.lab.title), executed)
+    # Off the event loop: the fsyncs of one learner's files must not stall the other workers' kernels.
+    await asyncio.to_thread(store.save, p.stem, result, feedback_html(result, opts.lab.title), executed)
     return result
 
 
