@@ -335,6 +335,8 @@ def _execute_all(todo: list[Planned], opts: Options, store: Store,
                 task.cancel()
             if leftovers:
                 loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+            # A result being written when Ctrl-C came is finished before the gradebooks are rebuilt.
+            loop.run_until_complete(loop.shutdown_default_executor())
             asyncio.set_event_loop(None)
             loop.close()
 
