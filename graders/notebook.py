@@ -20,6 +20,7 @@ the repository root, so the notebook can run from any working directory.
 from __future__ import annotations
 
 import html
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,15 @@ def error_bundle(err: GraderError) -> dict[str, Any]:
                          f'padding:0.5em 0.8em">❌ <strong>Could not grade.</strong> {_esc(str(err))}</div>'}
 
 
+BATCH_ENV = "GRADERS_BATCH_OUT"  # set by `python -m graders grade` in every kernel it starts
+
+
+def _interactive() -> bool:
+    """Widgets only where someone can click them: a live kernel that batch grading did not start
+    (in a batch run they would only cost hundreds of kernel messages per learner)."""
+    return _live_kernel() and not os.environ.get(BATCH_ENV)
+
+
 def _live_kernel() -> bool:
     try:
         from IPython import get_ipython
@@ -118,7 +128,7 @@ def _display(bundle: dict[str, Any], *, rerun: Callable[[], dict[str, Any]] | No
     from IPython.display import display
 
     handle = display(bundle, raw=True, display_id=True)
-    if rerun is None or not _live_kernel():
+    if rerun is None or not _interactive():
         return
     try:
         import ipywidgets
@@ -232,7 +242,7 @@ def quiz(question: str, options: Sequence[str], answer: int, explanation: str) -
         "text/plain": text,
         "text/html": f"<div><strong>{_esc(question)}</strong><ol type='a'>{items}</ol><details><summary>"
                      f"Show the answer</summary>{_esc(options[answer])}. {_esc(explanation)}</details></div>"}
-    box = _quiz_widget(question, options, answer, explanation) if _live_kernel() else None
+    box = _quiz_widget(question, options, answer, explanation) if _interactive() else None
     if box is not None:
         # One output: frontends with a widget manager show the widget, others the HTML or text.
         bundle.update({k: v for k, v in box._repr_mimebundle_().items() if k != "text/plain"})

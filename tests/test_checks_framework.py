@@ -224,3 +224,13 @@ def test_failing_report_points_at_the_chapter(capsys):
     assert out.rstrip().endswith("Stuck? The background is in chapters/02-gateway-resource.md.")
     _, out, _ = _cli(capsys, "lab01", REFERENCE)
     assert "Stuck?" not in out
+
+
+def test_no_widgets_in_kernels_started_by_batch_grading(monkeypatch):
+    from graders import notebook
+
+    monkeypatch.setattr(notebook, "_live_kernel", lambda: True)
+    monkeypatch.delenv(notebook.BATCH_ENV, raising=False)
+    assert notebook._interactive()
+    monkeypatch.setenv(notebook.BATCH_ENV, "/tmp/out")
+    assert not notebook._interactive()

@@ -48,6 +48,7 @@ from graders.batch.nbparams import (
 from graders.batch.store import Store, atomic_write
 from graders.batch.summary import summary_html
 from graders.errors import InputError
+from graders.notebook import BATCH_ENV
 
 REPO = Path(graders.__file__).resolve().parent.parent
 MODES = ("snapshot", "live", "manifests")
@@ -176,9 +177,10 @@ def base_result(p: Planned, opts: Options) -> dict[str, Any]:
 
 def _kernel_env(trusted: bool, home: Path, out: Path) -> dict[str, str]:
     pythonpath = os.pathsep.join(x for x in (str(REPO), os.environ.get("PYTHONPATH", "")) if x)
-    # GRADERS_BATCH_OUT marks the kernels of this run (to find strays when debugging).
+    # BATCH_ENV marks the kernels of this run (to find strays when debugging) and tells the lab
+    # notebook not to build "Check again" widgets nobody will click.
     base = {"PYTHONPATH": pythonpath, "MPLBACKEND": "Agg", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-            "GRADERS_BATCH_OUT": str(out)}
+            BATCH_ENV: str(out)}
     if trusted:
         return {**os.environ, **base}
     # A learner's own code gets no instructor secrets from the environment (tokens, cloud credentials).
