@@ -7,7 +7,7 @@ not hide every other problem. Secrets and ConfigMaps are never parsed (never eve
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -80,6 +80,14 @@ def _article(name: str) -> str:
     return " or ".join(("an " if w[0] in "aeiou" else "a ") + w for w in words)
 
 
+def _mappings(d: Mapping, path: str, where: str = "") -> Iterator[tuple[int, Mapping, str]]:
+    """Items of a list of objects, each with its index and field prefix (``spec.ports[2].``)."""
+    for i, item in enumerate(_get(d, path, list, [], where)):
+        if not isinstance(item, Mapping):
+            raise Invalid(f"{where}{path}[{i}]", "must be a mapping")
+        yield i, item, f"{where}{path}[{i}]."
+
+
 def _labels(d: Mapping, path: str) -> Mapping[str, str]:
     raw = _get(d, path, dict, {})
     for k, v in raw.items():
@@ -117,15 +125,12 @@ def parse_meta(raw: RawObject, kind: str, namespaced: bool = True) -> Meta:
 
 def _containers(spec: Mapping, where: str) -> tuple[Container, ...]:
     out = []
-    for i, c in enumerate(_get(spec, "containers", list, [], where)):
-        if not isinstance(c, Mapping):
-            raise Invalid(f"{where}containers[{i}]", "must be a mapping")
-        w = f"{where}containers[{i}]."
+    for i, c, w in _mappings(spec, "containers", where):
         ports = []
-        for j, p in enumerate(_get(c, "ports", list, [], w)):
-            ports.append(ContainerPort(_get(p, "name", str, None, f"{w}ports[{j}]."),
-                                       _port_number(p.get("containerPort"), f"{w}ports[{j}].containerPort"),
-                                       _get(p, "protocol", str, "TCP")))
+        for _, p, pw in _mappings(c, "ports", w):
+            ports.append(ContainerPort(_get(p, "name", str, None, pw),
+                                       _port_number(p.get("containerPort"), f"{pw}containerPort"),
+                                       _get(p, "protocol", str, "TCP", pw)))
         env = {}
         for e in _get(c, "env", list, [], w):
             if isinstance(e, Mapping) and isinstance(e.get("name"), str) and isinstance(e.get("value"), str):
@@ -179,10 +184,7 @@ def parse_service(raw: RawObject) -> Service:
     obj = raw.obj
     meta = parse_meta(raw, "Service")
     ports = []
-    for i, p in enumerate(_get(obj, "spec.ports", list, [])):
-        w = f"spec.ports[{i}]."
-        if not isinstance(p, Mapping):
-            raise Invalid(f"spec.ports[{i}]", "must be a mapping")
+    for _, p, w in _mappings(obj, "spec.ports"):
         port = _port_number(p.get("port"), f"{w}port")
         target = p.get("targetPort", port)
         if not isinstance(target, str):
@@ -200,10 +202,7 @@ def parse_gateway(raw: RawObject) -> Gateway:
     obj = raw.obj
     meta = parse_meta(raw, "Gateway")
     servers = []
-    for i, s in enumerate(_get(obj, "spec.servers", list, [])):
-        w = f"spec.servers[{i}]."
-        if not isinstance(s, Mapping):
-            raise Invalid(f"spec.servers[{i}]", "must be a mapping")
+    for i, s, w in _mappings(obj, "spec.servers"):
         port = _get(s, "port", dict, None, w)
         if port is None:
             raise Invalid(f"{w}port", "is required (number, name, protocol)")
@@ -243,15 +242,9 @@ def parse_virtual_service(raw: RawObject) -> VirtualService:
     obj = raw.obj
     meta = parse_meta(raw, "VirtualService")
     routes = []
-    for i, r in enumerate(_get(obj, "spec.http", list, [])):
-        w = f"spec.http[{i}]."
-        if not isinstance(r, Mapping):
-            raise Invalid(f"spec.http[{i}]", "must be a mapping")
+    for i, r, w in _mappings(obj, "spec.http"):
         matches = []
-        for j, m in enumerate(_get(r, "match", list, [], w)):
-            mw = f"{w}match[{j}]."
-            if not isinstance(m, Mapping):
-                raise Invalid(f"{w}match[{j}]", "must be a mapping")
+        for _, m, mw in _mappings(r, "match", w):
             headers = tuple((name.lower(), _string_match(v, f"{mw}headers.{name}"))
                             for name, v in _get(m, "headers", dict, {}, mw).items())
             other = tuple(k for k in m if k in ("queryParams", "scheme", "sourceLabels", "sourceNamespace",
@@ -263,8 +256,7 @@ def parse_virtual_service(raw: RawObject) -> VirtualService:
                 headers=tuple((n, sm) for n, sm in headers if sm), gateways=_strings(m, "gateways", mw),
                 port=_port_number(port, f"{mw}port") if port is not None else None, other=other))
         dests = []
-        for j, d in enumerate(_get(r, "route", list, [], w)):
-            dw = f"{w}route[{j}]."
+        for _, d, dw in _mappings(r, "route", w):
             host = _get(d, "destination.host", str, None, dw)
             if host is None:
                 raise Invalid(f"{dw}destination.host", "is required")
@@ -276,7 +268,7 @@ def parse_virtual_service(raw: RawObject) -> VirtualService:
                                 redirect=isinstance(r.get("redirect"), Mapping), direct_status=direct))
     hosts = _strings(obj, "spec.hosts")
     return VirtualService(meta, hosts, _strings(obj, "spec.gateways"), tuple(routes), _strings(obj, "spec.exportTo"),
-                          bool(obj.get("spec", {}).get("tcp") or obj.get("spec", {}).get("tls")))
+                          bool(_get(obj, "spec.tcp", list, None) or _get(obj, "spec.tls", list, None)))
 
 
 def parse_destination_rule(raw: RawObject) -> DestinationRule:
@@ -294,8 +286,8 @@ def parse_service_entry(raw: RawObject) -> ServiceEntry:
     obj = raw.obj
     meta = parse_meta(raw, "ServiceEntry")
     ports = []
-    for i, p in enumerate(_get(obj, "spec.ports", list, [])):
-        ports.append((_port_number(p.get("number"), f"spec.ports[{i}].number"),
+    for _, p, w in _mappings(obj, "spec.ports"):
+        ports.append((_port_number(p.get("number"), f"{w}number"),
                       str(p.get("protocol", "TCP")).upper(), str(p.get("name", ""))))
     return ServiceEntry(meta, _strings(obj, "spec.hosts"), tuple(ports), _get(obj, "spec.resolution", str, "NONE"),
                         _get(obj, "spec.location", str, "MESH_EXTERNAL"), _strings(obj, "spec.exportTo"))
