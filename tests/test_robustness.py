@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from engine_helpers import docs, gateway, virtual_service
+from engine_helpers import PRODUCTPAGE_TWO_PORTS, docs, gateway, virtual_service
 
 from graders.analyzers import analyze
 from graders.objects import RawObject
@@ -34,6 +34,35 @@ metadata: {name: productpage}
 spec:
   host: productpage
   subsets: [{name: v1, labels: {version: v1}}]
+"""
+POD = """
+apiVersion: v1
+kind: Pod
+metadata:
+  name: productpage-v1-5d9c-abcde
+  namespace: default
+  labels: {app: productpage, version: v1, pod-template-hash: 5d9c}
+  creationTimestamp: "2026-03-01T10:00:00Z"
+  ownerReferences: [{kind: ReplicaSet, name: productpage-v1-5d9c}]
+spec:
+  containers:
+  - name: productpage
+    ports: [{containerPort: 9080, name: http}]
+    env: [{name: A, value: b}]
+status:
+  conditions: [{type: Ready, status: "True"}]
+"""
+DEPLOYMENT = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: productpage-v1, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: productpage, version: v1}}
+  template:
+    metadata: {labels: {app: productpage, version: v1}}
+    spec: {containers: [{name: productpage, args: [x], ports: [{containerPort: 9080}]}]}
+status: {readyReplicas: 1}
 """
 OPERATOR = """
 apiVersion: install.istio.io/v1alpha1
@@ -77,7 +106,8 @@ def base() -> list[RawObject]:
     return render_operators(baseline_objects())
 
 
-DOCUMENTS = list(yaml.safe_load_all(docs(gateway(), virtual_service(), SERVICE_ENTRY, DESTINATION_RULE)))
+DOCUMENTS = list(yaml.safe_load_all(docs(gateway(), virtual_service(), SERVICE_ENTRY, DESTINATION_RULE,
+                                          PRODUCTPAGE_TWO_PORTS, POD, DEPLOYMENT)))
 OPERATOR_DOC = yaml.safe_load(OPERATOR)
 
 
