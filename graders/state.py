@@ -201,6 +201,18 @@ class HttpMatch:
     port: int | None = None
     other: tuple[str, ...] = ()  # match fields the trace does not model (queryParams, ...)
 
+    @property
+    def catch_all(self) -> bool:
+        """Istio's IsCatchAllRoute on the Envoy route this match becomes: path prefix ``/`` (also
+        what a missing uri becomes) or regex ``.*``, and no header or query matchers (method and
+        authority are header matchers in Envoy; ``port`` and ``gateways`` only select servers)."""
+        if self.method or self.authority or self.headers:
+            return False
+        if any(o in ("queryParams", "withoutHeaders", "scheme") for o in self.other):
+            return False
+        return self.uri is None or (self.uri.kind == "prefix" and self.uri.value == "/") or (
+            self.uri.kind == "regex" and self.uri.value == ".*")
+
 
 @dataclass(frozen=True)
 class Destination:
@@ -221,17 +233,8 @@ class HttpRoute:
 
     @property
     def catch_all(self) -> bool:
-        """Istio's ``isCatchAllRoute``: no match, or only a ``/`` prefix / ``.*`` regex uri."""
-        if not self.matches:
-            return True
-        for m in self.matches:
-            if m.method or m.authority or m.headers or m.other or m.port:
-                continue
-            if m.uri is None or (m.uri.kind == "prefix" and m.uri.value == "/") or (
-                m.uri.kind == "regex" and m.uri.value in ("*", ".*")
-            ):
-                return True
-        return False
+        """True when an Envoy route built from this rule is a catch-all (see HttpMatch.catch_all)."""
+        return not self.matches or any(m.catch_all for m in self.matches)
 
 
 @dataclass(frozen=True)

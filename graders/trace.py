@@ -92,10 +92,17 @@ class _Done(Exception):
 
 @dataclass(frozen=True)
 class RouteCandidate:
+    """One Envoy route: istiod emits a route per match condition of a VirtualService rule."""
+
     route: HttpRoute
     vs: VirtualService
     gateway: Gateway
     server: Server
+    match: HttpMatch | None = None  # None: the rule has no match conditions
+
+    @property
+    def catch_all(self) -> bool:
+        return self.match is None or self.match.catch_all
 
 
 class _Tracer:
@@ -256,23 +263,22 @@ class _Tracer:
         domain_vs: dict[str, list[str]] = {}
         for ls in servers:
             for vs, vs_domains in mesh.bound_virtual_services(self.state, ls.gateway, ls.server, pod.meta.namespace):
-                routes = [RouteCandidate(r, vs, ls.gateway, ls.server) for r in vs.http
-                          if self._route_applies(r, vs, ls.gateway)]
+                routes = [RouteCandidate(r, vs, ls.gateway, ls.server, m) for r in vs.http
+                          for m in (r.matches or (None,)) if self._match_applies(m, vs, ls.gateway)]
                 for d in vs_domains:
                     domains.setdefault(d.lower(), []).extend(routes)
                     domain_vs.setdefault(d.lower(), []).append(vs.meta.ref)
         return domains, domain_vs
 
-    def _route_applies(self, route: HttpRoute, vs: VirtualService, gw: Gateway) -> bool:
-        """Routes whose every match names other gateways are not built for this gateway."""
-        if not route.matches:
-            return True
-        return any(not m.gateways or gw.meta.key in {resolve_gateway_ref(g, vs.meta.namespace) for g in m.gateways}
-                   for m in route.matches)
+    @staticmethod
+    def _match_applies(m: HttpMatch | None, vs: VirtualService, gw: Gateway) -> bool:
+        """A match that names other gateways is not built into this gateway's routes."""
+        return m is None or not m.gateways or gw.meta.key in {resolve_gateway_ref(g, vs.meta.namespace)
+                                                              for g in m.gateways}
 
     def _route(self, candidates: list[RouteCandidate]) -> None:
-        ordered = [c for c in candidates if not c.route.catch_all] + [c for c in candidates if c.route.catch_all]
-        if ordered != candidates:
+        ordered = [c for c in candidates if not c.catch_all] + [c for c in candidates if c.catch_all]
+        if [id(c) for c in ordered] != [id(c) for c in candidates]:
             self.add("route-order", "Catch-all routes (no match, prefix /, regex .*) are moved after the others "
                      "(istiod sorts them last).")
         if len({c.gateway.meta.key for c in ordered}) > 1:
@@ -286,8 +292,9 @@ class _Tracer:
                 self.add("route", f"Route {self._route_name(cand)} of {cand.vs.meta.key} matches ({why}).",
                          cand.vs.meta.ref, uncertain=why.endswith("not modelled"))
                 self._destination(cand)
+        tried = dict.fromkeys(self._route_name(c) + " of " + c.vs.meta.key for c in ordered)
         self.add("route", f"No route matches {self.req.method} {self.req.path}; Envoy answers 404 (NR). Routes "
-                 f"tried: {', '.join(self._route_name(c) + ' of ' + c.vs.meta.key for c in ordered) or 'none'}.",
+                 f"tried: {', '.join(tried) or 'none'}.",
                  *dict.fromkeys(c.vs.meta.ref for c in ordered))
         raise _Done("not-found")
 
@@ -296,13 +303,9 @@ class _Tracer:
         return f"http[{cand.route.index}]" + (f" '{cand.route.name}'" if cand.route.name else "")
 
     def _match(self, cand: RouteCandidate) -> tuple[bool, str]:
-        if not cand.route.matches:
+        if cand.match is None:
             return True, "no match conditions"
-        for m in cand.route.matches:
-            ok, why = self._match_one(m, cand)
-            if ok:
-                return True, why
-        return False, ""
+        return self._match_one(cand.match, cand)
 
     def _match_one(self, m: HttpMatch, cand: RouteCandidate) -> tuple[bool, str]:
         req = self.req

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from engine_helpers import course_operator, docs, gateway, productpage_in, state_of, virtual_service, write
 
 from graders.cli import main
@@ -180,6 +181,46 @@ spec:
     t = run(tmp_path, text, path="/productpage")
     assert t.destination == {"service": "default/productpage", "port": 9080}
     assert run(tmp_path, text, path="/anything").destination == {"service": "test/productpage", "port": 9080}
+
+
+def test_only_the_catch_all_match_of_a_rule_moves_last(tmp_path):
+    # istiod emits one Envoy route per match: test's /productpage match keeps its place (older Gateway,
+    # so it wins), while the same rule's prefix / match is moved after default's routes.
+    rule = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: everything, namespace: test}
+spec:
+  hosts: ["*"]
+  gateways: [test/bookinfo-gateway]
+  http:
+  - match: [{uri: {prefix: /productpage}}, {uri: {prefix: /}}]
+    route:
+    - destination: {host: productpage, port: {number: 9080}}
+"""
+    text = docs(productpage_in("test"), gateway(ns="test", created="2026-03-01T10:00:00Z"), rule,
+                gateway(created="2026-03-02T10:00:00Z"), virtual_service())
+    assert run(tmp_path, text, path="/productpage").destination["service"] == "test/productpage"
+    assert run(tmp_path, text, path="/login").destination["service"] == "default/productpage"
+    assert run(tmp_path, text, path="/other").destination["service"] == "test/productpage"
+
+
+@pytest.mark.parametrize(("uri", "catch_all"), [("{prefix: /}", True), ("{regex: '.*'}", True),
+                                                ("{regex: '/.*'}", False), ("{prefix: /api}", False)])
+def test_catch_all_rule_matches_istio(uri, catch_all):
+    from graders.objects import RawObject, parse_virtual_service
+
+    vs = yaml.safe_load(f"""
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: v}}
+spec:
+  hosts: ["*"]
+  http:
+  - match: [{{uri: {uri}}}]
+    route: [{{destination: {{host: productpage}}}}]
+""")
+    assert parse_virtual_service(RawObject(vs, "t", 0)).http[0].catch_all is catch_all
 
 
 def test_host_headers_separate_two_namespaces(tmp_path):
