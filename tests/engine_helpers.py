@@ -137,3 +137,31 @@ spec:
           - {{name: http2, port: 80, targetPort: 8080, nodePort: 30080}}
 {extra_ports}
 """
+
+
+def productpage_deployment(replicas: int, status: str = "") -> str:
+    """Bookinfo's productpage-v1 Deployment with a chosen replica count (0: no ready pod)."""
+    return f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: productpage-v1, namespace: default}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: productpage, version: v1}}}}
+  template:
+    metadata: {{labels: {{app: productpage, version: v1}}}}
+    spec: {{containers: [{{name: productpage, args: [x], ports: [{{containerPort: 9080}}]}}]}}
+{status}"""
+
+
+def rule_in_test_namespace(http: str) -> str:
+    """A VirtualService in ``test`` bound to test/bookinfo-gateway with the given http rules."""
+    return f"""
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: everything, namespace: test}}
+spec:
+  hosts: ["*"]
+  gateways: [test/bookinfo-gateway]
+  http:
+{http}"""

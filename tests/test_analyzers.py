@@ -11,6 +11,7 @@ from engine_helpers import (
     docs,
     gateway,
     only,
+    productpage_deployment,
     state_of,
     virtual_service,
 )
@@ -305,17 +306,7 @@ def test_omitted_port_on_a_multi_port_service(tmp_path):
 
 
 def test_scaled_to_zero_has_no_ready_endpoints(tmp_path):
-    dep = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: productpage-v1, namespace: default}
-spec:
-  replicas: 0
-  selector: {matchLabels: {app: productpage, version: v1}}
-  template:
-    metadata: {labels: {app: productpage, version: v1}}
-    spec: {containers: [{name: productpage, image: x, ports: [{containerPort: 9080}]}]}
-"""
+    dep = productpage_deployment(0)
     f = only(state_of(tmp_path, docs(dep, gateway(), virtual_service())), "SVC-NO-READY-ENDPOINTS")
     assert f.resources == ("VirtualService default/bookinfo", "Service default/productpage")
     assert "none is Ready" in f.message

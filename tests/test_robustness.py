@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from engine_helpers import PRODUCTPAGE_TWO_PORTS, docs, gateway, virtual_service
+from engine_helpers import PRODUCTPAGE_TWO_PORTS, docs, gateway, productpage_deployment, virtual_service
 
 from graders.analyzers import analyze
 from graders.objects import RawObject
@@ -52,18 +52,7 @@ spec:
 status:
   conditions: [{type: Ready, status: "True"}]
 """
-DEPLOYMENT = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: productpage-v1, namespace: default}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: productpage, version: v1}}
-  template:
-    metadata: {labels: {app: productpage, version: v1}}
-    spec: {containers: [{name: productpage, args: [x], ports: [{containerPort: 9080}]}]}
-status: {readyReplicas: 1}
-"""
+DEPLOYMENT = productpage_deployment(1, "status: {readyReplicas: 1}\n")
 OPERATOR = """
 apiVersion: install.istio.io/v1alpha1
 kind: IstioOperator

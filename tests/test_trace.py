@@ -6,7 +6,17 @@ import json
 
 import pytest
 import yaml
-from engine_helpers import course_operator, docs, gateway, productpage_in, state_of, virtual_service, write
+from engine_helpers import (
+    course_operator,
+    docs,
+    gateway,
+    productpage_deployment,
+    productpage_in,
+    rule_in_test_namespace,
+    state_of,
+    virtual_service,
+    write,
+)
 
 from graders.cli import main
 from graders.trace import OUTCOMES, Request, trace
@@ -135,17 +145,7 @@ spec:
 
 
 def test_scaled_to_zero_is_503_uh(tmp_path):
-    dep = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: productpage-v1}
-spec:
-  replicas: 0
-  selector: {matchLabels: {app: productpage}}
-  template:
-    metadata: {labels: {app: productpage, version: v1}}
-    spec: {containers: [{name: productpage, image: x}]}
-"""
+    dep = productpage_deployment(0)
     t = run(tmp_path, docs(dep, gateway(), virtual_service()), path="/productpage")
     assert t.outcome == "no-healthy-upstream" and "no healthy upstream" in t.steps[-1].result
 
@@ -165,17 +165,9 @@ def test_older_gateway_wins_the_shared_path(tmp_path):
 
 
 def test_catch_all_route_moves_last_and_flips_the_winner(tmp_path):
-    catch_all = """
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: everything, namespace: test}
-spec:
-  hosts: ["*"]
-  gateways: [test/bookinfo-gateway]
-  http:
-  - route:
+    catch_all = rule_in_test_namespace("""  - route:
     - destination: {host: productpage, port: {number: 9080}}
-"""
+""")
     text = docs(productpage_in("test"), gateway(ns="test", created="2026-03-01T10:00:00Z"), catch_all,
                 gateway(created="2026-03-02T10:00:00Z"), virtual_service())
     t = run(tmp_path, text, path="/productpage")
@@ -186,18 +178,10 @@ spec:
 def test_only_the_catch_all_match_of_a_rule_moves_last(tmp_path):
     # istiod emits one Envoy route per match: test's /productpage match keeps its place (older Gateway,
     # so it wins), while the same rule's prefix / match is moved after default's routes.
-    rule = """
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: everything, namespace: test}
-spec:
-  hosts: ["*"]
-  gateways: [test/bookinfo-gateway]
-  http:
-  - match: [{uri: {prefix: /productpage}}, {uri: {prefix: /}}]
+    rule = rule_in_test_namespace("""  - match: [{uri: {prefix: /productpage}}, {uri: {prefix: /}}]
     route:
     - destination: {host: productpage, port: {number: 9080}}
-"""
+""")
     text = docs(productpage_in("test"), gateway(ns="test", created="2026-03-01T10:00:00Z"), rule,
                 gateway(created="2026-03-02T10:00:00Z"), virtual_service())
     assert run(tmp_path, text, path="/productpage").destination["service"] == "test/productpage"
