@@ -165,3 +165,15 @@ spec:
   gateways: [test/bookinfo-gateway]
   http:
 {http}"""
+
+
+HTTPBIN_SERVICE_ENTRY = """
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: httpbin}
+spec:
+  hosts: [httpbin.org]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: DNS
+  location: MESH_EXTERNAL
+"""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from engine_helpers import (
+    HTTPBIN_SERVICE_ENTRY,
     PRODUCTPAGE_TWO_PORTS,
     codes,
     course_operator,
@@ -280,17 +281,8 @@ def test_short_name_from_another_namespace_is_not_found(tmp_path):
 
 
 def test_service_entry_host_is_a_valid_destination(tmp_path):
-    se = """
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: httpbin}
-spec:
-  hosts: [httpbin.org]
-  ports: [{number: 80, name: http, protocol: HTTP}]
-  resolution: DNS
-  location: MESH_EXTERNAL
-"""
-    assert codes(state_of(tmp_path, docs(gateway(), virtual_service(dest="httpbin.org", port=80), se))) == []
+    text = docs(gateway(), virtual_service(dest="httpbin.org", port=80), HTTPBIN_SERVICE_ENTRY)
+    assert codes(state_of(tmp_path, text)) == []
 
 
 def test_target_port_instead_of_service_port(tmp_path):

@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 import yaml
-from engine_helpers import PRODUCTPAGE_TWO_PORTS, docs, gateway, productpage_deployment, virtual_service
+from engine_helpers import (
+    HTTPBIN_SERVICE_ENTRY,
+    PRODUCTPAGE_TWO_PORTS,
+    docs,
+    gateway,
+    productpage_deployment,
+    virtual_service,
+)
 
 from graders.analyzers import analyze
 from graders.objects import RawObject
@@ -18,15 +25,6 @@ from graders.sources.build import build_state
 from graders.sources.simulated import baseline_objects, render_operators
 from graders.trace import Request, trace
 
-SERVICE_ENTRY = """
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: httpbin}
-spec:
-  hosts: [httpbin.org]
-  ports: [{number: 80, name: http, protocol: HTTP}]
-  resolution: DNS
-"""
 DESTINATION_RULE = """
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -95,7 +93,7 @@ def base() -> list[RawObject]:
     return render_operators(baseline_objects())
 
 
-DOCUMENTS = list(yaml.safe_load_all(docs(gateway(), virtual_service(), SERVICE_ENTRY, DESTINATION_RULE,
+DOCUMENTS = list(yaml.safe_load_all(docs(gateway(), virtual_service(), HTTPBIN_SERVICE_ENTRY, DESTINATION_RULE,
                                           PRODUCTPAGE_TWO_PORTS, POD, DEPLOYMENT)))
 OPERATOR_DOC = yaml.safe_load(OPERATOR)
 
