@@ -30,6 +30,67 @@ def test_yaml_syntax_error_names_file_line_and_column(tmp_path, capsys):
     assert err.startswith(f"error: {path}:") and "YAML syntax error" in err and err.count("\n") == 1
 
 
+def test_control_character_is_one_line_with_its_position(tmp_path, capsys):
+    path = write(tmp_path, "ctl.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\x07b\n")
+    code, out, err = run_cli(capsys, "analyze", path)
+    assert code == 2 and out == ""
+    assert err == (f"error: {path}:4:10: character U+0007 is not allowed in YAML (control characters are not); "
+                   "delete it or write it as an escape inside double quotes\n")
+
+
+@pytest.fixture
+def pure_python_yaml(monkeypatch):
+    """graders.yamlio as it is on a PyYAML built without libyaml."""
+    import importlib
+
+    import yaml
+
+    monkeypatch.setattr(yaml, "__with_libyaml__", False)
+    fallback = importlib.reload(yamlio)
+    assert yaml.cyaml.CParser not in fallback._LimitedLoader.__mro__
+    yield fallback
+    monkeypatch.undo()
+    importlib.reload(yamlio)
+
+
+BAD_YAML = ["a: b: c\n", "a:\n\t- b\n", "key: [1, 2\n", "a: 'x\n", "x: \x07\n", "a: *nope\n", "&a [1, *a]\n",
+            "{a: 1}}\n", "a: !!python/object:os.system x\n"]
+
+
+def test_without_libyaml_the_same_objects_and_error_positions(pure_python_yaml):
+    """The C parser is only a speed-up: a machine without it reads the same objects and reports
+    errors at the same file:line:column."""
+    from batch_fixtures import make_snapshot, solution_dir
+
+    text = make_snapshot(solution_dir())
+    assert list(pure_python_yaml._parse_text(text, "s.yaml", 0)) == list(yamlio_fast()._parse_text(text, "s.yaml", 0))
+
+    def where(module, text: str) -> str:
+        with pytest.raises(InputError) as err:
+            list(module._parse_text(text, "f.yaml", 0))
+        assert "\n" not in str(err.value)
+        return str(err.value).split(": ")[0]
+
+    assert [where(pure_python_yaml, t) for t in BAD_YAML] == [where(yamlio_fast(), t) for t in BAD_YAML]
+
+
+def yamlio_fast():
+    """A second copy of graders.yamlio on libyaml, next to the reloaded pure-Python one."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("yamlio_libyaml", yamlio.__file__)
+    module = importlib.util.module_from_spec(spec)
+    import yaml
+
+    saved, yaml.__with_libyaml__ = yaml.__with_libyaml__, True
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        yaml.__with_libyaml__ = saved
+    assert yaml.cyaml.CParser in module._LimitedLoader.__mro__
+    return module
+
+
 def test_alias_bomb_is_refused_quickly(tmp_path, capsys):
     lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
     for i in range(1, 12):
