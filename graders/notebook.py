@@ -9,6 +9,9 @@ Every check cell emits ONE display_data whose bundle holds, side by side:
 
 The whole-lab cell emits ``application/vnd.istio-gateway-course.lab-result+json`` whose payload is
 that command's whole JSON, so batch grading reads the notebook's outputs instead of re-grading.
+When the target cannot be graded at all (a snapshot that is not YAML, an unreachable cluster), the
+panel says why and ``application/vnd.istio-gateway-course.lab-error+json`` carries the same line
+with its exit code, so batch grading reports it without scraping the panel's text.
 A "Check again" button (ipywidgets) re-runs the check in place when a live kernel is there; the
 result never lives only in the widget.
 
@@ -31,6 +34,7 @@ from graders.sources.simulated import REPO_ROOT
 
 MIME_CHECK = "application/vnd.istio-gateway-course.check+json"
 MIME_LAB = "application/vnd.istio-gateway-course.lab-result+json"
+MIME_ERROR = "application/vnd.istio-gateway-course.lab-error+json"
 
 _STYLE = {"pass": ("#1a7f37", "#e6f4ea"), "fail": ("#b42318", "#fdecea"), "skip": ("#57606a", "#f3f4f6")}
 
@@ -99,9 +103,9 @@ def lab_bundle(result: LabResult) -> dict[str, Any]:
     return {"text/plain": render_text(result), "text/html": lab_html(result), MIME_LAB: result.to_json()}
 
 
-def error_bundle(err: GraderError) -> dict[str, Any]:
+def error_bundle(err: GraderError, lab_id: str) -> dict[str, Any]:
     text = f"Could not grade: {err}"
-    return {"text/plain": text,
+    return {"text/plain": text, MIME_ERROR: {"lab": lab_id, "message": str(err), "exit_code": err.exit_code},
             "text/html": f'<div class="igc-error" style="border-left:4px solid #b42318;background:#fdecea;'
                          f'padding:0.5em 0.8em">❌ <strong>Could not grade.</strong> {_esc(str(err))}</div>'}
 
@@ -207,14 +211,14 @@ class LabSession:
         try:
             result = self.result()
         except GraderError as err:
-            return error_bundle(err)
+            return error_bundle(err, self.lab.id)
         return check_bundle(result.check(check_id), result)
 
     def _lab_bundle(self) -> dict[str, Any]:
         try:
             return lab_bundle(self.result())
         except GraderError as err:
-            return error_bundle(err)
+            return error_bundle(err, self.lab.id)
 
     def check(self, check_id: str) -> None:
         """Run one check (its prerequisites run too) and show its panel."""

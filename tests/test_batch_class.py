@@ -201,7 +201,10 @@ def _small_class(root: Path, n: int = 8) -> Path:
     return subs
 
 
-def test_interrupted_run_then_rerun_equals_uninterrupted(tmp_path):
+@pytest.mark.parametrize("ctrl_c", ["parent", "terminal"])
+def test_interrupted_run_then_rerun_equals_uninterrupted(tmp_path, ctrl_c):
+    """Ctrl-C in a terminal reaches every process of the group (the grader and its workers at once);
+    a SIGINT sent to the grader alone must be passed on to the workers."""
     subs = _small_class(tmp_path)
     reference = grade(str(subs), "--out", str(tmp_path / "ref"), "--workers", "2", notebook=MECH)
     assert reference.returncode == 0, reference.stderr[-2000:]
@@ -210,11 +213,15 @@ def test_interrupted_run_then_rerun_equals_uninterrupted(tmp_path):
     # Fresh kernels make each learner slow enough to interrupt part-way.
     proc = subprocess.Popen([sys.executable, "-m", "graders", "grade", "--lab", str(MECH), str(subs),
                              "--out", str(out), "--workers", "2", "--fresh-kernels"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not list((out / "results").glob("*.json")):
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    if ctrl_c == "terminal":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr[-2000:]
     assert "interrupted:" in stderr and "Traceback" not in stderr
@@ -244,14 +251,18 @@ def test_killed_run_loses_nothing_and_leaves_no_kernels(tmp_path):
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not list((out / "results").glob("*.json")):
         time.sleep(0.05)
+    workers = [p for p in psutil.Process(proc.pid).children() if "ipykernel" not in " ".join(p.cmdline())]
+    assert workers  # the grading worker processes
     proc.kill()
     proc.wait(timeout=30)
     for f in (out / "results").glob("*.json"):
         assert json.loads(f.read_text())["status"] in ("graded", "error")
     deadline = time.monotonic() + 15
-    while kernels_of(out) and time.monotonic() < deadline:
+    while (kernels_of(out) or any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)) \
+            and time.monotonic() < deadline:
         time.sleep(0.2)
     assert kernels_of(out) == []
+    assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)  # orphans stopped
     again = grade(str(subs), "--out", str(out), "--workers", "2", notebook=MECH)
     assert again.returncode == 0 and json.loads((out / "gradebook.json").read_text())["complete"]
     assert not list(out.rglob("*.tmp")) and not (out / ".work").exists()
@@ -287,6 +298,9 @@ def test_execute_submitted_notebooks(tmp_path):
         "tampered": (tampered_notebook(MECH, MECH_ID), wrong_attempts()[0]),
         "hangs": (notebook_with_cell(MECH, "import time\ntime.sleep(3600)"), solution_dir()),
         "dies": (notebook_with_cell(MECH, "import os\nos._exit(3)"), solution_dir()),
+        # The kernel's parent is the worker process grading it: the worker dies mid-learner.
+        "kills-worker": (notebook_with_cell(MECH, "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"),
+                         solution_dir()),
         "malformed": ('{"cells": [', solution_dir()),
     }
     for learner, (nb_text, yaml_dir) in cases.items():
@@ -310,6 +324,10 @@ def test_execute_submitted_notebooks(tmp_path):
     assert "time.sleep" in rows["hangs"]["reason"] or "import time" in rows["hangs"]["reason"]
     assert rows["dies"]["status"] == "error" and "kernel died" in rows["dies"]["reason"]
     assert rows["malformed"]["status"] == "error" and "not valid notebook JSON" in rows["malformed"]["reason"]
+    assert rows["kills-worker"]["status"] == "error"
+    assert rows["kills-worker"]["reason"] == ("the grading worker process was killed by SIGKILL (out of memory?) while "
+                                              "grading this learner; re-run with --retry-errors")
+    assert len(rows) == len(cases)  # the others were graded by the surviving and the replacement workers
     time.sleep(0.5)
     assert kernels_of(out) == []
 

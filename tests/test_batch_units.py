@@ -234,6 +234,18 @@ def test_cleared_outputs_leave_nothing_to_harvest():
         harvest(clear_outputs(nb), "lab99")
 
 
+def test_a_lab_that_could_not_grade_says_why_in_its_error_output():
+    from graders.errors import InputError
+    from graders.notebook import error_bundle
+
+    nb = _nb()
+    bundle = error_bundle(InputError("snapshot.yaml:3:1: YAML syntax error: found unexpected end of stream"), "lab99")
+    nb.cells[-1].outputs = [nbformat.v4.new_output("display_data", data=bundle)]
+    with pytest.raises(NotebookProblem) as err:
+        harvest(nb, "lab99")
+    assert str(err.value) == "could not grade: snapshot.yaml:3:1: YAML syntax error: found unexpected end of stream"
+
+
 def test_missing_result_reports_what_the_notebook_said_last():
     nb = _nb()
     nb.cells[-1].outputs = [nbformat.v4.new_output("display_data", data={
@@ -402,3 +414,59 @@ def test_feedback_marks_skipped_checks_apart_from_failed_ones():
                                                       "message": "skipped: needs “B” first", "hint": None}]}
     page = feedback_html(row, "Fixture")
     assert page.count("not yet</span>") == 1 and page.count("skipped</span>") == 1
+
+
+# --- the worker pool -----------------------------------------------------------------------------
+def _pool_target(conn) -> None:
+    """A worker that 'grades' item n by sleeping a little and reporting its pid; item 2 kills it."""
+    import asyncio
+    import signal
+
+    from graders.batch import pool
+
+    async def handle(item: int, slot) -> tuple[int, int]:
+        if item == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+        await asyncio.sleep(0.2)
+        return item, os.getpid()
+
+    pool.work(conn, handle, True)
+
+
+def test_a_worker_that_dies_costs_its_item_and_is_replaced():
+    from graders.batch import pool
+
+    results, lost = [], []
+    starts = pool.serve(range(7), 2, _pool_target, (), results.append, lambda item, why: lost.append((item, why)))
+    assert lost == [(2, "the grading worker process was killed by SIGKILL (out of memory?) while grading this learner")]
+    assert sorted(item for item, _ in results) == [0, 1, 3, 4, 5, 6]
+    assert len({pid for _, pid in results}) == 3  # two workers, then a replacement for the one that died
+    assert starts == 0  # no kernel was needed by this handler
+
+
+def _failing_target(conn) -> None:
+    from graders.batch import pool
+
+    async def handle(item: int, slot) -> int:
+        raise ValueError(f"bug on item {item}")
+
+    pool.work(conn, handle, True)
+
+
+def test_a_bug_in_a_worker_is_reported_once_not_per_item():
+    from graders.batch import pool
+
+    with pytest.raises(pool.WorkerFailed, match="a grading worker failed: ValueError: bug on item 0; the results"):
+        pool.serve(range(3), 1, _failing_target, (), lambda r: None, lambda i, w: None)
+
+
+def _exiting_target(conn) -> None:
+    os._exit(3)  # e.g. a worker that cannot import what it needs
+
+
+def test_a_worker_that_cannot_start_stops_the_run_with_one_line():
+    from graders.batch import pool
+
+    with pytest.raises(pool.WorkerFailed, match=r"^grading stopped: the grading worker process exited \(code 3\) "
+                                                r"before it could grade anything; the results so far are kept"):
+        pool.serve(range(3), 2, _exiting_target, (), lambda r: None, lambda i, w: None)

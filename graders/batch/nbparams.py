@@ -19,7 +19,11 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
-RESULT_MIME = "application/vnd.istio-gateway-course.lab-result+json"
+from graders.notebook import MIME_ERROR, MIME_LAB
+
+# The contract with lab notebooks (graders.notebook emits both): the lab result, or instead, when the
+# target cannot be graded at all, {"message": one line, ...}.
+RESULT_MIME, ERROR_MIME = MIME_LAB, MIME_ERROR
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
 PARAMETER_NAMES = ("CONTEXT", "KUBECONFIG", "SNAPSHOT", "MANIFESTS")
@@ -101,12 +105,17 @@ def inject_parameters(nb: NotebookNode, params: Mapping[str, Any]) -> tuple[Note
 def harvest(nb: NotebookNode, lab_id: str) -> dict[str, Any]:
     """The last lab result the execution displayed, validated. Raises NotebookProblem if none."""
     found: Any = None
+    failed: Any = None
     for cell in nb.cells:
         for output in cell.get("outputs") or []:
             if output.get("output_type") in ("display_data", "execute_result"):
                 data = output.get("data") or {}
                 if RESULT_MIME in data:
                     found = data[RESULT_MIME]
+                if ERROR_MIME in data:
+                    failed = data[ERROR_MIME]
+    if found is None and isinstance(failed, Mapping) and isinstance(failed.get("message"), str):
+        raise NotebookProblem(f"could not grade: {' '.join(failed['message'].split())}")
     if found is None:
         said = last_message(nb)
         raise NotebookProblem("the notebook displayed no lab result" + (f"; it said: {said}" if said else

@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import os
-import queue
 import re
 import shutil
 import signal
@@ -31,8 +31,8 @@ from typing import Any
 import nbformat
 
 import graders
-from graders.batch import inputs
-from graders.batch.execute import Job, KernelSlot, run_pool
+from graders.batch import inputs, pool
+from graders.batch.execute import Job, KernelSlot
 from graders.batch.feedback import feedback_html
 from graders.batch.gradebook import canvas_csv, gradebook_csv, gradebook_json
 from graders.batch.inputs import RosterEntry, Submission, SubmissionError
@@ -245,7 +245,9 @@ async def grade_one(p: Planned, slot: KernelSlot, opts: Options, store: Store) -
         outcome = await slot.execute(Job(run_nb, cwd, trusted, opts.timeout, env, at))
         result["seconds"] = round(outcome.seconds, 3)
         result["kernel_reused"] = outcome.reused_kernel
-        executed = nbformat.writes(outcome.nb)
+        # Plain JSON: nbformat.writes would validate the whole notebook again (a tenth of this
+        # process's work per learner); nbclient has validated every output as it arrived.
+        executed = json.dumps(outcome.nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
         if outcome.error:
             raise SubmissionError(outcome.error)
         payload = harvest(outcome.nb, opts.lab.id)
@@ -314,62 +316,38 @@ def _execute_all(todo: list[Planned], opts: Options, store: Store,
                  on_result: Callable[[dict[str, Any], bool], None], report: RunReport) -> int:
     if not todo:
         return 0
-    events: queue.Queue[dict[str, Any]] = queue.Queue()
-    state: dict[str, Any] = {}
 
-    async def handle(p: Planned, slot: KernelSlot) -> None:
-        events.put(await grade_one(p, slot, opts, store))
+    def done(result: dict[str, Any]) -> None:
+        report.executed += 1
+        on_result(result, False)
 
-    def thread_main() -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        state["loop"] = loop
-        state["task"] = loop.create_task(run_pool(todo, opts.workers, handle, reuse=opts.reuse_kernels))
-        try:
-            state["starts"] = loop.run_until_complete(state["task"])
-        except asyncio.CancelledError:
-            pass
-        except BaseException as err:
-            state["error"] = err
-        finally:  # collect nbclient's helper tasks so nothing is reported as "never retrieved"
-            leftovers = asyncio.all_tasks(loop)
-            for task in leftovers:
-                task.cancel()
-            if leftovers:
-                loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
-            # A result being written when Ctrl-C came is finished before the gradebooks are rebuilt.
-            loop.run_until_complete(loop.shutdown_default_executor())
-            asyncio.set_event_loop(None)
-            loop.close()
+    def lost(p: Planned, why: str) -> None:
+        result = {**base_result(p, opts), "reason": f"{why}; re-run with --retry-errors"}
+        store.save(p.stem, result, feedback_html(result, opts.lab.title))
+        done(result)
 
     def on_term(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     old_term = signal.signal(signal.SIGTERM, on_term) if threading.current_thread() is threading.main_thread() else None
-    worker = threading.Thread(target=thread_main, name="grade-kernels", daemon=True)
-    worker.start()
     try:
-        while worker.is_alive() or not events.empty():
-            with contextlib.suppress(queue.Empty):
-                result = events.get(timeout=0.1)
-                report.executed += 1
-                on_result(result, False)
+        return pool.serve(todo, opts.workers, _worker, (opts,), done, lost)
     except KeyboardInterrupt:
         report.interrupted = True
-        loop, task = state.get("loop"), state.get("task")
-        if loop is not None and task is not None:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(task.cancel)
-        worker.join(30)
+        return 0
     finally:
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
-    while not events.empty():  # finished (and stored) just before the interruption
-        report.executed += 1
-        on_result(events.get(), False)
-    if "error" in state:
-        raise state["error"]
-    return sum(state.get("starts") or [])
+
+
+def _worker(opts: Options, conn: Any) -> None:
+    """One worker process: grades the learners the parent hands it, storing each result itself."""
+    store = Store(opts.out)
+
+    async def handle(p: Planned, slot: KernelSlot) -> dict[str, Any]:
+        return await grade_one(p, slot, opts, store)
+
+    pool.work(conn, handle, opts.reuse_kernels)
 
 
 def current_results(store: Store, planned: list[Planned]) -> tuple[list[dict[str, Any]], list[str]]:
