@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO))
 from batch_fixtures import lab_notebook, make_snapshot, solution_dir, wrong_attempts  # noqa: E402
 
 NBGRADER = "nbgrader==0.9.6"
+SMALL = 10  # learners in the second, small class that separates fixed costs from per-learner costs
 
 
 def load() -> float:
@@ -165,15 +166,29 @@ def main() -> int:
                                                 "(default: a temporary one, deleted afterwards)")
     parser.add_argument("--output", default=str(REPO / "bench" / "results" / "batch.json"))
     args = parser.parse_args()
+    if args.count <= SMALL:
+        parser.error(f"--count {args.count}: give more than {SMALL} (a class of {SMALL} measures the fixed costs)")
     notebook = Path(args.lab) if args.lab else lab_notebook()[0]
     root = Path(tempfile.mkdtemp(prefix="bench-batch-"))
     try:
         subs = make_class(root, args.count)
+        small = make_class(root / "small", SMALL)
         runs = []
         for workers, extra in ((1, ()), (2, ()), (2, ("--fresh-kernels",))):
             r = run_grade(notebook, subs, root / f"out-{workers}-{len(extra)}", workers, *extra)
             print(json.dumps(r), flush=True)
             runs.append(r)
+        # Fixed costs (start-up, the first kernel, gradebooks and plots at the end) are paid once per
+        # run; the time each further learner adds shows how grading itself scales with workers.
+        steady = {}
+        for workers in (1, 2):
+            r = run_grade(notebook, small, root / f"out-small-{workers}", workers)
+            print(json.dumps(r), flush=True)
+            full = runs[workers - 1]["seconds"]
+            per = (full - r["seconds"]) / (args.count - SMALL)
+            steady[workers] = {"small_class": SMALL, "small_class_seconds": r["seconds"],
+                               "fixed_seconds": round(full - per * args.count, 2),
+                               "seconds_per_further_submission": round(per, 3)}
         speedup = round(runs[0]["seconds"] / runs[1]["seconds"], 2)
         venv_dir = Path(args.nbgrader_venv) if args.nbgrader_venv else root / "nbgrader-venv"
         if args.nbgrader_from:
@@ -188,6 +203,9 @@ def main() -> int:
             "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "system": platform.system()},
             "runs": runs, "nbgrader": nbg,
             "speedup_2_workers_vs_1": speedup,
+            "steady_state": steady,
+            "steady_speedup_2_workers_vs_1": round(steady[1]["seconds_per_further_submission"]
+                                                   / steady[2]["seconds_per_further_submission"], 2),
             "reuse_vs_fresh_kernels_2_workers": round(runs[2]["seconds"] / runs[1]["seconds"], 2),
             "ratio_vs_nbgrader_2_workers": (round(nbg["seconds"] / runs[1]["seconds"], 2)
                                             if "seconds" in nbg else None),
