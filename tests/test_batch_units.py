@@ -433,8 +433,14 @@ def _pool_target(conn) -> None:
     pool.work(conn, handle, True)
 
 
-def test_a_worker_that_dies_costs_its_item_and_is_replaced():
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_a_worker_that_dies_costs_its_item_and_is_replaced(start_method, monkeypatch):
+    """fork when the grader is a plain command; spawn when it runs among other threads (a notebook)."""
+    import multiprocessing
+
     from graders.batch import pool
+
+    monkeypatch.setattr(pool, "_context", lambda: multiprocessing.get_context(start_method))
 
     results, lost = [], []
     starts = pool.serve(range(7), 2, _pool_target, (), results.append, lambda item, why: lost.append((item, why)))
