@@ -118,7 +118,7 @@ def serve(items: Iterable[T], workers: int, target: Callable[..., None], args: t
                     queue.appendleft(w.current)
                 w.current = None
 
-    for _ in range(max(1, min(workers, len(queue)))):
+    for _ in range(min(max(1, workers), len(queue))):
         start()
     try:
         while live:
@@ -138,6 +138,7 @@ def serve(items: Iterable[T], workers: int, target: Callable[..., None], args: t
             for w in live.values():
                 w.proc.kill()
                 w.proc.join(5)
+                w.conn.close()
         finally:
             if old is not None:
                 signal.signal(signal.SIGINT, old)
