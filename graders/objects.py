@@ -88,11 +88,11 @@ def _mappings(d: Mapping, path: str, where: str = "") -> Iterator[tuple[int, Map
         yield i, item, f"{where}{path}[{i}]."
 
 
-def _labels(d: Mapping, path: str) -> Mapping[str, str]:
-    raw = _get(d, path, dict, {})
+def _labels(d: Mapping, path: str, where: str = "") -> Mapping[str, str]:
+    raw = _get(d, path, dict, {}, where)
     for k, v in raw.items():
         if not isinstance(v, str):
-            raise Invalid(f"{path}.{k}", f"label values must be strings, got {type(v).__name__} {v!r}",
+            raise Invalid(f"{where}{path}.{k}", f"label values must be strings, got {type(v).__name__} {v!r}",
                           f'quote the value: {k}: "{v}"')
     return _frozen(raw)
 
@@ -223,12 +223,46 @@ def parse_gateway(raw: RawObject) -> Gateway:
 def _string_match(m: Any, field: str) -> StringMatch | None:
     if m is None:
         return None
-    if not isinstance(m, Mapping) or len(m) != 1:
-        raise Invalid(field, "must be one of {exact: ...}, {prefix: ...} or {regex: ...}")
+    if not isinstance(m, Mapping) or len(m) > 1:
+        raise Invalid(field, "must be one of {exact: ...}, {prefix: ...}, {regex: ...} or {} (present)")
+    if not m:  # Istio turns a match with no type into Envoy's present_match
+        return StringMatch("present", "")
     (kind, value), = m.items()
     if kind not in ("exact", "prefix", "regex") or not isinstance(value, str):
         raise Invalid(field, f"'{kind}' is not exact, prefix or regex with a string value")
     return StringMatch(kind, value)
+
+
+def _match_map(m: Mapping, key: str, where: str, *, lower: bool = False,
+               null_ok: bool = True) -> tuple[tuple[str, StringMatch], ...]:
+    """``headers``, ``withoutHeaders`` or ``queryParams``: name -> StringMatch, where a null or ``{}``
+    condition (and in withoutHeaders regex ``*``, which istiod special-cases) means 'present'."""
+    out = []
+    for name, value in _get(m, key, dict, {}, where).items():
+        field = f"{where}{key}.{name}"
+        if not isinstance(name, str):
+            raise Invalid(field, f"names must be strings, got {type(name).__name__} {name!r}")
+        if value is None and not null_ok:
+            raise Invalid(field, "cannot be null", "write {} to match any value of a present header")
+        sm = _string_match(value, field) or StringMatch("present", "")
+        if key == "withoutHeaders" and sm == StringMatch("regex", "*"):
+            sm = StringMatch("present", "")
+        out.append((name.lower() if lower else name, sm))
+    return tuple(out)
+
+
+def _http_match(m: Mapping, mw: str) -> HttpMatch:
+    port = m.get("port")
+    return HttpMatch(
+        uri=_string_match(m.get("uri"), f"{mw}uri"), method=_string_match(m.get("method"), f"{mw}method"),
+        authority=_string_match(m.get("authority"), f"{mw}authority"),
+        scheme=_string_match(m.get("scheme"), f"{mw}scheme"),
+        headers=_match_map(m, "headers", mw, lower=True, null_ok=False),
+        without_headers=_match_map(m, "withoutHeaders", mw, lower=True),
+        query_params=_match_map(m, "queryParams", mw),
+        ignore_uri_case=bool(_get(m, "ignoreUriCase", bool, False, mw)),
+        gateways=_strings(m, "gateways", mw), port=_port_number(port, f"{mw}port") if port is not None else None,
+        source_labels=_labels(m, "sourceLabels", mw), source_namespace=_get(m, "sourceNamespace", str, "", mw))
 
 
 def _strings(d: Mapping, path: str, where: str = "") -> tuple[str, ...]:
@@ -243,18 +277,7 @@ def parse_virtual_service(raw: RawObject) -> VirtualService:
     meta = parse_meta(raw, "VirtualService")
     routes = []
     for i, r, w in _mappings(obj, "spec.http"):
-        matches = []
-        for _, m, mw in _mappings(r, "match", w):
-            headers = tuple((name.lower(), _string_match(v, f"{mw}headers.{name}"))
-                            for name, v in _get(m, "headers", dict, {}, mw).items())
-            other = tuple(k for k in m if k in ("queryParams", "scheme", "sourceLabels", "sourceNamespace",
-                                                "withoutHeaders", "ignoreUriCase", "statPrefix"))
-            port = m.get("port")
-            matches.append(HttpMatch(
-                uri=_string_match(m.get("uri"), f"{mw}uri"), method=_string_match(m.get("method"), f"{mw}method"),
-                authority=_string_match(m.get("authority"), f"{mw}authority"),
-                headers=tuple((n, sm) for n, sm in headers if sm), gateways=_strings(m, "gateways", mw),
-                port=_port_number(port, f"{mw}port") if port is not None else None, other=other))
+        matches = [_http_match(m, mw) for _, m, mw in _mappings(r, "match", w)]
         dests = []
         for _, d, dw in _mappings(r, "route", w):
             host = _get(d, "destination.host", str, None, dw)

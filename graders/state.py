@@ -184,34 +184,40 @@ class Gateway:
 
 @dataclass(frozen=True)
 class StringMatch:
-    kind: str  # exact | prefix | regex
+    kind: str  # exact | prefix | regex | present (written {}: the header or parameter is there at all)
     value: str
 
     def describe(self) -> str:
-        return f"{self.kind} {self.value}"
+        return "present" if self.kind == "present" else f"{self.kind} {self.value}"
 
 
 @dataclass(frozen=True)
 class HttpMatch:
+    """One entry of an HTTP route's ``match`` list: all its conditions must hold."""
+
     uri: StringMatch | None = None
     method: StringMatch | None = None
     authority: StringMatch | None = None
-    headers: tuple[tuple[str, StringMatch], ...] = ()
+    scheme: StringMatch | None = None
+    headers: tuple[tuple[str, StringMatch], ...] = ()  # names lower-cased, like HTTP/2 header names
+    without_headers: tuple[tuple[str, StringMatch], ...] = ()
+    query_params: tuple[tuple[str, StringMatch], ...] = ()
+    ignore_uri_case: bool = False
     gateways: tuple[str, ...] = ()
     port: int | None = None
-    other: tuple[str, ...] = ()  # match fields the trace does not model (queryParams, ...)
+    source_labels: Mapping[str, str] = field(default_factory=dict)
+    source_namespace: str = ""
 
     @property
     def catch_all(self) -> bool:
         """Istio's IsCatchAllRoute on the Envoy route this match becomes: path prefix ``/`` (also
-        what a missing uri becomes) or regex ``.*``, and no header or query matchers (method and
-        authority are header matchers in Envoy; ``port`` and ``gateways`` only select servers)."""
-        if self.method or self.authority or self.headers:
+        what a missing or empty uri becomes) or regex ``.*``, and no header or query matchers
+        (method, authority and scheme are header matchers in Envoy; ``port``, ``gateways`` and the
+        source fields only decide whether the route is built for a gateway at all)."""
+        if self.method or self.authority or self.scheme or self.headers or self.without_headers or self.query_params:
             return False
-        if any(o in ("queryParams", "withoutHeaders", "scheme") for o in self.other):
-            return False
-        return self.uri is None or (self.uri.kind == "prefix" and self.uri.value == "/") or (
-            self.uri.kind == "regex" and self.uri.value == ".*")
+        return self.uri is None or self.uri.kind == "present" or (self.uri.kind == "prefix" and self.uri.value == "/") \
+            or (self.uri.kind == "regex" and self.uri.value == ".*")
 
 
 @dataclass(frozen=True)

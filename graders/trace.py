@@ -22,7 +22,7 @@ from typing import Any
 from graders import mesh
 from graders.analyzers.vs_destinations import known_external, subset_labels
 from graders.mesh import ListenerServer, resolve_gateway_ref, resolve_host, string_matches, target_port_number
-from graders.state import Gateway, HttpMatch, HttpRoute, Pod, Server, Service, State, VirtualService
+from graders.state import Gateway, HttpMatch, HttpRoute, Pod, Server, Service, State, StringMatch, VirtualService
 
 OUTCOMES = ("ok", "unreachable", "connection-refused", "not-found", "no-healthy-upstream", "no-cluster",
             "connection-closed")
@@ -88,6 +88,17 @@ class Trace:
 class _Done(Exception):
     def __init__(self, outcome: str, status: int | None = None, destination: dict | None = None):
         self.outcome, self.status, self.destination = outcome, status, destination
+
+
+@dataclass
+class _VirtualHosts:
+    """A listener's virtual hosts, by domain: routes in merge order, the objects they come from,
+    what istiod left out, and which ones redirect plain HTTP (the Gateway whose httpsRedirect did it)."""
+
+    routes: dict[str, list[RouteCandidate]] = field(default_factory=dict)
+    built_from: dict[str, list[str]] = field(default_factory=dict)
+    left_out: dict[str, list[str]] = field(default_factory=dict)
+    require_tls: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -225,56 +236,106 @@ class _Tracer:
                      "plain HTTP request does not match its TLS/TCP filter chain and the connection is closed "
                      "without an HTTP response.", first.gateway.meta.ref, uncertain=family == "TCP")
             raise _Done("connection-closed")
-        redirect = next((ls for ls in kept if ls.server.https_redirect), None)
-        if redirect is not None:
-            self.add("protocol", f"Server of {redirect.gateway.meta.key} has tls.httpsRedirect: Envoy answers 301 to "
-                     "HTTPS for every request on it.", redirect.gateway.meta.ref)
-            raise _Done("ok", 301)
         return kept
 
     def _virtual_host(self, servers: list[ListenerServer], pod: Pod) -> list[RouteCandidate]:
         host = mesh.strip_port(self.req.host)
         key = ("vhosts", id(pod), tuple(id(ls) for ls in servers))
-        domains, domain_vs = self.state.memo(key, lambda: self._vhost_table(servers, pod))
-        if not domains:
+        table: _VirtualHosts = self.state.memo(key, lambda: self._vhost_table(servers, pod))
+        if not table.routes:
             self.add("virtual-host", "No VirtualService is bound to these Gateway servers (check spec.gateways "
                      "references, hosts and namespaces), so the route table has only the empty 'blackhole' "
                      "virtual host and every request gets 404.",
                      *dict.fromkeys(ls.gateway.meta.ref for ls in servers))
             raise _Done("not-found")
-        ranked = sorted(((mesh.domain_rank(d, host), d) for d in domains), key=lambda x: x[0] or (-1, 0),
+        ranked = sorted(((mesh.domain_rank(d, host), d) for d in table.routes), key=lambda x: x[0] or (-1, 0),
                         reverse=True)
         best_rank, best = ranked[0]
         if best_rank is None:
             self.add("virtual-host", f"Host '{host}' matches none of the virtual hosts "
-                     f"({', '.join(sorted(domains))}); Envoy answers 404. Send a matching Host header "
+                     f"({', '.join(sorted(table.routes))}); Envoy answers 404. Send a matching Host header "
                      "(curl -H 'Host: ...') or add the host to the Gateway and VirtualService.",
-                     *dict.fromkeys(r for refs in domain_vs.values() for r in refs))
+                     *dict.fromkeys(r for refs in table.built_from.values() for r in refs))
             raise _Done("not-found")
         self.add("virtual-host", f"Host '{host}' selects virtual host '{best}', built from "
-                 f"{', '.join(dict.fromkeys(domain_vs[best]))}.", *dict.fromkeys(domain_vs[best]))
-        return domains[best]
+                 f"{', '.join(dict.fromkeys(table.built_from[best]))}.", *dict.fromkeys(table.built_from[best]))
+        if best in table.require_tls:
+            gw = table.require_tls[best]
+            self.add("virtual-host", f"This virtual host requires TLS because a server of {gw} has "
+                     f"tls.httpsRedirect: Envoy answers a plain HTTP request with 301 to https://{host}{self.req.path} "
+                     "before any route is looked at.", gw)
+            raise _Done("ok", 301)
+        if table.left_out.get(best):
+            self.add("routes", f"istiod builds no Envoy route from some rules here: {'. '.join(table.left_out[best])}.",
+                     *dict.fromkeys(table.built_from[best]))
+        return table.routes[best]
 
-    def _vhost_table(
-        self, servers: list[ListenerServer], pod: Pod
-    ) -> tuple[dict[str, list[RouteCandidate]], dict[str, list[str]]]:
-        """Virtual hosts of one listener's route table: domain -> routes in merge order."""
-        domains: dict[str, list[RouteCandidate]] = {}
-        domain_vs: dict[str, list[str]] = {}
+    def _vhost_table(self, servers: list[ListenerServer], pod: Pod) -> _VirtualHosts:
+        """One listener's route table as istiod builds it (buildGatewayHTTPRouteConfig)."""
+        table = _VirtualHosts()
         for ls in servers:
+            redirect = ls.server.https_redirect
             for vs, vs_domains in mesh.bound_virtual_services(self.state, ls.gateway, ls.server, pod.meta.namespace):
-                routes = [RouteCandidate(r, vs, ls.gateway, ls.server, m) for r in vs.http
-                          for m in (r.matches or (None,)) if self._match_applies(m, vs, ls.gateway)]
-                for d in vs_domains:
-                    domains.setdefault(d.lower(), []).extend(routes)
-                    domain_vs.setdefault(d.lower(), []).append(vs.meta.ref)
-        return domains, domain_vs
+                routes, left_out = self._vs_routes(vs, ls, pod)
+                for d in (d.lower() for d in vs_domains):
+                    table.routes.setdefault(d, []).extend(routes)
+                    table.built_from.setdefault(d, []).append(vs.meta.ref)
+                    if left_out:
+                        table.left_out.setdefault(d, []).append(f"{vs.meta.key}: {'; '.join(left_out)}")
+                    if redirect:
+                        table.require_tls.setdefault(d, ls.gateway.meta.ref)
+            # Every host of an httpsRedirect server gets a virtual host that redirects, routes or not.
+            # istiod uses the host string as written, so a namespace-qualified one (ns/host) can never
+            # match a Host header; only plain hosts are modelled.
+            for h in ls.server.hosts if redirect else ():
+                if "/" not in h:
+                    table.routes.setdefault(h.lower(), [])
+                    table.built_from.setdefault(h.lower(), []).append(ls.gateway.meta.ref)
+                    table.require_tls.setdefault(h.lower(), ls.gateway.meta.ref)
+        return table
+
+    def _vs_routes(self, vs: VirtualService, ls: ListenerServer, pod: Pod) -> tuple[list[RouteCandidate], list[str]]:
+        """The Envoy routes istiod builds from one VirtualService for this gateway (its
+        BuildHTTPRoutesForVirtualService): one per match that applies here, and nothing after the
+        first catch-all route, which would take every request anyway. Also says what it left out."""
+        out: list[RouteCandidate] = []
+        left_out: list[str] = []
+        for r in vs.http:
+            for m in r.matches or (None,):
+                why = self._left_out(m, vs, ls, pod)
+                if why:
+                    left_out.append(f"a match of http[{r.index}] is left out: {why}")
+                    continue
+                out.append(RouteCandidate(r, vs, ls.gateway, ls.server, m))
+                if out[-1].catch_all:
+                    later = [f"http[{x.index}]" for x in vs.http if x.index > r.index]
+                    if later:
+                        one = len(later) == 1
+                        left_out.append(f"{', '.join(later)} {'comes' if one else 'come'} after the catch-all "
+                                        f"http[{r.index}] and {'is' if one else 'are'} left out (the catch-all "
+                                        "would take every request first)")
+                    return out, left_out
+        return out, left_out
 
     @staticmethod
-    def _match_applies(m: HttpMatch | None, vs: VirtualService, gw: Gateway) -> bool:
-        """A match that names other gateways is not built into this gateway's routes."""
-        return m is None or not m.gateways or gw.meta.key in {resolve_gateway_ref(g, vs.meta.namespace)
-                                                              for g in m.gateways}
+    def _left_out(m: HttpMatch | None, vs: VirtualService, ls: ListenerServer, pod: Pod) -> str:
+        """Why istiod builds no route from this match for this gateway ('' when it does)."""
+        if m is None:
+            return ""
+        if m.port is not None and m.port != ls.server.port:
+            return f"its match.port {m.port} is not this server's port {ls.server.port}"
+        if m.gateways:
+            if ls.gateway.meta.key in {resolve_gateway_ref(g, vs.meta.namespace) for g in m.gateways}:
+                return ""
+            return f"its match.gateways ({', '.join(m.gateways)}) do not name {ls.gateway.meta.key}"
+        # Without match.gateways, the source fields are compared with the gateway proxy itself.
+        missing = {k: v for k, v in m.source_labels.items() if pod.meta.labels.get(k) != v}
+        if missing:
+            return (f"its sourceLabels {', '.join(f'{k}={v}' for k, v in missing.items())} are not labels of the "
+                    f"gateway pod {pod.meta.key}")
+        if m.source_namespace and m.source_namespace != pod.meta.namespace:
+            return f"its sourceNamespace {m.source_namespace} is not the gateway's namespace {pod.meta.namespace}"
+        return ""
 
     def _route(self, candidates: list[RouteCandidate]) -> None:
         ordered = [c for c in candidates if not c.catch_all] + [c for c in candidates if c.catch_all]
@@ -290,7 +351,7 @@ class _Tracer:
             matched, why = self._match(cand)
             if matched:
                 self.add("route", f"Route {self._route_name(cand)} of {cand.vs.meta.key} matches ({why}).",
-                         cand.vs.meta.ref, uncertain=why.endswith("not modelled"))
+                         cand.vs.meta.ref)
                 self._destination(cand)
         tried = dict.fromkeys(self._route_name(c) + " of " + c.vs.meta.key for c in ordered)
         self.add("route", f"No route matches {self.req.method} {self.req.path}; Envoy answers 404 (NR). Routes "
@@ -308,32 +369,39 @@ class _Tracer:
         return self._match_one(cand.match, cand)
 
     def _match_one(self, m: HttpMatch, cand: RouteCandidate) -> tuple[bool, str]:
+        """Envoy's RouteMatch for this match (port, gateways and source fields were applied when the
+        route was built): every condition must hold. The request is plain HTTP, so ``:scheme`` is http."""
         req = self.req
-        if m.gateways and cand.gateway.meta.key not in {resolve_gateway_ref(g, cand.vs.meta.namespace)
-                                                        for g in m.gateways}:
-            return False, ""
-        if m.port is not None and m.port != cand.server.port:
-            return False, ""
-        parts = []
-        if m.uri:
-            if not string_matches(m.uri.kind, m.uri.value, req.path.split("?", 1)[0]):
+        path, _, query = req.path.partition("?")
+        parts: list[str] = []
+        if m.uri and m.uri.kind != "present":
+            # ignoreUriCase makes exact and prefix case-insensitive (Envoy's case_sensitive: false); not regex.
+            fold = m.ignore_uri_case and m.uri.kind != "regex"
+            if not string_matches(m.uri.kind, m.uri.value.lower() if fold else m.uri.value,
+                                  path.lower() if fold else path):
                 return False, ""
-            parts.append(f"uri {m.uri.describe()}")
-        if m.method:
-            if not string_matches(m.method.kind, m.method.value, req.method):
-                return False, ""
-            parts.append(f"method {m.method.describe()}")
-        if m.authority and not string_matches(m.authority.kind, m.authority.value, req.host):
-            return False, ""
+            parts.append(f"uri {m.uri.describe()}" + (" ignoring case" if fold else ""))
         headers = {k.lower(): v for k, v in req.headers.items()}
-        for name, sm in m.headers:
-            if name not in headers or not string_matches(sm.kind, sm.value, headers[name]):
+        headers.update({":method": req.method, ":authority": req.host, ":scheme": "http"})
+        conditions = [(":method", "method", m.method), (":authority", "authority", m.authority),
+                      (":scheme", "scheme", m.scheme), *((n, f"header {n}", sm) for n, sm in m.headers)]
+        for name, label, sm in conditions:
+            if sm is not None:
+                if not _value_matches(sm, headers.get(name)):
+                    return False, ""
+                parts.append(f"{label} {sm.describe()}")
+        for name, sm in m.without_headers:
+            # Envoy inverts the matcher and, unless it is a presence test, treats a missing header as "".
+            value = headers.get(name, None if sm.kind == "present" else "")
+            if _value_matches(sm, value):
                 return False, ""
-            parts.append(f"header {name} {sm.describe()}")
-        why = ", ".join(parts) or "matches any request"
-        if m.other:
-            why += f"; {', '.join(m.other)} not modelled"
-        return True, why
+            parts.append(f"no header {name} {sm.describe()}")
+        params = _query_params(query)
+        for name, sm in m.query_params:
+            if not _value_matches(sm, params.get(name)):
+                return False, ""
+            parts.append(f"query {name} {sm.describe()}")
+        return True, ", ".join(parts) or "matches any request"
 
     def _destination(self, cand: RouteCandidate) -> None:
         route, vs = cand.route, cand.vs
@@ -402,3 +470,21 @@ class _Tracer:
 
 def trace(state: State, request: Request | None = None) -> Trace:
     return _Tracer(state, request or Request()).run()
+
+
+def _value_matches(sm: StringMatch, value: str | None) -> bool:
+    """A header or query-parameter matcher against a value (None: not in the request)."""
+    if value is None:
+        return False
+    return sm.kind == "present" or string_matches(sm.kind, sm.value, value)
+
+
+def _query_params(query: str) -> dict[str, str]:
+    """The first value of each parameter, as Envoy's query-parameter matcher sees it (a parameter
+    written without ``=`` has the value ""). Values are compared as sent, not percent-decoded."""
+    params: dict[str, str] = {}
+    for pair in query.split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            params.setdefault(name, value)
+    return params

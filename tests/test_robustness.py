@@ -64,6 +64,30 @@ spec:
       label: {app: gw2, istio: gw2}
       k8s: {service: {type: NodePort, ports: [{name: http2, port: 80, targetPort: 8080, nodePort: 30081}]}}
 """
+RICH_MATCH = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: rich}
+spec:
+  hosts: ["*"]
+  gateways: [bookinfo-gateway]
+  http:
+  - match:
+    - uri: {prefix: /productpage}
+      ignoreUriCase: true
+      method: {exact: GET}
+      authority: {regex: ".*"}
+      scheme: {exact: http}
+      headers: {x-a: {exact: "1"}, x-b: {}}
+      withoutHeaders: {x-c: {regex: "*"}}
+      queryParams: {u: {exact: normal}}
+      sourceLabels: {istio: ingressgateway}
+      sourceNamespace: istio-system
+      port: 8080
+    - gateways: [bookinfo-gateway]
+    route:
+    - destination: {host: productpage, port: {number: 9080}}
+"""
 ODD_VALUES: tuple[Any, ...] = (None, "x", 7, True, [], {}, ["x"], {"a": 1})
 
 
@@ -93,8 +117,8 @@ def base() -> list[RawObject]:
     return render_operators(baseline_objects())
 
 
-DOCUMENTS = list(yaml.safe_load_all(docs(gateway(), virtual_service(), HTTPBIN_SERVICE_ENTRY, DESTINATION_RULE,
-                                          PRODUCTPAGE_TWO_PORTS, POD, DEPLOYMENT)))
+DOCUMENTS = list(yaml.safe_load_all(docs(gateway(), virtual_service(), RICH_MATCH, HTTPBIN_SERVICE_ENTRY,
+                                          DESTINATION_RULE, PRODUCTPAGE_TWO_PORTS, POD, DEPLOYMENT)))
 OPERATOR_DOC = yaml.safe_load(OPERATOR)
 
 

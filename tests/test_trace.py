@@ -192,6 +192,11 @@ def test_only_the_catch_all_match_of_a_rule_moves_last(tmp_path):
 @pytest.mark.parametrize(("uri", "catch_all"), [("{prefix: /}", True), ("{regex: '.*'}", True),
                                                 ("{regex: '/.*'}", False), ("{prefix: /api}", False)])
 def test_catch_all_rule_matches_istio(uri, catch_all):
+    assert parsed_rule(f"{{uri: {uri}}}").catch_all is catch_all
+
+
+def parsed_rule(match: str):
+    """The first HTTP rule of a VirtualService whose only rule has this one match."""
     from graders.objects import RawObject, parse_virtual_service
 
     vs = yaml.safe_load(f"""
@@ -201,10 +206,10 @@ metadata: {{name: v}}
 spec:
   hosts: ["*"]
   http:
-  - match: [{{uri: {uri}}}]
+  - match: [{match}]
     route: [{{destination: {{host: productpage}}}}]
 """)
-    assert parse_virtual_service(RawObject(vs, "t", 0)).http[0].catch_all is catch_all
+    return parse_virtual_service(RawObject(vs, "t", 0)).http[0]
 
 
 def test_host_headers_separate_two_namespaces(tmp_path):
@@ -242,6 +247,146 @@ spec:
         == "default/reviews"
     assert run(tmp_path, text, path="/api/x", method="GET", headers={"x-canary": "yes"}).destination["service"] \
         == "default/ratings"
+
+
+def two_rules(first_match: str, first_extra: str = "") -> str:
+    """bookinfo: http[0] (the given match) -> reviews, then http[1] (prefix /api) -> ratings."""
+    return docs(gateway(), f"""
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: bookinfo}}
+spec:
+  hosts: ["*"]
+  gateways: [bookinfo-gateway]
+  http:
+  - match:
+    - {first_match}{first_extra}
+    route:
+    - destination: {{host: reviews, port: {{number: 9080}}}}
+  - match:
+    - uri: {{prefix: /api}}
+    route:
+    - destination: {{host: ratings, port: {{number: 9080}}}}
+""")
+
+
+def service_for(tmp_path, text: str, **req) -> str:
+    t = run(tmp_path, text, **req)
+    return t.destination["service"] if t.destination else t.outcome
+
+
+@pytest.mark.parametrize(("match", "request_", "service"), [
+    # queryParams: Envoy compares the first value of the parameter, not percent-decoded; {} = present
+    ("{uri: {prefix: /api}, queryParams: {u: {exact: normal}}}", {"path": "/api/x?u=normal"}, "default/reviews"),
+    ("{uri: {prefix: /api}, queryParams: {u: {exact: normal}}}", {"path": "/api/x?u=test"}, "default/ratings"),
+    ("{uri: {prefix: /api}, queryParams: {u: {exact: normal}}}", {"path": "/api/x?v=1&u=normal&u=x"},
+     "default/reviews"),
+    ("{uri: {prefix: /api}, queryParams: {debug: {}}}", {"path": "/api/x?debug"}, "default/reviews"),
+    ("{uri: {prefix: /api}, queryParams: {debug: {}}}", {"path": "/api/x"}, "default/ratings"),
+    ("{uri: {prefix: /api}, queryParams: {id: {regex: '[0-9]+'}}}", {"path": "/api/x?id=42"}, "default/reviews"),
+    ("{uri: {prefix: /api}, queryParams: {id: {regex: '[0-9]+'}}}", {"path": "/api/x?id=4a"}, "default/ratings"),
+    # headers: {} tests presence; withoutHeaders inverts (a missing header counts as "")
+    ("{uri: {prefix: /api}, headers: {x-canary: {}}}", {"path": "/api/x", "headers": {"X-Canary": ""}},
+     "default/reviews"),
+    ("{uri: {prefix: /api}, headers: {x-canary: {}}}", {"path": "/api/x"}, "default/ratings"),
+    ("{uri: {prefix: /api}, withoutHeaders: {x-canary: {}}}", {"path": "/api/x"}, "default/reviews"),
+    ("{uri: {prefix: /api}, withoutHeaders: {x-canary: {}}}", {"path": "/api/x", "headers": {"x-canary": "1"}},
+     "default/ratings"),
+    ("{uri: {prefix: /api}, withoutHeaders: {x-canary: {exact: 'yes'}}}", {"path": "/api/x"}, "default/reviews"),
+    ("{uri: {prefix: /api}, withoutHeaders: {x-canary: {exact: 'yes'}}}",
+     {"path": "/api/x", "headers": {"x-canary": "yes"}}, "default/ratings"),
+    # scheme: a plain HTTP request's :scheme is http
+    ("{uri: {prefix: /api}, scheme: {exact: http}}", {"path": "/api/x"}, "default/reviews"),
+    ("{uri: {prefix: /api}, scheme: {exact: https}}", {"path": "/api/x"}, "default/ratings"),
+    # ignoreUriCase: exact and prefix only
+    ("{uri: {prefix: /API/v1}, ignoreUriCase: true}", {"path": "/api/V1/products"}, "default/reviews"),
+    ("{uri: {prefix: /API/v1}}", {"path": "/api/V1/products"}, "default/ratings"),
+    ("{uri: {regex: '/API/.*'}, ignoreUriCase: true}", {"path": "/api/x"}, "default/ratings"),
+])
+def test_every_match_field_is_modelled(tmp_path, match, request_, service):
+    assert service_for(tmp_path, two_rules(match), **request_) == service
+
+
+def test_source_labels_are_compared_with_the_gateway_pods(tmp_path):
+    # Without match.gateways, istiod builds the route for a gateway only if sourceLabels are labels of
+    # the gateway proxy itself (and sourceNamespace its namespace).
+    kept = two_rules("{uri: {prefix: /api}, sourceLabels: {istio: ingressgateway}}")
+    assert service_for(tmp_path, kept, path="/api/x") == "default/reviews"
+    dropped = two_rules("{uri: {prefix: /api}, sourceLabels: {app: productpage}}")
+    t = run(tmp_path, dropped, path="/api/x")
+    assert t.destination["service"] == "default/ratings"
+    note = next(s for s in t.steps if s.step == "routes")
+    assert "a match of http[0] is left out: its sourceLabels app=productpage are not labels of the gateway pod " \
+           "istio-system/istio-ingressgateway-" in note.result
+    other_ns = two_rules("{uri: {prefix: /api}, sourceNamespace: default}")
+    assert service_for(tmp_path, other_ns, path="/api/x") == "default/ratings"
+    named = two_rules("{uri: {prefix: /api}, sourceLabels: {app: productpage}, gateways: [bookinfo-gateway]}")
+    assert service_for(tmp_path, named, path="/api/x") == "default/reviews"  # match.gateways: labels ignored
+
+
+def test_rules_after_a_catch_all_rule_of_the_same_virtual_service_are_never_built(tmp_path):
+    # istiod stops building a VirtualService's routes at its first catch-all; moving catch-alls last
+    # (across VirtualServices) does not bring the later rules back.
+    text = two_rules("{uri: {prefix: /}}")
+    t = run(tmp_path, text, path="/api/x")
+    assert t.destination["service"] == "default/reviews"
+    note = next(s for s in t.steps if s.step == "routes")
+    assert "http[1] comes after the catch-all http[0] and is left out" in note.result
+
+
+def test_empty_and_null_match_conditions(tmp_path):
+    from graders.objects import Invalid
+
+    parse = parsed_rule
+    assert parse("{headers: {x-a: {}}}").matches[0].headers[0][1].kind == "present"
+    assert parse("{uri: {}}").catch_all  # istiod keeps Envoy's default prefix /
+    assert not parse("{queryParams: {a: {exact: b}}}").catch_all
+    assert not parse("{withoutHeaders: {x-a: {}}}").catch_all
+    assert parse("{withoutHeaders: {x-a: {regex: '*'}}}").matches[0].without_headers[0][1].kind == "present"
+    assert parse("{sourceLabels: {app: x}}").catch_all  # source fields only decide whether the route exists
+    with pytest.raises(Invalid, match=r"headers\.x-a: cannot be null"):
+        parse("{headers: {x-a: null}}")
+    with pytest.raises(Invalid, match=r"headers\.1: names must be strings"):
+        parse("{headers: {1: {exact: a}}}")
+
+
+def redirecting_gateway(hosts: str, name: str = "redirect", created: str = "2026-01-01T00:00:00Z") -> str:
+    return f"""
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: {name}, namespace: default, creationTimestamp: '{created}'}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 8080, name: http, protocol: HTTP}}
+    hosts: [{hosts}]
+    tls: {{httpsRedirect: true}}
+"""
+
+
+def test_https_redirect_is_per_virtual_host(tmp_path):
+    # istiod marks require_tls on the virtual hosts of the redirecting server only: another Gateway's
+    # host on the same port is still served over plain HTTP.
+    text = docs(redirecting_gateway('"secure.example.com"'),
+                gateway(hosts='"shop.example.com"', created="2026-02-01T00:00:00Z"),
+                virtual_service(hosts='"shop.example.com"'))
+    t = run(tmp_path, text, host="secure.example.com", path="/login")
+    assert (t.outcome, t.http_status) == ("ok", 301)
+    assert "301 to https://secure.example.com/login" in t.steps[-1].result
+    assert t.steps[-1].objects == ("Gateway default/redirect",)
+    shop = run(tmp_path, text, host="shop.example.com", path="/productpage")
+    assert (shop.outcome, shop.destination["service"]) == ("ok", "default/productpage")
+
+
+def test_https_redirect_without_any_virtual_service_still_redirects(tmp_path):
+    t = run(tmp_path, docs(redirecting_gateway('"*"')), host="anything.example.com", path="/")
+    assert (t.outcome, t.http_status) == ("ok", 301)
+
+
+def test_https_redirect_covers_the_virtual_services_bound_to_that_server(tmp_path):
+    text = docs(redirecting_gateway('"*"', name="bookinfo-gateway"), virtual_service(hosts='"bookinfo.example.com"'))
+    t = run(tmp_path, text, host="bookinfo.example.com", path="/productpage")
+    assert (t.outcome, t.http_status, t.destination) == ("ok", 301, None)
 
 
 def test_outcome_list_is_covered():

@@ -61,8 +61,8 @@ def _route_for(vs: VirtualService, gateway: str, port: int) -> HttpRoute | None:
             return route
         for m in route.matches:
             names = {mesh.resolve_gateway_ref(g, vs.meta.namespace) for g in m.gateways}
-            any_path = m.uri is None or (m.uri.kind, m.uri.value) in (("prefix", "/"), ("regex", ".*"))
-            if (not names or gateway in names) and m.port in (None, port) and any_path and not (m.headers or m.other):
+            takes_all = m.catch_all and not (m.source_labels or m.source_namespace)
+            if (not names or gateway in names) and m.port in (None, port) and takes_all:
                 return route
     return None
 
