@@ -163,6 +163,15 @@ _MESSAGES = (
         "fields); on a cluster, check its status conditions with `kubectl describe`.",
     ),
     Message(
+        "VS-RULE-UNREACHABLE", "warning", "VirtualService rules after a catch-all are never built",
+        "VirtualService {vs}: {rules} {verb} after {catch_all}, which takes every request ({why}). "
+        "istiod stops building a VirtualService's routes at its first catch-all rule, so {these} "
+        "never {reach} Envoy; moving catch-alls last (across VirtualServices) does not bring {them} back.",
+        "Move {catch_all} to the end of spec.http, or give it a match that leaves room for the rules "
+        "below it.",
+        "IST0130", None,
+    ),
+    Message(
         "SVC-NO-READY-ENDPOINTS", "warning", "Routed-to Service has no ready pod",
         "VirtualService {vs} routes to Service {service}{subset}, which selects no ready pod{why}. "
         "Envoy has the cluster but no healthy endpoint, so requests get 503 'no healthy upstream' "

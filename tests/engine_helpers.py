@@ -177,3 +177,23 @@ spec:
   resolution: DNS
   location: MESH_EXTERNAL
 """
+
+
+def vs_with_rules(*rules: str) -> str:
+    """VirtualService default/bookinfo bound to bookinfo-gateway, with these http rules (each a YAML
+    flow mapping such as ``{match: [...], route: [...]}``)."""
+    http = "\n".join(f"  - {r}" for r in rules)
+    return f"""
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: bookinfo}}
+spec:
+  hosts: ["*"]
+  gateways: [bookinfo-gateway]
+  http:
+{http}
+"""
+
+
+def route_to(service: str) -> str:
+    return f"route: [{{destination: {{host: {service}, port: {{number: 9080}}}}}}]"

@@ -13,8 +13,10 @@ from engine_helpers import (
     gateway,
     only,
     productpage_deployment,
+    route_to,
     state_of,
     virtual_service,
+    vs_with_rules,
 )
 
 from graders.analyzers import analyze, analyzers
@@ -295,6 +297,46 @@ def test_omitted_port_on_a_multi_port_service(tmp_path):
     state = state_of(tmp_path, docs(PRODUCTPAGE_TWO_PORTS, gateway(), virtual_service(port=None)))
     f = only(state, "VS-DESTINATION-PORT-MISMATCH")
     assert "several ports" in f.message and f.istio_code == "IST0112"
+
+
+# --- VS-RULE-UNREACHABLE -------------------------------------------------------------------------
+def rules_vs(*rules: str) -> str:
+    return docs(gateway(), vs_with_rules(*rules))
+
+
+TO_PRODUCTPAGE = route_to("productpage")
+
+
+@pytest.mark.parametrize(("first", "why"), [
+    (f"{{{TO_PRODUCTPAGE}}}", "it has no match"),
+    (f"{{match: [{{uri: {{prefix: /}}}}], {TO_PRODUCTPAGE}}}", "its match uri prefix /"),  # IST0130 misses this
+    (f"{{match: [{{uri: {{regex: '.*'}}}}], {TO_PRODUCTPAGE}}}", "its match uri regex .*"),
+    (f"{{match: [{{uri: {{exact: /x}}}}, {{uri: {{prefix: /}}}}], {TO_PRODUCTPAGE}}}", "its match uri prefix /"),
+])
+def test_rules_after_a_catch_all_are_unreachable(tmp_path, first, why):
+    text = rules_vs(first, f"{{name: api, match: [{{uri: {{prefix: /api}}}}], {TO_PRODUCTPAGE}}}",
+                    f"{{match: [{{uri: {{prefix: /static}}}}], {TO_PRODUCTPAGE}}}")
+    f = only(state_of(tmp_path, text), "VS-RULE-UNREACHABLE")
+    assert f.message.startswith(f"VirtualService default/bookinfo: http[1] 'api', http[2] come after http[0], "
+                                f"which takes every request ({why}).")
+    assert "so they never reach Envoy" in f.message and f.istio_code == "IST0130"
+    assert f.hint.startswith("Move http[0] to the end of spec.http")
+
+
+@pytest.mark.parametrize("first", [
+    f"{{match: [{{uri: {{prefix: /}}, headers: {{x-canary: {{exact: 'yes'}}}}}}], {TO_PRODUCTPAGE}}}",
+    f"{{match: [{{uri: {{prefix: /}}, gateways: [mesh]}}], {TO_PRODUCTPAGE}}}",  # only where it applies
+    f"{{match: [{{uri: {{prefix: /}}, port: 80}}], {TO_PRODUCTPAGE}}}",
+    f"{{match: [{{uri: {{prefix: /p}}}}], {TO_PRODUCTPAGE}}}",
+])
+def test_conditional_or_narrow_first_rules_leave_the_rest_reachable(tmp_path, first):
+    text = rules_vs(first, f"{{match: [{{uri: {{prefix: /api}}}}], {TO_PRODUCTPAGE}}}")
+    assert "VS-RULE-UNREACHABLE" not in codes(state_of(tmp_path, text))
+
+
+def test_catch_all_last_is_fine(tmp_path):
+    text = rules_vs(f"{{match: [{{uri: {{prefix: /api}}}}], {TO_PRODUCTPAGE}}}", f"{{{TO_PRODUCTPAGE}}}")
+    assert codes(state_of(tmp_path, text)) == []
 
 
 def test_scaled_to_zero_has_no_ready_endpoints(tmp_path):

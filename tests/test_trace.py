@@ -12,9 +12,11 @@ from engine_helpers import (
     gateway,
     productpage_deployment,
     productpage_in,
+    route_to,
     rule_in_test_namespace,
     state_of,
     virtual_service,
+    vs_with_rules,
     write,
 )
 
@@ -249,25 +251,10 @@ spec:
         == "default/ratings"
 
 
-def two_rules(first_match: str, first_extra: str = "") -> str:
+def two_rules(first_match: str) -> str:
     """bookinfo: http[0] (the given match) -> reviews, then http[1] (prefix /api) -> ratings."""
-    return docs(gateway(), f"""
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: bookinfo}}
-spec:
-  hosts: ["*"]
-  gateways: [bookinfo-gateway]
-  http:
-  - match:
-    - {first_match}{first_extra}
-    route:
-    - destination: {{host: reviews, port: {{number: 9080}}}}
-  - match:
-    - uri: {{prefix: /api}}
-    route:
-    - destination: {{host: ratings, port: {{number: 9080}}}}
-""")
+    return docs(gateway(), vs_with_rules(f"{{match: [{first_match}], {route_to('reviews')}}}",
+                                         f"{{match: [{{uri: {{prefix: /api}}}}], {route_to('ratings')}}}"))
 
 
 def service_for(tmp_path, text: str, **req) -> str:

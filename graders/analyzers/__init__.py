@@ -31,6 +31,7 @@ def _registry() -> tuple[Analyzer, ...]:
         istio_installed,
         vs_destinations,
         vs_gateways,
+        vs_rules,
     )
 
     return (
@@ -41,6 +42,7 @@ def _registry() -> tuple[Analyzer, ...]:
         gateway_reachability.ANALYZER,
         vs_gateways.ANALYZER,
         vs_destinations.ANALYZER,
+        vs_rules.ANALYZER,
     )
 
 
