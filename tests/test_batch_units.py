@@ -417,12 +417,16 @@ def test_feedback_marks_skipped_checks_apart_from_failed_ones():
 
 
 # --- the worker pool -----------------------------------------------------------------------------
-def _pool_target(conn) -> None:
-    """A worker that 'grades' item n by sleeping a little and reporting its pid; item 2 kills it."""
+def _pool_target(started, conn) -> None:
+    """A worker that notes its pid in ``started``, 'grades' item n by sleeping a little and reporting
+    its pid; item 2 kills it."""
     import asyncio
     import signal
+    from pathlib import Path
 
     from graders.batch import pool
+
+    (Path(started) / str(os.getpid())).touch()
 
     async def handle(item: int, slot) -> tuple[int, int]:
         if item == 2:
@@ -434,7 +438,7 @@ def _pool_target(conn) -> None:
 
 
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
-def test_a_worker_that_dies_costs_its_item_and_is_replaced(start_method, monkeypatch):
+def test_a_worker_that_dies_costs_its_item_and_is_replaced(start_method, monkeypatch, tmp_path):
     """fork when the grader is a plain command; spawn when it runs among other threads (a notebook)."""
     import multiprocessing
 
@@ -443,10 +447,14 @@ def test_a_worker_that_dies_costs_its_item_and_is_replaced(start_method, monkeyp
     monkeypatch.setattr(pool, "_context", lambda: multiprocessing.get_context(start_method))
 
     results, lost = [], []
-    starts = pool.serve(range(7), 2, _pool_target, (), results.append, lambda item, why: lost.append((item, why)))
+    starts = pool.serve(range(7), 2, _pool_target, (str(tmp_path),), results.append,
+                        lambda item, why: lost.append((item, why)))
     assert lost == [(2, "the grading worker process was killed by SIGKILL (out of memory?) while grading this learner")]
     assert sorted(item for item, _ in results) == [0, 1, 3, 4, 5, 6]
-    assert len({pid for _, pid in results}) == 3  # two workers, then a replacement for the one that died
+    # Two workers, then a replacement for the one that died (items 3-6 were still queued when it died;
+    # the survivor may have graded them all before the replacement, a slower spawn, asked for one).
+    assert len(list(tmp_path.iterdir())) == 3
+    assert {pid for _, pid in results} <= {int(p.name) for p in tmp_path.iterdir()}
     assert starts == 0  # no kernel was needed by this handler
 
 

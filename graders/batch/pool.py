@@ -26,7 +26,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
@@ -38,6 +38,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 STOP_GRACE = 30.0  # seconds a worker gets to cancel its learner and shut its kernel down
 ORPHAN_CHECK = 0.5  # how often a worker looks whether its parent still exists
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 class WorkerFailed(GraderError):
@@ -54,6 +55,7 @@ class _Worker:
     conn: Connection
     current: Any = None
     started: bool = False  # it asked for work at least once
+    done: bool = False  # it said it stopped (or failed) and is exiting
 
 
 def _context() -> Any:
@@ -77,7 +79,10 @@ def serve(items: Iterable[T], workers: int, target: Callable[..., None], args: t
     def start() -> None:
         parent_end, child_end = ctx.Pipe()
         proc = ctx.Process(target=target, args=(*args, child_end), name="graders-grade-worker")
-        proc.start()
+        # A Ctrl-C in the instant between fork and the worker's own handler would print a traceback
+        # from multiprocessing: the worker starts with both signals blocked and unblocks them itself.
+        with _signals_blocked():
+            proc.start()
         child_end.close()
         live[parent_end] = _Worker(proc, parent_end)
 
@@ -101,9 +106,10 @@ def serve(items: Iterable[T], workers: int, target: Callable[..., None], args: t
                         raise WorkerFailed(f"{why} before it could grade anything") from None
                     start()
                 continue
-            if kind == "failed":
-                raise WorkerFailed(f"a grading worker failed: {payload}")
-            if kind == "stopped":
+            if kind in ("failed", "stopped"):
+                w.done = True
+                if kind == "failed":
+                    raise WorkerFailed(f"a grading worker failed: {payload}")
                 starts += payload
                 continue
             w.started = True
@@ -118,9 +124,9 @@ def serve(items: Iterable[T], workers: int, target: Callable[..., None], args: t
                     queue.appendleft(w.current)
                 w.current = None
 
-    for _ in range(min(max(1, workers), len(queue))):
-        start()
     try:
+        for _ in range(min(max(1, workers), len(queue))):
+            start()
         while live:
             pump(stopping=False)
     except BaseException:
@@ -129,8 +135,9 @@ def serve(items: Iterable[T], workers: int, target: Callable[..., None], args: t
         old = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
         try:
             for w in live.values():
-                with contextlib.suppress(OSError):
-                    os.kill(w.proc.pid, signal.SIGINT)
+                if not w.done:
+                    with contextlib.suppress(OSError):
+                        os.kill(w.proc.pid, signal.SIGINT)
             deadline = time.monotonic() + STOP_GRACE
             while live and time.monotonic() < deadline:
                 with contextlib.suppress(WorkerFailed):
@@ -144,6 +151,18 @@ def serve(items: Iterable[T], workers: int, target: Callable[..., None], args: t
                 signal.signal(signal.SIGINT, old)
         raise
     return starts
+
+
+@contextlib.contextmanager
+def _signals_blocked() -> Iterator[None]:
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _main_thread() -> bool:
@@ -238,8 +257,10 @@ def work(conn: Connection, handle: Callable[[T, KernelSlot], Awaitable[R]], reus
                 loop.call_soon_threadsafe(task.cancel)
 
     thread = threading.Thread(target=thread_main, name="grade-kernel", daemon=True)
-    thread.start()
     try:
+        if hasattr(signal, "pthread_sigmask"):  # blocked by the parent around the start
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+        thread.start()
         while thread.is_alive():
             thread.join(ORPHAN_CHECK)
             if os.getppid() != parent:  # the parent was killed: stop instead of grading for nobody
@@ -248,8 +269,13 @@ def work(conn: Connection, handle: Callable[[T, KernelSlot], Awaitable[R]], reus
                 break
     except KeyboardInterrupt:
         cancel()
-        thread.join(STOP_GRACE)
+        if thread.ident is not None:
+            thread.join(STOP_GRACE)
     finally:
+        # Nothing is left to interrupt: a late SIGINT must not raise inside multiprocessing's exit path
+        # (with fork, an exception there would unwind into the copy of the parent's stack).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         kill_leftover_kernels()
         with contextlib.suppress(OSError, ValueError):
             conn.send(("failed", state["error"]) if "error" in state else ("stopped", state["starts"]))
