@@ -366,9 +366,9 @@ class _Tracer:
     def _match(self, cand: RouteCandidate) -> tuple[bool, str]:
         if cand.match is None:
             return True, "no match conditions"
-        return self._match_one(cand.match, cand)
+        return self._match_one(cand.match)
 
-    def _match_one(self, m: HttpMatch, cand: RouteCandidate) -> tuple[bool, str]:
+    def _match_one(self, m: HttpMatch) -> tuple[bool, str]:
         """Envoy's RouteMatch for this match (port, gateways and source fields were applied when the
         route was built): every condition must hold. The request is plain HTTP, so ``:scheme`` is http."""
         req = self.req

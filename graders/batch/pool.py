@@ -245,7 +245,7 @@ def work(conn: Connection, handle: Callable[[T, KernelSlot], Awaitable[R]], reus
                 task.cancel()
             if leftovers:
                 loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
-            # A result being stored when the stop came is finished before the worker exits.
+            # Whatever still runs in the loop's thread pool is finished before the worker exits.
             loop.run_until_complete(loop.shutdown_default_executor())
             asyncio.set_event_loop(None)
             loop.close()

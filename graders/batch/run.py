@@ -11,7 +11,6 @@ Rows that need no kernel (unsafe id, no submission) are recomputed every run; th
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
@@ -220,7 +219,7 @@ async def grade_one(p: Planned, slot: KernelSlot, opts: Options, store: Store) -
     try:
         folder = p.sub.path
         if p.sub.is_zip and folder is not None:
-            folder = await asyncio.to_thread(inputs.unpack_zip, folder, scratch / "unpacked")
+            folder = inputs.unpack_zip(folder, scratch / "unpacked")
         if folder is not None:
             scrub.append(str(folder))
         mode, params = _target(folder, p, opts)
@@ -264,8 +263,8 @@ async def grade_one(p: Planned, slot: KernelSlot, opts: Options, store: Store) -
     for c in result["checks"]:
         c["message"] = _relative(c["message"], scrub)
         c["hint"] = None if c["hint"] is None else _relative(c["hint"], scrub)
-    # Off the event loop: the fsyncs of one learner's files must not stall the other workers' kernels.
-    await asyncio.to_thread(store.save, p.stem, result, feedback_html(result, opts.lab.title), executed)
+    # Stored by the worker before the parent hears of it, so a result reported is a result kept.
+    store.save(p.stem, result, feedback_html(result, opts.lab.title), executed)
     return result
 
 
