@@ -1,6 +1,8 @@
 """Benchmark: batch-grade 100 snapshot submissions with 1 and 2 workers (kernel reuse on), with 2
 workers and a fresh kernel per learner, and -- where it can be set up offline -- the same 100
-notebooks with nbgrader's ``autograde``. Writes bench/results/batch.json.
+notebooks with nbgrader's ``autograde``. A class of 10 graded with 1 and 2 workers separates what a
+run pays once (start-up, first kernel, gradebooks and plots) from what each further learner adds,
+which is where the speed-up with workers shows. Writes bench/results/batch.json.
 
     .venv/bin/python bench/bench_batch.py [--count 100] [--skip-nbgrader] [--lab PATH]
 
