@@ -355,14 +355,43 @@ class Target:
     kubeconfig: str | None = None
 
 
+@dataclass(frozen=True)
+class PodLogs:
+    """Container logs read from a live cluster: (``ns/pod``, text) per pod, or why they could not be."""
+
+    logs: tuple[tuple[str, str], ...] = ()
+    error: str | None = None
+
+
 class Context:
-    """Everything a check may read: the state plus (cached) findings, traces and request evidence."""
+    """Everything a check may read: the state plus (cached) findings, traces, request evidence and,
+    on a live cluster, container logs."""
 
     def __init__(self, state: State, *, target: Target | None = None):
         self.state = state
         self.target = target or Target()
         self._traces: dict[tuple, Any] = {}
         self._evidence: dict[tuple, Evidence] = {}
+        self._logs: dict[tuple, PodLogs] = {}
+
+    def pod_logs(self, namespace: str, selector: str, container: str, tail: int) -> PodLogs:
+        """The last ``tail`` lines of ``container`` in the pods of ``namespace`` matching ``selector``,
+        read through the API (never exec); live mode only. A refusal or an unreachable cluster comes
+        back as ``error`` for the check to report, never as an exception."""
+        if self.state.mode != "live":
+            raise ValueError("container logs exist only on a live cluster")
+        key = (namespace, selector, container, tail)
+        if key not in self._logs:
+            from graders.errors import ClusterError
+            from graders.sources.live import read_pod_logs
+
+            try:
+                logs = PodLogs(tuple(read_pod_logs(self.target.context, self.target.kubeconfig, namespace, selector,
+                                                   container, tail)))
+            except ClusterError as err:
+                logs = PodLogs(error=str(err))
+            self._logs[key] = logs
+        return self._logs[key]
 
     @cached_property
     def findings(self) -> tuple:

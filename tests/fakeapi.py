@@ -677,6 +677,10 @@ class _Server(_QuietServer):
     fake: FakeApiServer
 
 
+class _Text(str):
+    """A plain-text answer (a container log) instead of a JSON object."""
+
+
 @dataclass
 class _Route:
     group: str
@@ -737,6 +741,7 @@ class FakeApiServer(_LoopbackServer):
         self.forbidden: list[tuple[str, str, str, str | None]] = []  # (verb, group, resource, namespace)
         self.portforward_backends: dict[tuple[str | None, int], tuple[str, int] | None] = {}
         self.delay = 0.0  # seconds to wait before every answer: a slow API server
+        self.container_logs: dict[tuple[str, str, str], str] = {}  # (namespace, pod, container) -> text
         seed = course_objects(istio=istio, with_operator_crd=operator_crd) if objects is None else list(objects)
         for obj in seed:
             self.add(obj)
@@ -755,6 +760,10 @@ class FakeApiServer(_LoopbackServer):
             if rt is None:
                 raise ValueError(f"the fake API server does not serve {obj.get('apiVersion')} {obj.get('kind')}")
             return self.cluster.create(rt, obj, obj.get("metadata", {}).get("namespace"))
+
+    def set_log(self, namespace: str, pod: str, container: str, text: str) -> None:
+        """What GET .../pods/<pod>/log?container=<container> answers (tailLines honoured)."""
+        self.container_logs[(namespace, pod, container)] = text
 
     def add_all(self, objs: Iterable[dict]) -> list[dict]:
         return [self.add(o) for o in objs]
@@ -853,9 +862,10 @@ class FakeApiServer(_LoopbackServer):
             status, body = 400, ApiError(400, "BadRequest", f"the fake API server could not process the request: "
                                                             f"{err}").body()
         rec.status = status
-        data = json.dumps(body).encode()
+        text = isinstance(body, _Text)
+        data = body.encode() if text else json.dumps(body).encode()
         h.send_response(status)
-        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Type", "text/plain" if text else "application/json")
         h.send_header("Content-Length", str(len(data)))
         h.send_header("Audit-Id", str(uuid.uuid4()))
         h.end_headers()
@@ -926,13 +936,14 @@ class FakeApiServer(_LoopbackServer):
         with c.lock:
             if method == "GET":
                 rec.verb = "get" if route.name else "list"
-                self._check_forbidden(rec.verb, route, rec)
+                # RBAC authorizes a subresource on its own (`get pods/log`), not through `get pods`.
+                self._check_forbidden(rec.verb, route, rec, sub=route.subresource)
                 if route.name:
                     obj = c.get(rt, ns, route.name)
                     if obj is None:
                         raise not_found(rt, route.name)
                     if route.subresource == "log":
-                        raise ApiError(400, "BadRequest", "the fake API server keeps no container logs")
+                        return 200, self._log(ns, route.name, query)
                     return 200, self._out(obj, route, full=True)
                 items = c.list(rt, route.namespace)
                 if "labelSelector" in query:
@@ -1011,6 +1022,15 @@ class FakeApiServer(_LoopbackServer):
                            f"application/merge-patch+json, application/apply-patch+yaml (got {ct!r})")
         return 200, self._out(c.replace(rt, ns, route.name, patched, dry_run=dry_run, check_version=False), route,
                               full=True)
+
+    def _log(self, namespace: str, pod: str, query: dict[str, str]) -> _Text:
+        text = self.container_logs.get((namespace, pod, query.get("container", "")))
+        if text is None:
+            raise ApiError(400, "BadRequest", f'container "{query.get("container")}" in pod "{pod}" has no log '
+                                              "in the fake API server")
+        lines = text.splitlines(keepends=True)
+        tail = int(query.get("tailLines") or 0)
+        return _Text("".join(lines[-tail:] if tail else lines))
 
     def _out(self, obj: dict, route: _Route, *, full: bool) -> dict:
         """The object as served at the requested version; LIST items of built-in kinds lack kind/apiVersion."""

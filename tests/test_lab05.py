@@ -90,6 +90,50 @@ def test_live_log_check_reports_an_unreadable_log(fake_api, fake_kubeconfig):
     assert not [c for c in fake_api.calls() if "exec" in c.path]
 
 
+HOP2 = ('[2026-11-30T10:00:00.000Z] "GET /get HTTP/1.1" 200 - via_upstream - "-" 0 254 180 179 "10.244.0.12" '
+        '"curl/8.11.1" "7f3c" "httpbin.org" "52.1.2.3:80" outbound|80||httpbin.org 10.244.0.9:41234 '
+        '10.244.0.9:8080 10.244.0.12:50000 - -')
+
+
+def _egress_pods(fake_api) -> list[str]:
+    return [p["metadata"]["name"] for p in fake_api.objects("Pod", "istio-system")
+            if (p["metadata"].get("labels") or {}).get("istio") == "egressgateway"]
+
+
+def test_live_log_check_finds_the_request_in_the_access_log(fake_api, fake_kubeconfig):
+    fake_api.add_all(_solution_objects())
+    pods = _egress_pods(fake_api)
+    assert pods
+    noise = "\n".join(f"[2026-11-30T09:59:{i:02d}.000Z] \"GET /healthz/ready HTTP/1.1\" 200" for i in range(60))
+    for pod in pods:
+        fake_api.set_log("istio-system", pod, "istio-proxy", noise + "\n" + HOP2 + "\n")
+    chk = run("lab05", kubeconfig=fake_kubeconfig, only=["egress-log"]).check("egress-log")
+    assert chk.passed, chk.message
+    assert chk.message.startswith(f"Found {len(pods)} matching line(s) in the access log of "
+                                  "istio-system/istio-egressgateway, e.g. [2026-11-30T10:00:00.000Z]")
+    logs = [c for c in fake_api.calls("get") if c.path.endswith("/log")]
+    assert {c.name for c in logs} == set(pods)
+    assert all(c.query == {"container": "istio-proxy", "tailLines": "500"} for c in logs)
+    assert not [c for c in fake_api.calls() if "exec" in c.path]
+
+
+def test_live_log_check_without_the_request_says_how_to_send_one(fake_api, fake_kubeconfig):
+    fake_api.add_all(_solution_objects())
+    for pod in _egress_pods(fake_api):
+        fake_api.set_log("istio-system", pod, "istio-proxy", HOP2.replace("httpbin.org", "example.com") + "\n")
+    chk = run("lab05", kubeconfig=fake_kubeconfig, only=["egress-log"]).check("egress-log")
+    assert not chk.passed and chk.message.startswith('No line with the authority "httpbin.org"')
+    assert "kubectl exec deploy/curl -- curl -sI http://httpbin.org/headers" in chk.hints[0]
+
+
+def test_live_log_check_reports_a_refusal_with_the_permission_to_ask_for(fake_api, fake_kubeconfig):
+    fake_api.add_all(_solution_objects())
+    fake_api.forbid("pods/log", verb="get", namespace="istio-system")
+    chk = run("lab05", kubeconfig=fake_kubeconfig, only=["egress-log"]).check("egress-log")
+    assert not chk.passed and "HTTP 403" in chk.message and 'cannot get resource "pods/log"' in chk.message
+    assert "`kubectl auth can-i get pods/log -n istio-system`" in chk.hints[0]
+
+
 def _solution_objects() -> list[dict]:
     from graders.yamlio import load_documents
 

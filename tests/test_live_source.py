@@ -22,7 +22,7 @@ from fakeapi import (
 from graders.cli import main
 from graders.errors import ClusterError
 from graders.sources import load_state
-from graders.sources.live import ISTIO_KINDS, read_cluster
+from graders.sources.live import ISTIO_KINDS, read_cluster, read_pod_logs
 from graders.state import State
 
 CONTEXT = "kind-istio-lab"
@@ -127,14 +127,31 @@ def test_forbidden_names_the_missing_permission(fake_api: FakeApiServer, fake_ku
 
 def test_the_rbac_file_grants_exactly_what_is_read(fake_api: FakeApiServer, fake_kubeconfig: str) -> None:
     rbac = Path(__file__).resolve().parents[1] / "deploy" / "rbac" / "grader-readonly.yaml"
-    rules = next(d for d in yaml.safe_load_all(rbac.read_text()) if d)["rules"]
-    granted = {(g, r, v) for rule in rules for g in rule["apiGroups"] for r in rule["resources"]
-               for v in rule["verbs"]}
-    assert not any(v in ("update", "patch", "delete", "deletecollection", "watch") for _, _, v in granted)
-    assert not any(r in ("secrets", "configmaps", "pods/log") for _, r, _ in granted)
+    cluster_role, log_role = [d for d in yaml.safe_load_all(rbac.read_text()) if d]
+
+    def granted(role: dict) -> set[tuple[str, str, str]]:
+        return {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
+                for v in rule["verbs"]}
+
+    everywhere = granted(cluster_role)
+    assert cluster_role["kind"] == "ClusterRole"
+    assert not any(v in ("update", "patch", "delete", "deletecollection", "watch") for _, _, v in everywhere)
+    assert not any(r in ("secrets", "configmaps", "pods/log") for _, r, _ in everywhere)
     read_cluster(CONTEXT, fake_kubeconfig)
     for r in fake_api.calls("list"):
-        assert (r.group, r.resource, "list") in granted, r.path
+        assert (r.group, r.resource, "list") in everywhere, r.path
+    # Container logs: one namespaced Role, get only, and only in istio-system (lab 5's egress gateway).
+    assert (log_role["kind"], log_role["metadata"]["namespace"]) == ("Role", "istio-system")
+    assert granted(log_role) == {("", "pods/log", "get")}
+    pods = [p["metadata"]["name"] for p in fake_api.objects("Pod", "istio-system")
+            if (p["metadata"].get("labels") or {}).get("istio") == "egressgateway"]
+    for pod in pods:
+        fake_api.set_log("istio-system", pod, "istio-proxy", "a\nb\nc\n")
+    fake_api.clear_requests()
+    logs = read_pod_logs(CONTEXT, fake_kubeconfig, "istio-system", "istio=egressgateway", "istio-proxy", 2)
+    assert logs == [(f"istio-system/{pod}", "b\nc\n") for pod in pods] and pods
+    calls = [(c.verb, c.resource, c.namespace, c.path.rsplit("/", 1)[-1]) for c in fake_api.calls()]
+    assert calls == [("list", "pods", "istio-system", "pods")] + [("get", "pods", "istio-system", "log")] * len(pods)
 
 
 def test_unreachable_server_fails_fast_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,11 +1,12 @@
-"""Reading a live cluster: the only place the graders talk to a Kubernetes API server.
+"""Reading a live cluster: the only place the graders talk to a Kubernetes API server (apart from
+the port-forwards of graders.probes).
 
-Read-only by construction: every request goes through ``Reader.get_json``, which only issues
-GET. One LIST per kind, cluster-wide, so a 10k-object cluster costs a handful of requests and the
-RBAC needed is exactly deploy/rbac/grader-readonly.yaml (get/list on the kinds below). Secrets and
-ConfigMaps are never requested. Responses are read as raw JSON rather than through the client's
-typed models: it is faster, and the models' strict validation would turn one odd object into a
-crash instead of a MANIFEST-INVALID finding.
+Read-only by construction: every request goes through ``Reader``, which only issues GET. One LIST
+per kind, cluster-wide, so a 10k-object cluster costs a handful of requests and the RBAC needed is
+exactly deploy/rbac/grader-readonly.yaml (get/list on the kinds below; pods/log in istio-system only
+for lab 5's access-log check). Secrets and ConfigMaps are never requested. Responses are read as raw
+JSON rather than through the client's typed models: it is faster, and the models' strict validation
+would turn one odd object into a crash instead of a MANIFEST-INVALID finding.
 
 Every failure becomes one ``ClusterError`` line saying what, where and how to fix it, within a few
 seconds: requests carry a bounded timeout and urllib3 retries a refused connection only once.
@@ -160,13 +161,13 @@ class Reader:
         read = min(self.timeout, remaining)
         return (min(read, max(1.0, self.timeout / 2)), read)
 
-    def get_json(self, path: str, what: str, kind: Kind | None = None, *, missing_ok: bool = False) -> dict:
-        """GET ``path`` as JSON; 404 raises ``Missing`` for API groups (or when ``missing_ok``)."""
+    def _get(self, path: str, what: str, kind: Kind | None, missing_ok: bool, accept: str,
+             query: list[tuple[str, str]] | None = None) -> bytes:
         import urllib3
         from kubernetes.client.exceptions import ApiException
 
         method, url, headers, _body, _post = self.api.param_serialize(
-            "GET", path, header_params={"Accept": "application/json"}, auth_settings=["BearerToken"])
+            "GET", path, query_params=query, header_params={"Accept": accept}, auth_settings=["BearerToken"])
         try:
             resp = self.api.call_api(method, url, headers, _request_timeout=self._request_timeout())
             data = resp.read()
@@ -178,6 +179,16 @@ class Reader:
             raise Missing(what)
         if not 200 <= resp.status < 300:
             raise self._http_error(resp.status, data, what, kind)
+        return data
+
+    def get_text(self, path: str, what: str, query: list[tuple[str, str]] | None = None) -> str:
+        """GET ``path`` as text (a container log)."""
+        return self._get(path, what, None, False, "text/plain, */*", query).decode("utf-8", "replace")
+
+    def get_json(self, path: str, what: str, kind: Kind | None = None, *, missing_ok: bool = False,
+                 query: list[tuple[str, str]] | None = None) -> dict:
+        """GET ``path`` as JSON; 404 raises ``Missing`` for API groups (or when ``missing_ok``)."""
+        data = self._get(path, what, kind, missing_ok, "application/json", query)
         try:
             doc = json.loads(data)
         except ValueError:
@@ -287,5 +298,28 @@ def read_cluster(context: str | None, kubeconfig: str | None, timeout: float = 5
             with contextlib.suppress(Missing):  # CRD deleted between the two requests
                 objects += reader.list_all(OPERATOR_KIND, operator_version)
         return ClusterRead(objects, istio_installed, name, server)
+    finally:
+        api.close()
+
+
+def read_pod_logs(context: str | None, kubeconfig: str | None, namespace: str, selector: str, container: str,
+                  tail: int, timeout: float = 5.0) -> list[tuple[str, str]]:
+    """(``ns/pod``, the last ``tail`` lines of ``container``) for every pod of ``namespace`` whose labels
+    match ``selector``: one LIST and one GET of pods/log per pod, never exec. pods/log needs its own
+    grant (the optional Role in deploy/rbac/grader-readonly.yaml)."""
+    api, name, server = new_api_client(context, kubeconfig, timeout=timeout)
+    try:
+        reader = Reader(api, name, server, timeout)
+        pods = reader.get_json(f"/api/v1/namespaces/{namespace}/pods", f"pods in {namespace}", CORE_KINDS[1][0],
+                               query=[("labelSelector", selector)])
+        out = []
+        for item in pods.get("items") or []:
+            pod = (item.get("metadata") or {}).get("name") if isinstance(item, dict) else None
+            if isinstance(pod, str):
+                text = reader.get_text(f"/api/v1/namespaces/{namespace}/pods/{pod}/log",
+                                       f"the {container} log of pod {namespace}/{pod}",
+                                       [("container", container), ("tailLines", str(tail))])
+                out.append((f"{namespace}/{pod}", text))
+        return out
     finally:
         api.close()
