@@ -24,7 +24,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="OUT_DIR", help="where results and gradebooks go")
     p.add_argument("--roster", metavar="FILE", help="CSV: id,name,email[,kubeconfig,context,canvas_id,"
                                                    "sis_user_id,sis_login_id,section]")
-    p.add_argument("--workers", type=int, default=None, help="parallel kernels (default: number of cores)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="learners graded at once, each by a worker process with its own kernel "
+                        "(default: number of cores; about 100 MiB each)")
     p.add_argument("--timeout", type=float, default=120.0,
                    help="seconds of notebook execution per learner (default 120; kernel start-up has its own limit)")
     p.add_argument("--mode", choices=("snapshot", "live", "manifests"),
