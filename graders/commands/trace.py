@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the gateway Service the client connects to (default: %(default)s)")
     p.add_argument("--port", type=int, default=80, help="a port of that Service (default: 80)")
     p.add_argument("--host", default="localhost", help="the Host header (default: localhost)")
-    p.add_argument("--path", default="/", help="the request path (default: /)")
+    p.add_argument("--path", default="/", help="the request path, with any query string: /api?user=x (default: /)")
     p.add_argument("--method", default="GET", help="the HTTP method (default: GET)")
     p.add_argument("-H", "--header", action="append", type=_header, default=[], metavar="NAME:VALUE",
                    help="an extra request header (repeatable)")
