@@ -42,7 +42,8 @@ Result JSON (``LabResult.to_json()``, also ``python -m graders check LAB -o json
 ``application/vnd.istio-gateway-course.lab-result+json`` output) is stable::
 
     {"lab": "lab01", "mode": "live|snapshot|simulated|manifests", "score": int, "max_score": int,
-     "checks": [{"id": str, "title": str, "points": int, "passed": bool, "message": str,
+     "checks": [{"id": str, "title": str, "points": int, "passed": bool, "status": "passed|failed|blocked",
+                 "message": str,
                  "hint": str | null}]}      # hint: the first hint of a failed check, else null
 """
 
@@ -103,9 +104,17 @@ class CheckResult:
     def hint(self) -> str | None:
         return None if self.passed or not self.hints else self.hints[0]
 
+    @property
+    def status(self) -> str:
+        """``passed``, ``failed``, or ``blocked`` (not run because a check it needs did not pass), so one
+        mistake is shown as one failure and its consequences as blocked."""
+        if self.passed:
+            return "passed"
+        return "blocked" if self.skipped else "failed"
+
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "points": self.points, "passed": self.passed,
-                "message": self.message, "hint": self.hint}
+                "status": self.status, "message": self.message, "hint": self.hint}
 
 
 @dataclass(frozen=True)
@@ -398,6 +407,14 @@ class Context:
         from graders.analyzers import analyze
 
         return tuple(analyze(self.state))
+
+    def look(self, args: str) -> str:
+        """The command (in backticks) that shows ``args`` (kubectl's words, e.g. ``get pods -n istio-system
+        --show-labels``) in the current mode: kubectl on a live cluster, the read-only ``graders get``
+        view over the simulated cluster or a snapshot, where no kubectl can work."""
+        if self.state.mode == "live":
+            return f"`kubectl {args}`"
+        return f"`python -m graders get {args}`"
 
     def findings_for(self, code: str, resource: str | None = None) -> list:
         """Findings with ``code`` (optionally naming ``resource``, e.g. "Gateway default/bookinfo")."""

@@ -56,7 +56,7 @@ def test_json_shape_is_the_documented_contract():
     assert data["lab"] == "lab99" and data["mode"] == "simulated"
     assert [c["id"] for c in data["checks"]] == ["has-gateway", "gateway-named", "independent"]
     for c in data["checks"]:
-        assert list(c) == ["id", "title", "points", "passed", "message", "hint"]
+        assert list(c) == ["id", "title", "points", "passed", "status", "message", "hint"]
     assert data["checks"][2]["hint"] is None  # passed checks carry no hint
 
 
@@ -65,7 +65,7 @@ def test_only_runs_prerequisites_but_reports_just_the_asked_check():
     result = _toy_lab(calls).evaluate(Context(State(mode="simulated")), only=["gateway-named"])
     assert [c.id for c in result.checks] == ["gateway-named"]
     assert calls == ["has-gateway"]
-    assert result.checks[0].skipped
+    assert result.checks[0].skipped and result.checks[0].status == "blocked"
 
 
 def test_registration_rejects_duplicates_and_unknown_prerequisites():
