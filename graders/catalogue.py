@@ -99,7 +99,7 @@ _MESSAGES = (
     Message(
         "GW-CONFLICT", "error", "Two Gateways program the same listener and hosts",
         "Gateways {winner} and {loser} both program {workload} on listener port {listener} "
-        "(declared as {winner_port} and {loser_port}) with overlapping hosts {hosts}{bind}. {effect}",
+        "(declared as {winner_port} and {loser_port}) with {overlap}{bind}. {effect}",
         "Give each Gateway distinct hosts (and send the matching Host header), put the hosts in one "
         "Gateway, move one of them to another port that the gateway Service exposes, or select a "
         "separate gateway workload with its own labels.",
@@ -178,6 +178,22 @@ _MESSAGES = (
         "(flag UH).",
         "Check the pods: `kubectl get pods -n {namespace} -l {selector}` and `kubectl describe` any "
         "that are not Ready; compare the Service selector with the pod labels.",
+    ),
+    # --- h1-routing (issue #10) ---
+    Message(
+        "GW-PORT-RESERVED", "error", "Gateway port is one of Istio's reserved proxy ports",
+        "Gateway {gateway} server port {port} resolves to listener port {listener} on {workload}, a port "
+        "Istio reserves for the proxy itself: {effect}",
+        "Use a port outside Istio's reserved range 15000-15090 that the gateway Service forwards (80->8080 or "
+        "443->8443 on the default gateway), and keep the status port 15021 for health checks only.",
+    ),
+    Message(
+        "VS-DESTINATION-NOT-EXPORTED", "error", "Route destination is not exported to the gateway's namespace",
+        "VirtualService {vs} routes through Gateway {gateway} to {target}, which is exported only to {export}. "
+        "The gateway pods run in {proxy_ns}, and istiod gives a gateway only the services exported to its own "
+        "namespace, so Envoy on {workload} has no cluster {cluster}: requests get 503 with an empty body "
+        "(flag NC).",
+        "Add {proxy_ns} to {where} (or remove it to export to every namespace).",
     ),
 )
 

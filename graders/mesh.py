@@ -13,7 +13,17 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from graders.state import CLUSTER_DOMAIN, Gateway, Pod, Server, Service, ServicePort, State, VirtualService
+from graders.state import (
+    CLUSTER_DOMAIN,
+    Gateway,
+    Pod,
+    Server,
+    Service,
+    ServicePort,
+    State,
+    TcpRoute,
+    VirtualService,
+)
 
 MESH = "mesh"
 
@@ -32,13 +42,43 @@ def host_covers(pattern: str, host: str) -> bool:
     return False
 
 
+def host_subset_of(n: str, o: str) -> bool:
+    """Istio's ``host.Name.SubsetOf`` (pkg/config/host/name.go:64): is every name ``n`` matches also
+    matched by ``o``? A leading ``*`` makes a wildcard; names are compared as exact, case-sensitive
+    strings (istiod lower-cases only the resulting virtual-host domain, gateway.go:489)."""
+    if n.startswith("*"):
+        return o.startswith("*") and len(n) >= len(o) and n[1:].endswith(o[1:])
+    if o.startswith("*"):
+        return n.endswith(o[1:])
+    return n == o
+
+
 def hosts_intersect(a: str, b: str) -> str | None:
-    """The names two host patterns share, as Istio's host intersection computes it (or None)."""
-    if host_covers(a, b):
-        return b
-    if host_covers(b, a):
+    """The names two host patterns share, as ``host.Names.Intersection`` computes it (names.go:82):
+    ``a`` when it is a subset of ``b``, else ``b`` when it is a subset of ``a``, else None.
+    Case-sensitive: ``foo.com`` and ``Foo.com`` share nothing."""
+    if host_subset_of(a, b):
         return a
+    if host_subset_of(b, a):
+        return b
     return None
+
+
+def hosts_match(a: str, b: str) -> bool:
+    """Istio's ``host.Name.Matches`` (name.go:37): either pattern covers a name of the other."""
+    return hosts_intersect(a, b) is not None
+
+
+def redirect_domain(host: str) -> str | None:
+    """The domain of the virtual host an httpsRedirect server adds for one of its hosts, or None
+    when that domain can never match a Host header. istiod first sanitises server hosts
+    (sanitizeServerHostNamespace, pilot/pkg/model/gateway.go:654): ``*/h`` becomes ``h``, ``*/*``
+    becomes ``*``, ``./h`` becomes ``<gateway ns>/h``; the redirect loop (gateway.go:527-542) then
+    uses the host as it stands, lower-cased, so a namespaced ``ns/h`` domain is never matched."""
+    ns, sep, name = host.partition("/")
+    if not sep:
+        return host.lower()
+    return name.lower() if ns == "*" else None
 
 
 def split_server_host(host: str, gateway_ns: str) -> tuple[str, str]:
@@ -59,10 +99,18 @@ def strip_port(host: str) -> str:
 
 
 def resolve_host(host: str, namespace: str) -> str:
-    """Destination host -> FQDN: only a name without any dot is expanded (ResolveShortnameToFQDN)."""
-    if host == "*" or "." in host:
+    """Destination host -> FQDN: only a name without any dot is expanded (ResolveShortnameToFQDN,
+    pilot/pkg/model/config.go:197)."""
+    if host == "*" or "." in host or ":" in host:
         return host
     return f"{host}.{namespace}.{CLUSTER_DOMAIN}"
+
+
+def vs_hosts(vs: VirtualService) -> tuple[str, ...]:
+    """A VirtualService's hosts as istiod binds them: short names expanded to
+    ``<name>.<vs namespace>.svc.cluster.local`` first (ResolveVirtualServiceShortnames,
+    pilot/pkg/model/virtualservice.go:128), so ``hosts: [productpage]`` answers the FQDN."""
+    return tuple(resolve_host(h, vs.meta.namespace) for h in vs.hosts)
 
 
 def resolve_gateway_ref(ref: str, vs_namespace: str) -> str:
@@ -83,10 +131,33 @@ def vs_gateway_refs(vs: VirtualService) -> list[str]:
 
 
 def exported_to(export_to: Iterable[str], own_ns: str, target_ns: str) -> bool:
+    """Is a Service or ServiceEntry with this exportTo visible in ``target_ns``? istiod's
+    IsServiceVisible (push_context.go:1089): ``*`` (and no exportTo) is public, ``.`` its own
+    namespace, a name that namespace; ``~`` nowhere. For a gateway the namespace is the gateway
+    pod's (its sidecar scope, DefaultSidecarScopeForGateway, sidecar.go:257)."""
     export = list(export_to)
     if not export or "*" in export:
         return True
     return any((e == "." and own_ns == target_ns) or e == target_ns for e in export)
+
+
+def vs_bucket(vs: VirtualService, proxy_ns: str) -> int | None:
+    """Where a VirtualService stands in istiod's list for a gateway proxy in ``proxy_ns``
+    (VirtualServicesForGateway, push_context.go:1113, filled by initVirtualServices, :1767):
+    0 = private to the proxy's namespace (``.`` or its own namespace), 1 = exported to that
+    namespace by name, 2 = public (``*`` or no exportTo); None = not visible (``~`` or other
+    namespaces). Buckets come in that order whatever the objects' age."""
+    export = set(vs.export_to) or {"*"}
+    if "*" in export:
+        return 2
+    if "~" in export:
+        return None
+    own = vs.meta.namespace
+    if own == proxy_ns and ("." in export or own in export):
+        return 0
+    if proxy_ns in export and proxy_ns != own:
+        return 1
+    return None
 
 
 # --- workloads and ports ------------------------------------------------------------------------
@@ -138,6 +209,35 @@ def resolve_listener_port(state: State, pod: Pod, number: int) -> ResolvedPort:
     return ResolvedPort(number, None, None)
 
 
+@dataclass(frozen=True)
+class ReservedPort:
+    """A port the proxy's own bootstrap or pilot-agent already uses in every gateway pod."""
+
+    port: int
+    owner: str  # what already listens there
+    paths: tuple[str, ...]  # path prefixes it answers with 200 (others: 404); () = not reachable from outside
+    exact: bool  # True when the pod-level effect is read from Istio's source, False when inferred
+
+
+# Istio's reserved proxy ports that collide on a gateway pod. The Envoy bootstrap
+# (tools/packaging/common/envoy_bootstrap.json at 1.30.3) declares static listeners named
+# 0.0.0.0_15021 (route prefix /healthz/ready to pilot-agent) and 0.0.0.0_15090 (/stats/prometheus),
+# and the admin interface on 127.0.0.1:15000; pilot-agent serves 15020 on every address. istiod's
+# reserved-port check (conflictWithReservedListener, pilot/pkg/model/context.go:851) is called only
+# for sidecar listeners (listener.go:426, listener_inbound.go:380), never by buildGatewayListeners
+# (gateway.go:125), so a Gateway server there still becomes a listener that collides.
+RESERVED_PORTS: dict[int, ReservedPort] = {
+    15000: ReservedPort(15000, "Envoy's admin interface (bound to 127.0.0.1 only)", (), False),
+    15020: ReservedPort(15020, "pilot-agent's status and merged-metrics server",
+                        ("/healthz/ready", "/stats/prometheus"), False),
+    15021: ReservedPort(15021, "the bootstrap health-check listener 0.0.0.0_15021", ("/healthz/ready",), True),
+    15090: ReservedPort(15090, "the bootstrap Prometheus listener 0.0.0.0_15090", ("/stats/prometheus",), True),
+}
+# Reserved by Istio for sidecar and ambient traffic capture; nothing binds them in a gateway pod.
+SIDECAR_PORTS = {15001: "the sidecar outbound capture listener", 15006: "the sidecar inbound capture listener",
+                 15008: "the HBONE tunnel port"}
+
+
 def privileged_dropped(pod: Pod, listener: int) -> bool:
     return pod.unprivileged and listener < 1024
 
@@ -183,7 +283,7 @@ def server_allows(server: Server, gw: Gateway, vs: VirtualService) -> list[tuple
         ns, dns = split_server_host(raw, gw.meta.namespace)
         if ns not in ("*", vs.meta.namespace):
             continue
-        for h in vs.hosts:
+        for h in vs_hosts(vs):
             if hosts_intersect(dns, h):
                 pairs.append((dns, h))
     return pairs
@@ -192,13 +292,11 @@ def server_allows(server: Server, gw: Gateway, vs: VirtualService) -> list[tuple
 def bound_virtual_services(
     state: State, gw: Gateway, server: Server, proxy_ns: str
 ) -> list[tuple[VirtualService, list[str]]]:
-    """VirtualServices that attach to one server of ``gw`` on a proxy in ``proxy_ns``, in creation
-    order, each with the virtual-host domains it contributes (the host intersection)."""
+    """VirtualServices that attach to one server of ``gw`` on a proxy in ``proxy_ns``, in istiod's
+    order (see vs_bucket: private, then exported to the proxy's namespace, then public; creation
+    order within each), each with the virtual-host domains it contributes (the host intersection)."""
     out = []
-    key = gw.meta.key
-    for vs in _vs_by_gateway(state).get(key, ()):
-        if not exported_to(vs.export_to, vs.meta.namespace, proxy_ns):
-            continue
+    for vs in virtual_services_for_proxy(state, gw.meta.key, proxy_ns):
         domains = []
         for dns, h in server_allows(server, gw, vs):
             d = hosts_intersect(dns, h)
@@ -207,6 +305,40 @@ def bound_virtual_services(
         if domains:
             out.append((vs, domains))
     return out
+
+
+def tcp_hosts_match(server: Server, gw: Gateway, vs: VirtualService) -> bool:
+    """pickMatchingGatewayHosts (gateway.go:1052) on sanitised server hosts: a ``ns/`` host only for
+    VirtualServices in that namespace, then ``host.Name.Matches`` in either direction."""
+    for raw in server.hosts:
+        ns, dns = split_server_host(raw, gw.meta.namespace)
+        if ns not in ("*", vs.meta.namespace):
+            continue
+        if any(hosts_match(dns, h) for h in vs_hosts(vs)):
+            return True
+    return False
+
+
+def l4_matches(rule: TcpRoute, server: Server, gw: Gateway, vs: VirtualService) -> bool:
+    """l4MultiMatch (gateway.go:1089): no match means yes; otherwise some match whose port is unset
+    or the server's declared port, and whose gateways are unset or name this Gateway."""
+    if not rule.matches:
+        return True
+    return any((port is None or port == server.port)
+               and (not gws or gw.meta.key in {resolve_gateway_ref(g, vs.meta.namespace) for g in gws})
+               for port, gws in rule.matches)
+
+
+def bound_server_ports(state: State, vs: VirtualService) -> list[int]:
+    """Declared ports of the Gateway servers ``vs`` attaches to by host: the ports istiod falls back
+    to for a destination without a port on a multi-port Service (route.go:362-368)."""
+    ports: list[int] = []
+    for ref in dict.fromkeys(vs_gateway_refs(vs)):
+        gw = state.gateways_by_key.get(ref)
+        for server in gw.servers if gw is not None else ():
+            if server_allows(server, gw, vs) and server.port not in ports:
+                ports.append(server.port)
+    return ports
 
 
 def index_by_gateway(vss: Iterable[VirtualService]) -> dict[str, tuple[VirtualService, ...]]:
@@ -224,6 +356,13 @@ def _vs_by_gateway(state: State) -> dict[str, tuple[VirtualService, ...]]:
 
 def virtual_services_for(state: State, gateway_key: str) -> list[VirtualService]:
     return list(_vs_by_gateway(state).get(gateway_key, ()))
+
+
+def virtual_services_for_proxy(state: State, gateway_key: str, proxy_ns: str) -> list[VirtualService]:
+    """The VirtualServices istiod lists for ``gateway_key`` on a proxy in ``proxy_ns``, in its order."""
+    visible = [(b, i, vs) for i, vs in enumerate(_vs_by_gateway(state).get(gateway_key, ()))
+               if (b := vs_bucket(vs, proxy_ns)) is not None]
+    return [vs for _, _, vs in sorted(visible, key=lambda x: (x[0], x[1]))]
 
 
 # --- Envoy matching ---------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from graders.state import (
     ServicePort,
     StringMatch,
     Subset,
+    TcpRoute,
     VirtualService,
 )
 
@@ -194,8 +195,10 @@ def parse_service(raw: RawObject) -> Service:
             node = _port_number(node, f"{w}nodePort")
         ports.append(ServicePort(_get(p, "name", str, None, w), port, target, node, _get(p, "protocol", str, "TCP")))
     selector = _get(obj, "spec.selector", dict, None)
+    export = _get(obj, "metadata.annotations", dict, {}).get("networking.istio.io/exportTo")
+    export_to = tuple(e.strip() for e in export.split(",")) if isinstance(export, str) and export else ()
     return Service(meta, _get(obj, "spec.type", str, "ClusterIP"), _labels(obj, "spec.selector") if selector else None,
-                   tuple(ports))
+                   tuple(ports), export_to)
 
 
 def parse_gateway(raw: RawObject) -> Gateway:
@@ -278,20 +281,37 @@ def parse_virtual_service(raw: RawObject) -> VirtualService:
     routes = []
     for i, r, w in _mappings(obj, "spec.http"):
         matches = [_http_match(m, mw) for _, m, mw in _mappings(r, "match", w)]
-        dests = []
-        for _, d, dw in _mappings(r, "route", w):
-            host = _get(d, "destination.host", str, None, dw)
-            if host is None:
-                raise Invalid(f"{dw}destination.host", "is required")
-            port = _get(d, "destination.port.number", int, None, dw)
-            dests.append(Destination(host, _port_number(port, f"{dw}destination.port.number") if port else None,
-                                     _get(d, "destination.subset", str, None, dw), _get(d, "weight", int, None, dw)))
+        dests = _destinations(r, w)
         direct = _get(r, "directResponse.status", int, None, w)
+        redirect = isinstance(r.get("redirect"), Mapping)
+        code = _get(r, "redirect.redirectCode", int, None, w) if redirect else None
         routes.append(HttpRoute(i, _get(r, "name", str, "", w), tuple(matches), tuple(dests),
-                                redirect=isinstance(r.get("redirect"), Mapping), direct_status=direct))
+                                redirect=redirect, direct_status=direct, redirect_code=code))
     hosts = _strings(obj, "spec.hosts")
     return VirtualService(meta, hosts, _strings(obj, "spec.gateways"), tuple(routes), _strings(obj, "spec.exportTo"),
-                          bool(_get(obj, "spec.tcp", list, None) or _get(obj, "spec.tls", list, None)))
+                          bool(_get(obj, "spec.tcp", list, None) or _get(obj, "spec.tls", list, None)),
+                          tuple(_tcp_route(i, r, w) for i, r, w in _mappings(obj, "spec.tcp")))
+
+
+def _destinations(r: Mapping, w: str) -> tuple[Destination, ...]:
+    dests = []
+    for _, d, dw in _mappings(r, "route", w):
+        host = _get(d, "destination.host", str, None, dw)
+        if host is None:
+            raise Invalid(f"{dw}destination.host", "is required")
+        port = _get(d, "destination.port.number", int, None, dw)
+        dests.append(Destination(host, _port_number(port, f"{dw}destination.port.number") if port else None,
+                                 _get(d, "destination.subset", str, None, dw), _get(d, "weight", int, None, dw)))
+    return tuple(dests)
+
+
+def _tcp_route(i: int, r: Mapping, w: str) -> TcpRoute:
+    """A ``spec.tcp`` rule: the L4 match fields istiod checks for a gateway (port, gateways)."""
+    matches = []
+    for _, m, mw in _mappings(r, "match", w):
+        port = m.get("port")
+        matches.append((_port_number(port, f"{mw}port") if port is not None else None, _strings(m, "gateways", mw)))
+    return TcpRoute(i, tuple(matches), _destinations(r, w))
 
 
 def parse_destination_rule(raw: RawObject) -> DestinationRule:

@@ -131,6 +131,8 @@ class Service:
     type: str  # ClusterIP | NodePort | LoadBalancer | ExternalName
     selector: Mapping[str, str] | None
     ports: tuple[ServicePort, ...] = ()
+    # annotation networking.istio.io/exportTo, split on commas (istiod's kube conversion.go:84); () = public
+    export_to: tuple[str, ...] = ()
 
     @property
     def fqdn(self) -> str:
@@ -236,11 +238,21 @@ class HttpRoute:
     destinations: tuple[Destination, ...] = ()
     redirect: bool = False
     direct_status: int | None = None
+    redirect_code: int | None = None  # redirect.redirectCode as written (None: istiod's default 301)
 
     @property
     def catch_all(self) -> bool:
         """True when an Envoy route built from this rule is a catch-all (see HttpMatch.catch_all)."""
         return not self.matches or any(m.catch_all for m in self.matches)
+
+
+@dataclass(frozen=True)
+class TcpRoute:
+    """One ``spec.tcp`` rule: its L4 matches (port, gateways) and destinations."""
+
+    index: int
+    matches: tuple[tuple[int | None, tuple[str, ...]], ...] = ()  # (match.port, match.gateways)
+    destinations: tuple[Destination, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -251,6 +263,7 @@ class VirtualService:
     http: tuple[HttpRoute, ...] = ()
     export_to: tuple[str, ...] = ()
     has_tcp_or_tls: bool = False
+    tcp: tuple[TcpRoute, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,7 @@ class _Tracer:
     def __init__(self, state: State, req: Request):
         self.state, self.req = state, req
         self.steps: list[Step] = []
+        self.proxy_ns = "istio-system"
 
     def add(self, step: str, result: str, *objects: str, uncertain: bool = False) -> None:
         self.steps.append(Step(step, result, tuple(o for o in objects if o), uncertain))
@@ -143,6 +144,7 @@ class _Tracer:
             raise _Done("connection-refused")
         self._reachability(svc, sp)
         pod = self._endpoints(svc, sp)
+        self.proxy_ns = pod.meta.namespace
         target = target_port_number(sp, pod)
         servers = self._listener(pod, target, svc)
         http_servers = self._protocol(servers)
@@ -199,6 +201,8 @@ class _Tracer:
             if ls.listener == target:
                 self.add("listener", f"Gateway {ls.gateway.meta.key} asks for port {ls.server.port}, which resolves "
                          f"to {ls.listener} (< 1024) on an unprivileged pod: istiod skips it.", ls.gateway.meta.ref)
+        if target in mesh.RESERVED_PORTS:
+            self._reserved(mesh.RESERVED_PORTS[target], servers)
         if not servers:
             selecting = [g.meta.key for g in self.state.ordered_gateways if pod in mesh.gateway_pods(self.state, g)]
             elsewhere = sorted({ls.listener for group in groups.values() for ls in group})
@@ -212,6 +216,33 @@ class _Tracer:
         self.add("listener", f"Envoy listens on {target}, built from: {names}. Gateways are merged oldest first.",
                  *dict.fromkeys(ls.gateway.meta.ref for ls in servers))
         return servers
+
+    def _reserved(self, port: mesh.ReservedPort, servers: list[ListenerServer]) -> None:
+        """A request to one of the proxy's reserved ports meets what already listens there, whatever
+        the Gateways say (see mesh.RESERVED_PORTS for the sources)."""
+        gateways = list(dict.fromkeys(ls.gateway.meta.ref for ls in servers))
+        if gateways:
+            self.add("listener", f"{', '.join(gateways)} asks for a listener on {port.port}, which is reserved: "
+                     f"{port.owner} already uses it in every gateway pod. istiod does not check reserved ports for "
+                     "gateways and builds the listener anyway; Envoy cannot add it next to the one already there, "
+                     "so it is refused (istioctl proxy-status shows the listener update rejected) and the Gateway's "
+                     "routes never apply here.", *gateways, uncertain=not port.exact)
+        else:
+            self.add("listener", f"Port {port.port} is reserved: {port.owner} listens there in every gateway pod.",
+                     uncertain=not port.exact)
+        path = self.req.path.partition("?")[0]
+        if not port.paths:
+            self.add("listener", f"{port.owner[0].upper()}{port.owner[1:]} does not accept connections from outside "
+                     "the pod, and the Gateway's listener could not bind: the connection is refused.",
+                     uncertain=True)
+            raise _Done("connection-refused")
+        if any(path.startswith(p) for p in port.paths):
+            self.add("route", f"{port.owner[0].upper()}{port.owner[1:]} answers {path} itself (200), not an "
+                     "application.", uncertain=not port.exact)
+            raise _Done("ok", 200)
+        self.add("route", f"{port.owner[0].upper()}{port.owner[1:]} only answers {', '.join(port.paths)}; "
+                 f"{path} gets 404.", uncertain=not port.exact)
+        raise _Done("not-found")
 
     @staticmethod
     def _translated(ls: ListenerServer) -> str:
@@ -227,10 +258,17 @@ class _Tracer:
 
         kept = [ls for ls in servers if same_family(ls)]
         rejected = [ls for ls in servers if not same_family(ls)]
+        if family not in ("http", "HTTPS", "TLS"):
+            # Plain TCP (or another opaque protocol) cannot be merged at all (canMergeProtocols,
+            # pilot/pkg/model/gateway.go:513): every later server on the port is skipped, whatever its hosts.
+            kept, rejected = [first], servers[1:]
         for ls in rejected:
             self.add("protocol", f"Server {ls.server.protocol} of {ls.gateway.meta.key} conflicts with the "
-                     f"{first.server.protocol} server that came first on this port; istiod rejects it.",
+                     f"{first.server.protocol} server that came first on this port; istiod rejects it "
+                     "(\"conflict with existing server\", pilot/pkg/model/gateway.go:308).",
                      ls.gateway.meta.ref)
+        if family not in ("http", "HTTPS", "TLS"):
+            self._tcp(first)
         if family != "http":
             self.add("protocol", f"The listener serves {first.server.protocol} (from {first.gateway.meta.key}); a "
                      "plain HTTP request does not match its TLS/TCP filter chain and the connection is closed "
@@ -284,14 +322,14 @@ class _Tracer:
                         table.left_out.setdefault(d, []).append(f"{vs.meta.key}: {'; '.join(left_out)}")
                     if redirect:
                         table.require_tls.setdefault(d, ls.gateway.meta.ref)
-            # Every host of an httpsRedirect server gets a virtual host that redirects, routes or not.
-            # istiod uses the host string as written, so a namespace-qualified one (ns/host) can never
-            # match a Host header; only plain hosts are modelled.
+            # Every host of an httpsRedirect server gets a virtual host that redirects, routes or not
+            # (gateway.go:527-542), after istiod's host sanitising: see mesh.redirect_domain.
             for h in ls.server.hosts if redirect else ():
-                if "/" not in h:
-                    table.routes.setdefault(h.lower(), [])
-                    table.built_from.setdefault(h.lower(), []).append(ls.gateway.meta.ref)
-                    table.require_tls.setdefault(h.lower(), ls.gateway.meta.ref)
+                domain = mesh.redirect_domain(h)
+                if domain is not None:
+                    table.routes.setdefault(domain, [])
+                    table.built_from.setdefault(domain, []).append(ls.gateway.meta.ref)
+                    table.require_tls.setdefault(domain, ls.gateway.meta.ref)
         return table
 
     def _vs_routes(self, vs: VirtualService, ls: ListenerServer, pod: Pod) -> tuple[list[RouteCandidate], list[str]]:
@@ -406,8 +444,18 @@ class _Tracer:
     def _destination(self, cand: RouteCandidate) -> None:
         route, vs = cand.route, cand.vs
         if route.redirect:
-            self.add("destination", "The route is a redirect: Envoy answers 301 itself.", vs.meta.ref)
-            raise _Done("ok", 301)
+            code = route.redirect_code or 301
+            if code not in REDIRECT_CODES:
+                self.add("destination", f"The route is a redirect with redirectCode {code}, which istiod does not "
+                         "support (only 301, 302, 303, 307, 308; route.go:831-849): it logs 'Redirect Code is not yet "
+                         "supported' and emits the route without an action, which Envoy rejects together with the "
+                         "whole route table; the gateway keeps whatever routes it had before.", vs.meta.ref,
+                         uncertain=True)
+                raise _Done("not-found")
+            self.add("destination", f"The route is a redirect: Envoy answers {code} itself"
+                     + (" (redirectCode; istiod maps it in route.go:831)." if route.redirect_code else
+                        " (the default when redirectCode is not set)."), vs.meta.ref)
+            raise _Done("ok", code)
         if route.direct_status is not None:
             self.add("destination", f"The route has a directResponse: Envoy answers {route.direct_status} itself.",
                      vs.meta.ref)
@@ -425,6 +473,9 @@ class _Tracer:
         if svc is None:
             if known_external(self.state, dest.host):
                 se = self.state.service_entry_hosts.get(dest.host)
+                if se is not None and not mesh.exported_to(se.export_to, se.meta.namespace, self.proxy_ns):
+                    self._not_visible(se.meta.ref, se.export_to, vs, f"outbound|{dest.port or cand.server.port}||"
+                                      f"{dest.host}")
                 self.add("destination", f"{dest.host} is declared by a ServiceEntry; Envoy sends the request to "
                          "that external host.", *(se.meta.ref,) if se else ())
                 raise _Done("ok", None, {"service": dest.host, "port": dest.port})
@@ -433,8 +484,12 @@ class _Tracer:
                      f"ServiceEntry host. The route points at cluster outbound|{port}||{fqdn}, which does not "
                      "exist: 503 NC.", vs.meta.ref)
             raise _Done("no-cluster")
+        if not mesh.exported_to(svc.export_to, svc.meta.namespace, self.proxy_ns):
+            self._not_visible(svc.meta.ref, svc.export_to, vs, f"outbound|{dest.port or cand.server.port}||{fqdn}")
         port = dest.port
         if port is None:
+            # GetDestinationCluster (route.go:362-368): the Service's only port, else the port of the
+            # Gateway server the route is built for (as declared, before any targetPort translation).
             port = svc.ports[0].port if len(svc.ports) == 1 else cand.server.port
             how = ("the Service's only port" if len(svc.ports) == 1 else
                    f"the Gateway server's port {cand.server.port}, because no port was given and the Service has "
@@ -466,6 +521,56 @@ class _Tracer:
                  + (" (simulated: Deployment templates stand for pods)" if pods[0].from_template else "")
                  + ". The application answers.", *(f"Deployment {mesh.workload_of(p)}" for p in pods[:1]))
         raise _Done("ok", None, destination)
+
+
+    def _not_visible(self, ref: str, export_to: tuple[str, ...], vs: VirtualService, cluster: str) -> None:
+        self.add("destination", f"{ref} is exported only to {', '.join(export_to)}, not to the gateway pod's namespace "
+                 f"{self.proxy_ns}: the gateway's sidecar scope does not contain it (IsServiceVisible, "
+                 f"push_context.go:1089), so cluster {cluster} does not exist on the gateway: 503 NC.",
+                 ref, vs.meta.ref)
+        raise _Done("no-cluster")
+
+    def _tcp(self, ls: ListenerServer) -> None:
+        """A plain TCP server gets a filter chain only from the first VirtualService (in istiod's order)
+        with a ``tcp`` rule matching it (buildGatewayNetworkFiltersFromTCPRoutes, gateway.go:867); with
+        none, the listener has no filter chain and istiod omits it (gateway.go:210, 80)."""
+        for vs in mesh.virtual_services_for_proxy(self.state, ls.gateway.meta.key, self.proxy_ns):
+            if not mesh.tcp_hosts_match(ls.server, ls.gateway, vs):
+                continue
+            for rule in vs.tcp:
+                if mesh.l4_matches(rule, ls.server, ls.gateway, vs):
+                    self.add("protocol", f"The listener is plain TCP (server of {ls.gateway.meta.key}); "
+                             f"tcp[{rule.index}] of {vs.meta.key} forwards the connection's bytes as they are. A "
+                             "plain HTTP request is relayed unchanged, so the destination application answers it.",
+                             ls.gateway.meta.ref, vs.meta.ref, uncertain=True)
+                    self._tcp_destination(vs, rule, ls)
+        self.add("protocol", f"The TCP server of {ls.gateway.meta.key} has no VirtualService with a matching tcp "
+                 "route, so istiod builds no filter chain for it ('listener missed network filter') and omits a "
+                 "listener without filter chains: nothing listens on this port and the connection is refused.",
+                 ls.gateway.meta.ref)
+        raise _Done("connection-refused")
+
+    def _tcp_destination(self, vs: VirtualService, rule: Any, ls: ListenerServer) -> None:
+        if not rule.destinations:
+            raise _Done("connection-closed")
+        dest = max(rule.destinations, key=lambda d: d.weight or 0)
+        fqdn = resolve_host(dest.host, vs.meta.namespace)
+        svc = self.state.service_by_fqdn.get(fqdn)
+        port = dest.port or (svc.ports[0].port if svc is not None and len(svc.ports) == 1 else ls.server.port)
+        if svc is None or svc.port(port) is None or not mesh.exported_to(svc.export_to, svc.meta.namespace,
+                                                                       self.proxy_ns):
+            self.add("destination", f"Cluster outbound|{port}||{fqdn} does not exist on the gateway: Envoy's TCP proxy "
+                     "closes the connection without a response.", vs.meta.ref)
+            raise _Done("connection-closed")
+        if not self.state.ready_pods_for(svc):
+            self.add("endpoints", f"No ready pod backs {svc.meta.key}: the TCP proxy has no upstream and closes the "
+                     "connection.", svc.meta.ref)
+            raise _Done("connection-closed", None, {"service": svc.meta.key, "port": port})
+        self.add("destination", f"Service {svc.meta.key} port {port}: the application answers.", svc.meta.ref)
+        raise _Done("ok", None, {"service": svc.meta.key, "port": port})
+
+
+REDIRECT_CODES = (301, 302, 303, 307, 308)
 
 
 def trace(state: State, request: Request | None = None) -> Trace:

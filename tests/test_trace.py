@@ -7,9 +7,11 @@ import json
 import pytest
 import yaml
 from engine_helpers import (
+    codes,
     course_operator,
     docs,
     gateway,
+    only,
     productpage_deployment,
     productpage_in,
     route_to,
@@ -400,3 +402,180 @@ def test_trace_cli_bad_arguments(tmp_path, capsys, args, needle):
     assert main(["trace", *args]) == 2
     err = capsys.readouterr().err
     assert needle in err and err.count("\n") == 1
+
+
+# --- issue #10: the trace and analyze agree with istiod (each test failed before the fix) -----------------
+def _finding_codes(tmp_path, text: str) -> list[str]:
+    return codes(state_of(tmp_path, text))
+
+
+def test_issue10_item2_service_exported_only_to_its_namespace_is_503_nc_at_the_gateway(tmp_path):
+    """A Service exported to "." in default is not in the istio-system gateway's sidecar scope
+    (DefaultSidecarScopeForGateway, sidecar.go:257; IsServiceVisible, push_context.go:1089)."""
+    svc = """
+apiVersion: v1
+kind: Service
+metadata:
+  name: productpage
+  namespace: default
+  annotations: {networking.istio.io/exportTo: "."}
+spec:
+  selector: {app: productpage}
+  ports: [{name: http, port: 9080}]
+"""
+    text = docs(svc, gateway(), virtual_service())
+    t = run(tmp_path, text, path="/productpage")
+    assert (t.outcome, t.http_status) == ("no-cluster", 503)
+    assert "not to the gateway pod's namespace istio-system" in t.steps[-1].result
+    f = only(state_of(tmp_path, text), "VS-DESTINATION-NOT-EXPORTED")
+    assert "Service default/productpage" in f.resources and "istio-system" in f.message
+    exported = text.replace('exportTo: "."', 'exportTo: "., istio-system"')
+    assert run(tmp_path, exported, path="/productpage").outcome == "ok"
+    assert "VS-DESTINATION-NOT-EXPORTED" not in _finding_codes(tmp_path, exported)
+
+
+def test_issue10_item2_service_entry_exported_elsewhere_is_503_nc(tmp_path):
+    se = """
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: httpbin, namespace: test}
+spec:
+  hosts: [httpbin.org]
+  exportTo: ["."]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: DNS
+"""
+    text = docs(se, gateway(), vs_with_rules("{route: [{destination: {host: httpbin.org, port: {number: 80}}}]}"))
+    assert run(tmp_path, text).outcome == "no-cluster"
+    assert "ServiceEntry test/httpbin" in only(state_of(tmp_path, text), "VS-DESTINATION-NOT-EXPORTED").resources
+
+
+@pytest.mark.parametrize(("code", "status"), [(None, 301), (302, 302), (303, 303), (307, 307), (308, 308)])
+def test_issue10_item5_redirect_code_is_honoured(tmp_path, code, status):
+    """ApplyRedirect maps redirectCode 301/302/303/307/308 (route/route.go:831-841); 0 means 301."""
+    rc = f", redirectCode: {code}" if code else ""
+    text = docs(gateway(), vs_with_rules(f"{{redirect: {{uri: /new{rc}}}}}"))
+    assert (run(tmp_path, text).outcome, run(tmp_path, text).http_status) == ("ok", status)
+
+
+def test_issue10_item6_gateway_and_virtualservice_hosts_are_compared_case_sensitively(tmp_path):
+    """host.Names.Intersection is exact-string (pkg/config/host/names.go:82, name.go:64); istiod lower-cases
+    only the resulting domain (gateway.go:489)."""
+    text = docs(gateway(hosts='"foo.com"'), virtual_service(hosts='"Foo.com"'))
+    assert run(tmp_path, text, host="foo.com", path="/productpage").outcome == "not-found"
+    assert "VS-HOST-NOT-IN-GATEWAY" in _finding_codes(tmp_path, text)
+    star = docs(gateway(), virtual_service(hosts='"Foo.com"'))
+    assert run(tmp_path, star, host="foo.com", path="/productpage").outcome == "ok"
+
+
+def test_issue10_item7_short_virtualservice_hosts_expand_to_the_fqdn(tmp_path):
+    """ResolveVirtualServiceShortnames (pilot/pkg/model/virtualservice.go:128) expands hosts: [productpage]."""
+    text = docs(gateway(), virtual_service(hosts="productpage"))
+    assert run(tmp_path, text, host="productpage", path="/productpage").outcome == "not-found"
+    fqdn = run(tmp_path, text, host="productpage.default.svc.cluster.local", path="/productpage")
+    assert fqdn.outcome == "ok"
+    assert "'productpage.default.svc.cluster.local'" in next(s for s in fqdn.steps if s.step == "virtual-host").result
+
+
+TCP_GATEWAY = """
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: {name}, namespace: default, creationTimestamp: '{ts}'}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 8080, name: tcp, protocol: TCP}}
+    hosts: ["{host}"]
+"""
+TCP_ROUTE = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: tcp-route, namespace: default}
+spec:
+  hosts: ["*"]
+  gateways: [tcp-a]
+  tcp:
+  - route: [{destination: {host: productpage, port: {number: 9080}}}]
+"""
+
+
+def test_issue10_item8_tcp_server_without_tcp_route_has_no_listener(tmp_path):
+    """No tcp route: no filter chain (gateway.go:867-899), and a listener without filter chains is omitted
+    (gateway.go:80, 210): connection refused, not connection-closed."""
+    text = TCP_GATEWAY.format(name="tcp-a", ts="2026-01-01T00:00:00Z", host="*")
+    t = run(tmp_path, text, port=80)
+    assert t.outcome == "connection-refused" and "no filter chain" in t.steps[-1].result
+    routed = run(tmp_path, docs(text, TCP_ROUTE), port=80)
+    assert routed.outcome == "ok" and routed.destination == {"service": "default/productpage", "port": 9080}
+
+
+def test_issue10_item8_second_tcp_server_on_a_port_is_dropped_whatever_its_hosts(tmp_path):
+    """canMergeProtocols(TCP, TCP) is false (pilot/pkg/model/gateway.go:513): the newer server is skipped with
+    'conflict with existing server' (:308), although the hosts differ."""
+    text = docs(TCP_GATEWAY.format(name="tcp-a", ts="2026-01-01T00:00:00Z", host="a.example.com"),
+                TCP_GATEWAY.format(name="tcp-b", ts="2026-01-02T00:00:00Z", host="b.example.com"), TCP_ROUTE)
+    f = only(state_of(tmp_path, text), "GW-CONFLICT")
+    assert f.severity == "error" and f.details["winner"] == "default/tcp-a" and f.details["loser"] == "default/tcp-b"
+    assert "whatever its hosts" in f.message and "duplicate host names" not in f.message
+    t = run(tmp_path, text, port=80)
+    assert t.outcome == "ok" and any("tcp-b" in s.result and "rejects" in s.result for s in t.steps)
+
+
+MULTI_PORT_WEB = """
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  selector: {app: productpage}
+  ports: [{name: http, port: 80, targetPort: 9080}, {name: admin, port: 9090}]
+"""
+
+
+@pytest.mark.parametrize(("gw_port", "request_port", "outcome", "finding"), [
+    (80, 80, "ok", False),  # the server's port 80 is a port of web: cluster outbound|80||web exists
+    (8080, 80, "no-cluster", True),  # declared 8080 (translated to the same listener), web has no 8080
+])
+def test_issue10_item9_omitted_port_falls_back_to_the_gateway_server_port(tmp_path, gw_port, request_port, outcome,
+                                                                          finding):
+    """GetDestinationCluster (route/route.go:362-368): no port and several Service ports -> the declared port
+    of the Gateway server; analyze and trace agree."""
+    vs = vs_with_rules("{route: [{destination: {host: web}}]}")
+    text = docs(MULTI_PORT_WEB, gateway(port=gw_port), vs)
+    t = run(tmp_path, text, port=request_port)
+    assert t.outcome == outcome
+    if outcome == "ok":
+        assert t.destination == {"service": "default/web", "port": 80}
+    assert ("VS-DESTINATION-PORT-MISMATCH" in _finding_codes(tmp_path, text)) is finding
+
+
+def test_issue10_item12_https_redirect_host_with_any_namespace_prefix_redirects(tmp_path):
+    """sanitizeServerHostNamespace turns */example.org into example.org (pilot/pkg/model/gateway.go:654) before
+    the redirect virtual hosts are built (gateway.go:527-542)."""
+    text = redirecting_gateway('"*/example.org"', name="bookinfo-gateway")
+    t = run(tmp_path, text, host="example.org")
+    assert (t.outcome, t.http_status) == ("ok", 301)
+    assert run(tmp_path, redirecting_gateway('"test/example.org"', name="bookinfo-gateway"),
+               host="example.org").outcome == "not-found"
+
+
+def test_issue10_item12_virtualservice_exported_to_the_gateway_namespace_comes_before_public_ones(tmp_path):
+    """VirtualServicesForGateway (push_context.go:1113): private, then exported to the proxy's namespace, then
+    public, whatever the creation times."""
+    old_public = virtual_service(name="public", created="2020-01-01T00:00:00Z", dest="reviews")
+    new_exported = virtual_service(name="exported", created="2026-01-01T00:00:00Z").replace(
+        "spec:\n", "spec:\n  exportTo: [istio-system]\n", 1)
+    t = run(tmp_path, docs(gateway(), old_public, new_exported), path="/productpage")
+    assert t.destination == {"service": "default/productpage", "port": 9080}
+
+
+@pytest.mark.parametrize(("path", "outcome", "status"), [("/productpage", "not-found", 404),
+                                                        ("/healthz/ready", "ok", 200)])
+def test_issue10_item14_gateway_on_the_status_port_meets_the_bootstrap_listener(tmp_path, path, outcome, status):
+    """The bootstrap's static listener 0.0.0.0_15021 (route /healthz/ready only) keeps the port; istiod's
+    reserved-port check (model/context.go:851) is for sidecars only."""
+    text = docs(gateway(port=15021), virtual_service())
+    t = run(tmp_path, text, port=15021, path=path)
+    assert (t.outcome, t.http_status) == (outcome, status)
+    assert any("reserved" in s.result for s in t.steps if s.step == "listener")
+    f = only(state_of(tmp_path, text), "GW-PORT-RESERVED")
+    assert f.severity == "error" and "Gateway default/bookinfo-gateway" in f.resources

@@ -28,6 +28,7 @@ def _registry() -> tuple[Analyzer, ...]:
         gateway_ports,
         gateway_reachability,
         gateway_selector,
+        gateway_visibility,
         istio_installed,
         vs_destinations,
         vs_gateways,
@@ -43,6 +44,7 @@ def _registry() -> tuple[Analyzer, ...]:
         vs_gateways.ANALYZER,
         vs_destinations.ANALYZER,
         vs_rules.ANALYZER,
+        gateway_visibility.ANALYZER,
     )
 
 

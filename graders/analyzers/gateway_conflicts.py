@@ -7,7 +7,8 @@ Stronger than IST0145 in three ways, each a real source of confusion:
   ``foo.example.com``), not only by identical strings;
 - the finding names the winner (oldest creationTimestamp, then name, then namespace: istiod's
   merge order) and the effect (HTTP: merged, older route wins a shared path; HTTPS/TLS with an
-  identical host: the newer server is dropped; another protocol on the port: rejected).
+  identical host: the newer server is dropped; another protocol on the port, or a second plain TCP
+  server whatever its hosts: rejected, pilot/pkg/model/gateway.go:304-313).
 
 It is linear in the number of servers: each new host is looked up in indexes of the hosts seen
 before it (exact names, wildcard suffixes, and every proper suffix of a seen name), so finding
@@ -120,6 +121,11 @@ def effect(state: State, winner: Entry, loser: Entry, identical: bool, proxy_ns:
     """(severity, sentences) describing what istiod and Envoy do with the pair."""
     fw, fl = protocol_family(winner.server.protocol), protocol_family(loser.server.protocol)
     w, lo = winner.gateway.meta.key, loser.gateway.meta.key
+    if fw == fl and fw not in ("http", "tls"):
+        return "error", (f"A plain {winner.server.protocol} listener cannot be shared: {MERGE_ORDER}, so istiod keeps "
+                         f"{w}'s server and skips the newer one of {lo} whatever its hosts (\"conflict with existing "
+                         "server\", pilot/pkg/model/gateway.go:308; canMergeProtocols, :513): a TCP connection carries "
+                         "no Host header or SNI to choose between them.")
     if fw != fl:
         return "error", (f"The listener already serves {winner.server.protocol} from {w} (merged first: "
                          f"{MERGE_ORDER}), so istiod rejects the newer {loser.server.protocol} server of {lo} entirely "
@@ -170,8 +176,7 @@ def run(state: State) -> Iterator[Finding]:
             winner = index.oldest_overlap(entry)
             if first_protocol is None:
                 first_protocol = entry
-            elif protocol_family(first_protocol.server.protocol) != protocol_family(entry.server.protocol) \
-                    and first_protocol.gateway is not entry.gateway:
+            elif _cannot_merge(first_protocol, entry) and first_protocol.gateway is not entry.gateway:
                 winner = first_protocol if winner is None or first_protocol.order < winner.order else winner
             if winner is not None:
                 key = (winner.gateway.meta.key, entry.gateway.meta.key)
@@ -189,7 +194,21 @@ def run(state: State) -> Iterator[Finding]:
                 origin=loser.gateway.meta.origin, severity=severity, winner=winner.gateway.meta.key,
                 loser=loser.gateway.meta.key, workload=workload, listener=listener,
                 winner_port=winner.server.port, loser_port=loser.server.port, hosts=", ".join(hosts),
+                overlap=(f"overlapping hosts {', '.join(hosts)}" if identical[0] or _mergeable(winner, loser)
+                         else f"hosts {', '.join(hosts)}"),
                 bind=f" (bind {bind})" if bind else "", effect=text + _why_older(winner.gateway, loser.gateway))
+
+
+def _mergeable(a: Entry, b: Entry) -> bool:
+    """Can istiod put both servers on one listener (HTTP with HTTP, TLS with TLS by SNI)?"""
+    return not _cannot_merge(a, b)
+
+
+def _cannot_merge(first: Entry, entry: Entry) -> bool:
+    """Does the first server on a port make istiod skip ``entry`` whatever the hosts? A different
+    protocol family, or two plain TCP (opaque) servers (canMergeProtocols, gateway.go:513)."""
+    fa, fb = protocol_family(first.server.protocol), protocol_family(entry.server.protocol)
+    return fa != fb or fa not in ("http", "tls")
 
 
 def _why_older(winner: Gateway, loser: Gateway) -> str:

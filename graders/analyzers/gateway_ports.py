@@ -2,7 +2,9 @@
 
 IST0162 accepts a port equal to a Service port or targetPort; so do we, but we also resolve the
 port the way istiod does and flag listeners below 1024 on unprivileged pods, which istiod drops
-without any status on the Gateway (only a log line in istiod)."""
+without any status on the Gateway (only a log line in istiod), and listeners on Istio's reserved
+proxy ports (15000, 15020, 15021, 15090: already used in every gateway pod; 15001, 15006, 15008:
+reserved for traffic capture), which istiod checks only for sidecars (model/context.go:851)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,15 @@ from collections.abc import Iterator
 
 from graders.analyzers import Analyzer
 from graders.catalogue import Finding, finding
-from graders.mesh import gateway_pods, privileged_dropped, resolve_listener_port, target_port_number, workloads
+from graders.mesh import (
+    RESERVED_PORTS,
+    SIDECAR_PORTS,
+    gateway_pods,
+    privileged_dropped,
+    resolve_listener_port,
+    target_port_number,
+    workloads,
+)
 from graders.state import State
 
 
@@ -40,7 +50,28 @@ def run(state: State) -> Iterator[Finding]:
                 if dropped:
                     yield finding("GW-PORT-PRIVILEGED", resources, origin=gw.meta.origin, gateway=gw.meta.key,
                                   port=port, listener=listener, workload=workload, suggest=8000 + listener)
+                reserved = _reserved_effect(listener)
+                if reserved:
+                    severity, effect = reserved
+                    yield finding("GW-PORT-RESERVED", resources, origin=gw.meta.origin, severity=severity,
+                                  gateway=gw.meta.key, port=port, listener=listener, workload=workload, effect=effect)
+
+
+def _reserved_effect(listener: int) -> tuple[str, str] | None:
+    """What a Gateway listener on a reserved port meets (mesh.RESERVED_PORTS cites the sources)."""
+    port = RESERVED_PORTS.get(listener)
+    if port is not None:
+        answers = (f"clients reaching port {listener} get its answers ({', '.join(port.paths)} 200, anything else "
+                   "404)" if port.paths else "nothing outside the pod can reach it")
+        return "error", (f"{port.owner} already uses it in every gateway pod. istiod does not check reserved ports "
+                         "for gateways (only for sidecars) and builds the listener anyway; Envoy refuses it next to "
+                         f"the one already there, so {answers} and this server's routes never apply.")
+    if listener in SIDECAR_PORTS:
+        return "warning", (f"it is {SIDECAR_PORTS[listener]}. Nothing binds it in a gateway pod, so the listener "
+                           "works today, but Istio documents the port as reserved and a proxy that captures "
+                           "traffic (sidecar or ambient) would collide with it.")
+    return None
 
 
 ANALYZER = Analyzer("gateway-ports", ("Gateway", "Pod", "Deployment", "Service"),
-                    ("GW-PORT-NOT-ON-SERVICE", "GW-PORT-PRIVILEGED"), run)
+                    ("GW-PORT-NOT-ON-SERVICE", "GW-PORT-PRIVILEGED", "GW-PORT-RESERVED"), run)

@@ -6,11 +6,11 @@ only dotless names are expanded, so ``reviews.default`` is taken literally (and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from graders.analyzers import Analyzer
 from graders.catalogue import Finding, finding
-from graders.mesh import host_covers, resolve_host, target_port_number
+from graders.mesh import bound_server_ports, host_covers, resolve_host, target_port_number
 from graders.state import CLUSTER_DOMAIN, Destination, Service, State, VirtualService
 
 
@@ -36,15 +36,22 @@ def _not_found_hint(state: State, vs: VirtualService, dest: Destination) -> str:
             f"{', '.join(names) or 'none'}), or declare the external host with a ServiceEntry.")
 
 
-def _port_problem(svc: Service, dest: Destination) -> str | None:
+def _port_problem(svc: Service, dest: Destination, server_ports: Iterable[int] = ()) -> str | None:
+    """What is wrong with the destination port, or None. Without a port, istiod's GetDestinationCluster
+    (pilot/pkg/networking/core/route/route.go:362-368) takes the Service's only port, else the declared
+    port of the Gateway server the route is built for (``server_ports``: those the VirtualService binds
+    to); only a server port the Service lacks gives a cluster that does not exist. istioctl's IST0112
+    warns on every omitted port of a multi-port Service; this follows istiod, as the trace does."""
     if dest.port is not None:
         if svc.port(dest.port):
             return None
         if any(target_port_number(sp, None) == dest.port for sp in svc.ports):
             return f"on port {dest.port}, which is a targetPort (a container port), not a port of the Service"
         return f"on port {dest.port}, which the Service does not have"
-    if len(svc.ports) > 1:
-        return "without a port, but the Service has several ports, so istiod cannot pick one"
+    missing = sorted({p for p in server_ports if svc.port(p) is None}) if len(svc.ports) > 1 else []
+    if missing:
+        return (f"without a port; the Service has several ports, so istiod uses the port of the Gateway server the "
+                f"route is built for, {', '.join(map(str, missing))}, which the Service does not have")
     return None
 
 
@@ -89,7 +96,7 @@ def run(state: State) -> Iterator[Finding]:
                                       vs=vs.meta.key, host=dest.host, resolved=fqdn,
                                       suggestion=_not_found_hint(state, vs, dest))
                     continue
-                problem = _port_problem(svc, dest)
+                problem = _port_problem(svc, dest, bound_server_ports(state, vs))
                 if problem:
                     # istioctl: IST0112 when the port is omitted on a multi-port Service, IST0101
                     # ("Referenced host:port not found") when the port is not the Service's.
