@@ -209,6 +209,21 @@ def resolve_listener_port(state: State, pod: Pod, number: int) -> ResolvedPort:
     return ResolvedPort(number, None, None)
 
 
+HTTP_FAMILY = {"HTTP", "HTTP2", "GRPC", "GRPC-WEB"}
+TLS_FAMILY = {"HTTPS", "TLS"}
+
+
+def protocol_family(protocol: str) -> str:
+    """Servers istiod can keep together on one port (mergeGateways, pilot/pkg/model/gateway.go:294-409):
+    plain HTTP ones share a route table ("http"), HTTPS and TLS ones split by SNI ("tls"); anything else
+    (TCP, MONGO, ...) is an opaque protocol that takes the port alone."""
+    if protocol in HTTP_FAMILY:
+        return "http"
+    if protocol in TLS_FAMILY:
+        return "tls"
+    return protocol.lower()
+
+
 @dataclass(frozen=True)
 class ReservedPort:
     """A port the proxy's own bootstrap or pilot-agent already uses in every gateway pod."""

@@ -252,13 +252,10 @@ class _Tracer:
 
     def _protocol(self, servers: list[ListenerServer]) -> list[ListenerServer]:
         first = servers[0]
-        family = "http" if first.server.is_plain_http else first.server.protocol
-        def same_family(ls: ListenerServer) -> bool:
-            return ls.server.is_plain_http if family == "http" else ls.server.protocol == family
-
-        kept = [ls for ls in servers if same_family(ls)]
-        rejected = [ls for ls in servers if not same_family(ls)]
-        if family not in ("http", "HTTPS", "TLS"):
+        family = mesh.protocol_family(first.server.protocol)
+        kept = [ls for ls in servers if mesh.protocol_family(ls.server.protocol) == family]
+        rejected = [ls for ls in servers if mesh.protocol_family(ls.server.protocol) != family]
+        if family not in ("http", "tls"):
             # Plain TCP (or another opaque protocol) cannot be merged at all (canMergeProtocols,
             # pilot/pkg/model/gateway.go:513): every later server on the port is skipped, whatever its hosts.
             kept, rejected = [first], servers[1:]
@@ -267,12 +264,12 @@ class _Tracer:
                      f"{first.server.protocol} server that came first on this port; istiod rejects it "
                      "(\"conflict with existing server\", pilot/pkg/model/gateway.go:308).",
                      ls.gateway.meta.ref)
-        if family not in ("http", "HTTPS", "TLS"):
+        if family not in ("http", "tls"):
             self._tcp(first)
         if family != "http":
             self.add("protocol", f"The listener serves {first.server.protocol} (from {first.gateway.meta.key}); a "
                      "plain HTTP request does not match its TLS/TCP filter chain and the connection is closed "
-                     "without an HTTP response.", first.gateway.meta.ref, uncertain=family == "TCP")
+                     "without an HTTP response.", first.gateway.meta.ref)
             raise _Done("connection-closed")
         return kept
 

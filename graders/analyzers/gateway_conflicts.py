@@ -28,22 +28,12 @@ from graders.mesh import (
     gateway_pods,
     hosts_intersect,
     privileged_dropped,
+    protocol_family,
     resolve_listener_port,
     split_server_host,
     workloads,
 )
 from graders.state import Gateway, Server, State
-
-HTTP_FAMILY = {"HTTP", "HTTP2", "GRPC", "GRPC-WEB"}
-TLS_FAMILY = {"HTTPS", "TLS"}
-
-
-def protocol_family(protocol: str) -> str:
-    if protocol in HTTP_FAMILY:
-        return "http"
-    if protocol in TLS_FAMILY:
-        return "tls"
-    return protocol.lower()
 
 
 @dataclass(frozen=True)
