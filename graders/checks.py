@@ -2,7 +2,7 @@
 
 How to write a lab (graders/labs/labNN.py)::
 
-    from graders.checks import Context, Lab, failed, passed
+    from graders.checks import Context, Lab, failed, needs_live, passed
 
     LAB = Lab("lab03", "Two Gateways, one port", chapter="chapters/04-conflicts",
               notebook="labs/lab03-conflicts.ipynb")
@@ -29,8 +29,16 @@ Rules every check follows (the batch grader and the notebooks rely on them):
   gives away the exact expected value.
 - Reuse the analyzers' finding codes (``ctx.findings_for(code, resource)``) and the request trace
   (``ctx.trace``) instead of re-deriving Istio behaviour here.
-- ``needs`` lists checks that must pass first; otherwise the check is reported as
-  "skipped: needs ... first" (failed, no hint), so one root cause yields one clear failure.
+- A check awards points only on evidence. ``needs`` lists checks that must pass first; otherwise the
+  check is not run and is reported as ``blocked`` ("skipped: needs ... first", no hint), so one
+  mistake costs its points once and its consequences show as blocked, not failed. A ``needs`` entry
+  is only for a real dependency (the check cannot say anything true without it): checks that can be
+  evaluated independently are (a VirtualService is judged even when the Gateway's selector is wrong).
+- A check whose evidence exists only on a live cluster (a real request's access-log line) is declared
+  ``live_only=True`` or returns ``needs_live(message)``: on a simulated or snapshot target it is
+  ``not-evaluated`` ("Needs a live cluster: ..."), neither passed nor failed, and its points are left
+  out of ``max_score`` (and counted in ``not_evaluated_points``). A check that needs a not-evaluated
+  check is not-evaluated too. Never award such points by default.
 - Evidence that a request works comes from ``ctx.request``: real HTTP in live mode, recorded probes in
   snapshot mode, the request trace in simulated mode (and the message says "simulated").
   ``Evidence.verdict`` says who answered (``app``, ``gateway-404-nr``, ...); ``request_hints`` turns
@@ -42,8 +50,9 @@ Result JSON (``LabResult.to_json()``, also ``python -m graders check LAB -o json
 ``application/vnd.istio-gateway-course.lab-result+json`` output) is stable::
 
     {"lab": "lab01", "mode": "live|snapshot|simulated|manifests", "score": int, "max_score": int,
-     "checks": [{"id": str, "title": str, "points": int, "passed": bool, "status": "passed|failed|blocked",
-                 "message": str,
+     "not_evaluated_points": int,           # points of not-evaluated checks, not in max_score
+     "checks": [{"id": str, "title": str, "points": int, "passed": bool,
+                 "status": "passed|failed|blocked|not-evaluated", "message": str,
                  "hint": str | null}]}      # hint: the first hint of a failed check, else null
 """
 
@@ -62,12 +71,21 @@ BOOKINFO_TITLE = "Simple Bookstore App"  # <title> of the Bookinfo product page
 
 
 # --- what a check returns ------------------------------------------------------------------------
+PASSED, FAILED, BLOCKED, NOT_EVALUATED = "passed", "failed", "blocked", "not-evaluated"
+STATUSES = (PASSED, FAILED, BLOCKED, NOT_EVALUATED)
+LIVE_ONLY = "needs a live cluster"  # what a not-evaluated check says, first thing
+
+
 @dataclass(frozen=True)
 class Outcome:
+    """What a check found. ``skipped``: not run, a check it needs did not pass (status ``blocked``);
+    ``not_evaluated``: this target cannot show the evidence (status ``not-evaluated``)."""
+
     passed: bool
     message: str
     hints: tuple[str, ...] = ()
     skipped: bool = False
+    not_evaluated: bool = False
 
 
 def passed(message: str) -> Outcome:
@@ -76,6 +94,16 @@ def passed(message: str) -> Outcome:
 
 def failed(message: str, *hints: str) -> Outcome:
     return Outcome(False, message, tuple(h for h in hints if h))
+
+
+def needs_live(message: str) -> Outcome:
+    """The check's evidence exists only on a live cluster (a real request, a container log), and this
+    target (simulated, snapshot) cannot show it: not passed, not failed, and its points are left out of
+    ``max_score``, never awarded by default. ``message`` says what a live cluster would show.
+
+    Decide it from the mode alone (``ctx.state.mode``), never from what the learner wrote, so every
+    learner graded in one mode has the same ``max_score``."""
+    return Outcome(False, f"{LIVE_ONLY[0].upper()}{LIVE_ONLY[1:]}: {message}", not_evaluated=True)
 
 
 CheckFn = Callable[["Context"], Outcome]
@@ -88,6 +116,7 @@ class Check:
     points: int
     fn: CheckFn
     needs: tuple[str, ...] = ()
+    live_only: bool = False  # evaluated only on a live cluster; elsewhere ``not-evaluated`` without running
 
 
 @dataclass(frozen=True)
@@ -99,18 +128,27 @@ class CheckResult:
     message: str
     hints: tuple[str, ...] = ()
     skipped: bool = False
+    not_evaluated: bool = False
 
     @property
     def hint(self) -> str | None:
-        return None if self.passed or not self.hints else self.hints[0]
+        return None if self.passed or self.skipped or self.not_evaluated or not self.hints else self.hints[0]
 
     @property
     def status(self) -> str:
-        """``passed``, ``failed``, or ``blocked`` (not run because a check it needs did not pass), so one
-        mistake is shown as one failure and its consequences as blocked."""
+        """``passed``; ``failed``; ``blocked`` (not run because a check it needs did not pass), so one
+        mistake is shown as one failure and its consequences as blocked; ``not-evaluated`` (this target
+        cannot show the evidence: its points are not in ``max_score``)."""
         if self.passed:
-            return "passed"
-        return "blocked" if self.skipped else "failed"
+            return PASSED
+        if self.not_evaluated:
+            return NOT_EVALUATED
+        return BLOCKED if self.skipped else FAILED
+
+    @property
+    def counted(self) -> bool:
+        """Do this check's points count in ``max_score``? All but the not-evaluated ones do."""
+        return not self.not_evaluated
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "points": self.points, "passed": self.passed,
@@ -133,11 +171,17 @@ class LabResult:
 
     @property
     def max_score(self) -> int:
-        return sum(c.points for c in self.checks)
+        """The points this target can show evidence for: not-evaluated checks are left out."""
+        return sum(c.points for c in self.checks if c.counted)
+
+    @property
+    def not_evaluated_points(self) -> int:
+        return sum(c.points for c in self.checks if not c.counted)
 
     @property
     def all_passed(self) -> bool:
-        return all(c.passed for c in self.checks)
+        """Every check this target can evaluate passed (not-evaluated ones are neither passed nor failed)."""
+        return all(c.passed for c in self.checks if c.counted)
 
     def check(self, check_id: str) -> CheckResult:
         for c in self.checks:
@@ -147,7 +191,7 @@ class LabResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"lab": self.lab, "mode": self.mode, "score": self.score, "max_score": self.max_score,
-                "checks": [c.to_json() for c in self.checks]}
+                "not_evaluated_points": self.not_evaluated_points, "checks": [c.to_json() for c in self.checks]}
 
 
 class Lab:
@@ -157,7 +201,10 @@ class Lab:
         self.id, self.title, self.chapter, self.notebook, self.summary = id, title, chapter, notebook, summary
         self.checks: list[Check] = []
 
-    def check(self, id: str, title: str, *, points: int = 1, needs: Sequence[str] = ()) -> Callable[[CheckFn], CheckFn]:
+    def check(self, id: str, title: str, *, points: int = 1, needs: Sequence[str] = (),
+              live_only: bool = False) -> Callable[[CheckFn], CheckFn]:
+        """Register a check. ``needs``: checks that must pass first (else this one is ``blocked``);
+        ``live_only``: its evidence exists only on a live cluster (else it is ``not-evaluated``)."""
         known = {c.id for c in self.checks}
         if id in known:
             raise ValueError(f"{self.id}: duplicate check id {id!r}")
@@ -166,7 +213,7 @@ class Lab:
             raise ValueError(f"{self.id}/{id}: needs {missing} must be declared before it")
 
         def register(fn: CheckFn) -> CheckFn:
-            self.checks.append(Check(id, title, points, fn, tuple(needs)))
+            self.checks.append(Check(id, title, points, fn, tuple(needs), live_only))
             return fn
         return register
 
@@ -190,17 +237,34 @@ class Lab:
         for chk in self.checks:
             if wanted is not None and chk.id not in wanted:
                 continue
-            blocking = [results[n] for n in chk.needs if n in results and not results[n].passed]
-            if blocking:
-                titles = ", ".join(f"“{b.title}”" for b in blocking)
-                outcome = Outcome(False, f"skipped: needs {titles} first.", skipped=True)
-            else:
-                outcome = chk.fn(ctx)
-            results[chk.id] = CheckResult(chk.id, chk.title, chk.points, outcome.passed, outcome.message,
-                                          outcome.hints, outcome.skipped)
+            outcome = self._outcome(chk, ctx, [results[n] for n in chk.needs if n in results])
+            message = outcome.message
+            if outcome.not_evaluated:
+                message += (f" Its {chk.points} point{'s are' if chk.points != 1 else ' is'} left out of this "
+                            "score (grade a live cluster to include it).")
+            results[chk.id] = CheckResult(chk.id, chk.title, chk.points, outcome.passed, message,
+                                          () if outcome.not_evaluated else outcome.hints, outcome.skipped,
+                                          outcome.not_evaluated)
         shown = [r for cid, r in results.items() if only is None or cid in only]
         return LabResult(self.id, self.title, ctx.state.mode, ctx.state.description, tuple(shown), tuple(notes),
                          self.chapter)
+
+    @staticmethod
+    def _outcome(chk: Check, ctx: Context, prerequisites: Sequence[CheckResult]) -> Outcome:
+        """Not-evaluated first (it depends on the mode only, so ``max_score`` is the same for every learner
+        in a mode), then blocked (a check it needs failed or was blocked), else the check's own verdict."""
+        if chk.live_only and ctx.state.mode != "live":
+            return needs_live(f"“{chk.title}” is shown only by a live cluster; this {ctx.state.mode} target "
+                              "holds no evidence for it.")
+        waiting = [r for r in prerequisites if r.not_evaluated]
+        if waiting:
+            titles = ", ".join(f"“{r.title}”" for r in waiting)
+            return needs_live(f"it builds on {titles}, which this {ctx.state.mode} target cannot evaluate.")
+        blocking = [r for r in prerequisites if not r.passed]
+        if blocking:
+            titles = ", ".join(f"“{b.title}”" for b in blocking)
+            return Outcome(False, f"skipped: needs {titles} first.", skipped=True)
+        return chk.fn(ctx)
 
     def _prerequisites(self, check_id: str) -> set[str]:
         out: set[str] = set()

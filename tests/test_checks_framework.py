@@ -7,7 +7,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from graders.checks import Context, Lab, failed, passed
+from graders.checks import Context, Lab, failed, needs_live, passed
 from graders.commands.check import render_junit, render_text
 from graders.errors import InputError
 from graders.labs import normalize_id
@@ -52,7 +52,8 @@ def test_failed_prerequisite_skips_dependent_check_without_running_it():
 def test_json_shape_is_the_documented_contract():
     result = _toy_lab([]).evaluate(Context(State(mode="simulated")))
     data = result.to_json()
-    assert list(data) == ["lab", "mode", "score", "max_score", "checks"]
+    assert list(data) == ["lab", "mode", "score", "max_score", "not_evaluated_points", "checks"]
+    assert data["not_evaluated_points"] == 0
     assert data["lab"] == "lab99" and data["mode"] == "simulated"
     assert [c["id"] for c in data["checks"]] == ["has-gateway", "gateway-named", "independent"]
     for c in data["checks"]:
@@ -104,11 +105,12 @@ def test_junit_has_one_testcase_per_check_and_failures_with_hints():
     suite = ET.fromstring(render_junit(result).split("?>", 1)[1])
     cases = suite.findall("testcase")
     assert [c.get("name").split(":")[0] for c in cases] == ["has-gateway", "gateway-named", "independent"]
-    assert suite.get("tests") == "3" and suite.get("failures") == "2"
+    assert suite.get("tests") == "3" and suite.get("failures") == "1" and suite.get("skipped") == "1"
     fail = cases[0].find("failure")
     assert fail.get("message") == "No Gateway found." and "hint: Look for kind: Gateway" in fail.text
-    assert cases[1].find("failure").get("type") == "skipped"
-    assert cases[2].find("failure") is None
+    assert cases[1].find("failure") is None and cases[1].find("skipped").get("type") == "blocked"
+    assert cases[1].get("status") == "blocked"
+    assert cases[2].find("failure") is None and cases[2].find("skipped") is None
 
 
 # --- the check command --------------------------------------------------------------------------------
@@ -154,7 +156,8 @@ def test_check_command_json_and_junit(capsys):
     code, out, _ = _cli(capsys, "01", WRONG, "-o", "junit")
     suite = ET.fromstring(out.split("?>", 1)[1])
     assert code == 1 and len(suite.findall("testcase")) == len(data["checks"])
-    assert suite.get("failures") == str(sum(not c["passed"] for c in data["checks"]))
+    assert suite.get("failures") == str(sum(c["status"] == "failed" for c in data["checks"]))
+    assert suite.get("skipped") == str(sum(c["status"] == "blocked" for c in data["checks"])) != "0"
 
 
 def test_options_may_come_between_lab_and_paths(capsys):
@@ -234,3 +237,100 @@ def test_no_widgets_in_kernels_started_by_batch_grading(monkeypatch):
     assert notebook._interactive()
     monkeypatch.setenv(notebook.BATCH_ENV, "/tmp/out")
     assert not notebook._interactive()
+
+
+# --- a check awards points only on evidence: not-evaluated -------------------------------------------
+def _live_lab(calls: list[str]) -> Lab:
+    lab = Lab("lab97", "Live toy lab", chapter="chapters/x", notebook="labs/x.ipynb")
+
+    @lab.check("config", "The configuration is right", points=2)
+    def config(ctx: Context):
+        calls.append("config")
+        return passed("Configured.") if ctx.state.gateways else failed("No Gateway.", "Write one.")
+
+    @lab.check("log-line", "The access log shows the request", points=3, needs=("config",), live_only=True)
+    def log_line(ctx: Context):
+        calls.append("log-line")
+        return passed("A log line was found.")
+
+    @lab.check("after-log", "Something built on the log", points=1, needs=("log-line",))
+    def after_log(ctx: Context):
+        calls.append("after-log")
+        return passed("Fine.")
+
+    @lab.check("own-decision", "A check that decides itself", points=4)
+    def own_decision(ctx: Context):
+        calls.append("own-decision")
+        if ctx.state.mode != "live":
+            return needs_live("a real request would show whether the page loads.")
+        return passed("Loaded.")
+
+    return lab
+
+
+@pytest.mark.parametrize("mode", ["simulated", "snapshot", "manifests"])
+def test_live_only_checks_are_not_evaluated_and_left_out_of_max_score(mode):
+    calls: list[str] = []
+    result = _live_lab(calls).evaluate(Context(State(mode=mode)))
+    assert calls == ["config", "own-decision"]  # a live-only check is never run off-cluster
+    statuses = {c.id: c.status for c in result.checks}
+    assert statuses == {"config": "failed", "log-line": "not-evaluated", "after-log": "not-evaluated",
+                        "own-decision": "not-evaluated"}
+    # mode alone decides: the failed prerequisite does not turn log-line into "blocked" (which would count)
+    assert (result.score, result.max_score, result.not_evaluated_points) == (0, 2, 8)
+    log = result.check("log-line")
+    assert not log.passed and log.hint is None and not log.skipped
+    assert log.message.startswith("Needs a live cluster: ") and "3 points are left out of this score" in log.message
+    assert "“The access log shows the request”" in log.message
+    assert "builds on “The access log shows the request”" in result.check("after-log").message
+    assert result.check("own-decision").message.startswith("Needs a live cluster: a real request would show")
+    data = result.to_json()
+    assert data["max_score"] == 2 and data["not_evaluated_points"] == 8
+    assert [c["status"] for c in data["checks"]] == ["failed", "not-evaluated", "not-evaluated", "not-evaluated"]
+    assert all(c["passed"] is False for c in data["checks"])
+
+
+def test_not_evaluated_checks_do_not_fail_the_lab_but_are_said_in_text_and_junit():
+    from graders.state import Gateway, Meta
+
+    state = State(mode="simulated", description="simulated lab cluster",
+                  gateways=(Gateway(Meta("Gateway", "default", "gw"), {}, ()),))
+    result = _live_lab([]).evaluate(Context(state))
+    assert result.all_passed and (result.score, result.max_score) == (2, 2)
+    text = render_text(result)
+    assert "⏸️  The access log shows the request [log-line, 3 pt not counted: needs a live cluster]" in text
+    assert "score 2/2: all evaluated checks passed" in text
+    assert "8 more points need a live cluster: simulated mode leaves them out of the score." in text
+    suite = ET.fromstring(render_junit(result).split("?>", 1)[1])
+    assert (suite.get("failures"), suite.get("skipped")) == ("0", "3")
+    case = suite.findall("testcase")[1]
+    assert case.get("status") == "not-evaluated" and case.find("skipped").get("type") == "not-evaluated"
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert (props["max_score"], props["not_evaluated_points"]) == ("2", "8")
+
+
+def test_live_only_checks_run_on_a_live_cluster():
+    calls: list[str] = []
+    result = _live_lab(calls).evaluate(Context(State(mode="live")))
+    assert calls == ["config", "own-decision"]
+    assert [c.status for c in result.checks] == ["failed", "blocked", "blocked", "passed"]
+    assert (result.score, result.max_score, result.not_evaluated_points) == (4, 10, 0)
+
+
+def test_text_counts_failed_and_blocked_apart():
+    result = _toy_lab([]).evaluate(Context(State(mode="simulated")))
+    text = render_text(result)
+    assert "score 3/6: 1 of 3 checks failed, 1 blocked by them" in text
+    assert "⏭️  The Gateway is named right [gateway-named, 0/2, blocked]" in text
+
+
+def test_batch_validation_keeps_status_and_leaves_not_evaluated_points_out():
+    from graders.batch.nbparams import NotebookProblem, validate_result
+
+    data = _live_lab([]).evaluate(Context(State(mode="snapshot"))).to_json()
+    clean = validate_result(data, "lab97")
+    assert (clean["score"], clean["max_score"]) == (0, 2)
+    assert [c["status"] for c in clean["checks"]] == ["failed", "not-evaluated", "not-evaluated", "not-evaluated"]
+    data["checks"][0]["status"] = "passed"  # contradicts passed: false
+    with pytest.raises(NotebookProblem, match="status 'passed' with passed=False"):
+        validate_result(data, "lab97")

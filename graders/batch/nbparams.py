@@ -19,6 +19,7 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
+from graders.checks import NOT_EVALUATED, STATUSES
 from graders.notebook import MIME_ERROR, MIME_LAB
 
 # The contract with lab notebooks (graders.notebook emits both): the lab result, or instead, when the
@@ -168,11 +169,15 @@ def validate_result(payload: Any, lab_id: str) -> dict[str, Any]:
         if not (isinstance(c, Mapping) and isinstance(c.get("id"), str) and isinstance(c.get("passed"), bool)
                 and isinstance(c.get("points"), int | float) and not isinstance(c.get("points"), bool)):
             raise bad("a check lacks id, passed or points")
+        status = c.get("status", "passed" if c["passed"] else "failed")
+        if status not in STATUSES or (status == "passed") != c["passed"]:
+            raise bad(f"check {c['id']!r} has status {status!r} with passed={c['passed']}")
         clean.append({"id": c["id"], "title": str(c.get("title") or c["id"]), "points": c["points"],
-                      "passed": c["passed"], "message": str(c.get("message") or ""),
+                      "passed": c["passed"], "status": status, "message": str(c.get("message") or ""),
                       "hint": None if c.get("hint") is None else str(c["hint"])})
     score = sum(c["points"] for c in clean if c["passed"])
-    max_score = sum(c["points"] for c in clean)
+    # Not-evaluated checks (no evidence on this target) are left out of max_score (graders.checks).
+    max_score = sum(c["points"] for c in clean if c["status"] != NOT_EVALUATED)
     # The score is recomputed from the checks; a payload whose totals disagree is not trusted.
     if payload.get("score") != score or payload.get("max_score") != max_score:
         raise bad(f"score {payload.get('score')}/{payload.get('max_score')} does not add up to its checks "

@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK if result.all_passed else EXIT_FINDINGS
 
 
-_ASCII = str.maketrans({"✅": "[ok]", "❌": "[FAIL]", "⏭": "[skip]", "\ufe0f": "", "💡": "*", "“": '"', "”": '"',
+_ASCII = str.maketrans({"✅": "[ok]", "❌": "[FAIL]", "⏭": "[blocked]", "⏸": "[not evaluated]", "\ufe0f": "",
+                        "💡": "*", "“": '"', "”": '"',
                         "—": "-", "→": "->"})
 
 
@@ -94,22 +95,39 @@ def render_text(result, *, color: bool = False) -> str:
     for chk in result.checks:
         lines += check_lines(chk, color=color)
     lines.append("")
-    verdict = "all checks passed" if result.all_passed else \
-        f"{sum(not c.passed for c in result.checks)} of {len(result.checks)} checks not passed yet"
-    lines.append(c(BOLD, f"score {result.score}/{result.max_score}: {verdict}"))
+    lines.append(c(BOLD, f"score {result.score}/{result.max_score}: {verdict(result)}"))
+    if result.not_evaluated_points:
+        lines.append(c(DIM, f"{result.not_evaluated_points} more point{'s' if result.not_evaluated_points != 1 else ''}"
+                            f" need a live cluster: {result.mode} mode leaves them out of the score."))
     if not result.all_passed and result.chapter:
         lines.append(c(DIM, f"Stuck? The background is in {result.chapter}.md."))
     return "\n".join(lines)
 
 
+def verdict(result) -> str:
+    """"all checks passed", or how many failed and how many are blocked by them (counted apart)."""
+    counted = [c for c in result.checks if c.counted]
+    if result.all_passed:
+        return "all checks passed" if len(counted) == len(result.checks) else "all evaluated checks passed"
+    failed = sum(c.status == "failed" for c in counted)
+    blocked = sum(c.status == "blocked" for c in counted)
+    return (f"{failed} of {len(counted)} checks failed" + (f", {blocked} blocked by them" if blocked else ""))
+
+
+_MARKS = {"passed": "✅", "failed": "❌", "blocked": "⏭️ ", "not-evaluated": "⏸️ "}
+
+
 def check_lines(chk, *, color: bool = False) -> list[str]:
     """One check as text: mark, title, id and points, the message, then the hints when it failed."""
     c = _painter(color)
-    mark = "✅" if chk.passed else ("⏭️ " if chk.skipped else "❌")
     pts = f"{chk.points if chk.passed else 0}/{chk.points}"
-    lines = [f"{mark} {c(BOLD, chk.title)} {c(DIM, f'[{chk.id}, {pts}]')}",
-             f"   {c(GREEN if chk.passed else (DIM if chk.skipped else RED), chk.message)}"]
-    if not chk.passed:
+    if chk.status == "blocked":
+        pts += ", blocked"
+    elif chk.status == "not-evaluated":
+        pts = f"{chk.points} pt not counted: needs a live cluster"
+    lines = [f"{_MARKS[chk.status]} {c(BOLD, chk.title)} {c(DIM, f'[{chk.id}, {pts}]')}",
+             f"   {c(GREEN if chk.passed else (RED if chk.status == 'failed' else DIM), chk.message)}"]
+    if chk.status == "failed":
         for i, hint in enumerate(chk.hints):
             label = "💡 hint:" if i == 0 else "💡 still stuck?"
             lines.append(f"   {c(YELLOW, label)} {hint}")
@@ -117,19 +135,26 @@ def check_lines(chk, *, color: bool = False) -> list[str]:
 
 
 def render_junit(result) -> str:
-    """One testsuite, one testcase per check; failures carry the message and hints, skips are failures too."""
+    """One testsuite, one testcase per check: a failed check is a <failure> with its message and hints; a
+    blocked or not-evaluated one is <skipped> (one mistake is one failure; no evidence is no verdict)."""
+    failures = sum(c.status == "failed" for c in result.checks)
+    skipped = sum(c.status in ("blocked", "not-evaluated") for c in result.checks)
     suite = ET.Element("testsuite", name=f"{result.lab}: {result.title}", tests=str(len(result.checks)),
-                       failures=str(sum(not c.passed for c in result.checks)), errors="0", skipped="0")
+                       failures=str(failures), errors="0", skipped=str(skipped))
     props = ET.SubElement(suite, "properties")
     for name, value in (("mode", result.mode), ("target", result.description), ("score", str(result.score)),
-                        ("max_score", str(result.max_score))):
+                        ("max_score", str(result.max_score)),
+                        ("not_evaluated_points", str(result.not_evaluated_points))):
         ET.SubElement(props, "property", name=name, value=value)
     for chk in result.checks:
         case = ET.SubElement(suite, "testcase", classname=result.lab, name=f"{chk.id}: {chk.title}")
         case.set("points", str(chk.points))
-        if not chk.passed:
-            fail = ET.SubElement(case, "failure", message=chk.message, type="skipped" if chk.skipped else "failed")
+        case.set("status", chk.status)
+        if chk.status == "failed":
+            fail = ET.SubElement(case, "failure", message=chk.message, type="failed")
             fail.text = "\n".join([chk.message, *(f"hint: {h}" for h in chk.hints)])
+        elif chk.status in ("blocked", "not-evaluated"):
+            ET.SubElement(case, "skipped", message=chk.message, type=chk.status)
         else:
             ET.SubElement(case, "system-out").text = chk.message
     ET.indent(suite)
