@@ -24,20 +24,28 @@ WRONG = {
     # (GW-SHARED-WORKLOAD) and test's Gateway, selecting the new label, selects nothing.
     "no-label-override": ({"own-labels", "test-on-new-gateway", "test-reachable"},
                           {"own-labels": "components.ingressGateways[].label"}),
-    # Only `istio` overridden: app: istio-ingressgateway is still inherited (label is merged, not replaced).
-    "only-istio-label": ({"own-labels"}, {"own-labels": "label"}),
+    # Only `app` overridden: istio: ingressgateway is inherited, so default's Gateway programs both gateways and
+    # wins the shared listener.
+    "only-app-label": ({"own-labels", "test-reachable"}, {"own-labels": "label"}),
     # LoadBalancer without the spare nodePort: EXTERNAL-IP stays <pending> on kind.
     "no-node-port": ({"node-port"}, {"node-port": "nodePort"}),
     # The gateway is installed, but test's Gateway still selects istio: ingressgateway.
     "gateway-still-ingressgateway": ({"test-on-new-gateway", "test-reachable"},
                                      {"test-on-new-gateway": "spec.selector of Gateway test/bookinfo-gateway"}),
-    # No profile: istioctl's default profile installs a control plane and a default ingress gateway too.
+    # No profile: the default profile re-applies the course's istiod and ingress gateway with its own values.
     "iop-no-profile": ({"install-safe"}, {"install-safe": "spec.profile"}),
-    # metadata.name of the course installation: istioctl would prune istiod and the first gateways.
-    "iop-same-name": ({"install-safe"}, {"install-safe": "metadata.name"}),
+    # metadata.name of the course installation: istioctl prunes istiod and the course's gateways, so the
+    # cluster is not ready and what needs it is blocked.
+    "iop-same-name": ({"ready", "install-safe", "test-reachable", "default-unchanged"},
+                      {"install-safe": "metadata.name"}),
+    # No metadata.name: the prune selector has no owner, so the course installation is pruned too.
+    "iop-no-name": ({"ready", "install-safe", "test-reachable", "default-unchanged"},
+                    {"install-safe": "metadata.name"}),
     # Helm-installed gateway (Service 80 -> 80) with the Bookinfo sample's Gateway port 8080 (istio/istio#50693).
     "helm-bookinfo-port-8080": ({"test-reachable"}, {"test-reachable": "neither a port nor a targetPort"}),
 }
+BLOCKED = {"iop-same-name": {"test-reachable", "default-unchanged"},
+           "iop-no-name": {"test-reachable", "default-unchanged"}}
 
 
 def test_every_wrong_attempt_has_an_expectation():
@@ -47,7 +55,9 @@ def test_every_wrong_attempt_has_an_expectation():
 @pytest.mark.parametrize("attempt", sorted(WRONG))
 def test_wrong_attempt_fails_exactly_the_right_checks(attempt):
     expected, hints = WRONG[attempt]
-    assert_fails_exactly(run("lab04", paths=[str(LAB_DIR / "wrong" / attempt)]), expected, hints)
+    result = run("lab04", paths=[str(LAB_DIR / "wrong" / attempt)])
+    assert_fails_exactly(result, expected, hints)
+    assert {c.id for c in result.checks if c.status == "blocked"} == BLOCKED.get(attempt, set())
 
 
 def test_inherited_labels_are_named_with_their_effect():
@@ -57,6 +67,41 @@ def test_inherited_labels_are_named_with_their_effect():
     assert "GW-SHARED-WORKLOAD" in message and "default/bookinfo-gateway" in message
     # The trap in action: the second gateway serves default's Bookinfo, not test's.
     assert "default/productpage" in result.check("test-reachable").message
+
+
+def test_only_the_istio_label_overridden_is_right_with_advice_about_app():
+    """istio.io's "Installing Gateways" pattern: Gateways select istio, so it is a full answer; sharing app
+    only matters to selectors on app (root-namespace policies), which the message says."""
+    result = run("lab04", paths=[str(LAB_DIR / "solutions" / "only-istio-label")])
+    assert result.score == result.max_score
+    message = result.check("own-labels").message
+    assert "app=istio-ingressgateway, istio=ingressgateway-2" in message
+    assert "override app too" in message and "root namespace" in message and "AuthorizationPolicy" in message
+
+
+def test_gateway_added_to_the_course_operator_is_an_in_place_update():
+    result = run("lab04", paths=[str(LAB_DIR / "solutions" / "same-install")])
+    assert result.score == result.max_score
+    assert "updates the course installation in place" in result.check("install-safe").message
+
+
+def test_no_profile_names_the_same_istiod_reapplied_not_a_second_one():
+    chk = run("lab04", paths=[str(LAB_DIR / "wrong" / "iop-no-profile")]).check("install-safe")
+    assert "re-applies istiod (Deployment, Service), istio-ingressgateway (Deployment, Service)" in chk.message
+    assert "now belong to ingress-2" in chk.message and "type LoadBalancer instead of NodePort" in chk.message
+    assert "second istiod" not in chk.message and "over the course's" not in chk.message
+
+
+@pytest.mark.parametrize("attempt", ["iop-same-name", "iop-no-name"])
+def test_pruning_installs_name_what_they_delete(attempt):
+    result = run("lab04", paths=[str(LAB_DIR / "wrong" / attempt)])
+    assert "prunes" in result.check("install-safe").message
+    assert "istiod (Deployment, Service), istio-ingressgateway (Deployment, Service), istio-egressgateway " \
+           "(Deployment, Service) in istio-system" in result.check("install-safe").message
+    ready = result.check("ready")
+    assert "no longer exist" in ready.message and "prunes" in ready.hints[0]
+    # The command that shows the simulated cluster, in kubectl's words (Context.look).
+    assert ready.hints[0].startswith("`python -m graders get deploy,svc -n istio-system` lists")
 
 
 def test_start_state_skips_what_needs_the_second_gateway(tmp_path):
@@ -114,3 +159,88 @@ def test_live_cluster_shows_the_inherited_label_trap(fake_api, fake_kubeconfig):
     assert {"own-labels", "test-on-new-gateway", "test-reachable"} <= failing(result)
     # The gateway answered with a Bookinfo page, but the configuration routes it to default's.
     assert "configuration routes this request to default/productpage" in result.check("test-reachable").message
+
+
+# --- the istioctl model the simulated cluster uses (graders.sources.istio_install) ----------------------
+def _course_iop() -> dict:
+    from graders.sources.simulated import ISTIO_OPERATOR_FILE
+    from graders.yamlio import load_documents
+
+    return load_documents(ISTIO_OPERATOR_FILE)[0].obj
+
+
+def _gateway_iop(name: str | None, label: dict | None = None, **spec) -> dict:
+    comp = {"name": "istio-ingressgateway-2", "namespace": "istio-ingress-2", "enabled": True}
+    if label is not None:
+        comp["label"] = label
+    md = {"name": name} if name else {}
+    return {"apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator", "metadata": md,
+            "spec": {"profile": "empty", "components": {"ingressGateways": [comp]}, **spec}}
+
+
+def _keys(objs) -> set[tuple[str, str, str]]:
+    from graders.sources.istio_install import key
+
+    return {key(o) for o in objs}
+
+
+def test_label_is_merged_key_by_key_over_the_chart_defaults():
+    from graders.sources.istio_install import render
+
+    def pod_labels(label):
+        (dep,) = [o for o in render(_gateway_iop("ingress-2", label)) if o["kind"] == "Deployment"]
+        labels = dep["spec"]["template"]["metadata"]["labels"]
+        return labels["app"], labels["istio"]
+
+    assert pod_labels({"istio": "ingressgateway-2"}) == ("istio-ingressgateway", "ingressgateway-2")
+    assert pod_labels({"app": "x"}) == ("x", "ingressgateway")
+    assert pod_labels(None) == ("istio-ingressgateway", "ingressgateway")
+
+
+def test_everything_rendered_carries_istioctls_owner_labels():
+    from graders.sources.istio_install import COMPONENT_LABEL, OWNER_LABEL, REV_LABEL, VERSION_LABEL, render
+
+    objs = [o for o in render(_course_iop()) if o["kind"] != "Namespace"]
+    assert {o["metadata"]["labels"][COMPONENT_LABEL] for o in objs} == {"Pilot", "IngressGateways", "EgressGateways"}
+    assert {o["metadata"]["labels"][OWNER_LABEL] for o in objs} == {"istio-lab"}
+    assert {(o["metadata"]["labels"][REV_LABEL], o["metadata"]["labels"][VERSION_LABEL]) for o in objs} == {
+        ("default", "1.30.3")}
+    # No name: the chart's own default stays on the objects (install.go sets no owner label then).
+    assert {o["metadata"]["labels"][OWNER_LABEL] for o in render(_gateway_iop(None))} == {"unknown"}
+
+
+def test_install_prunes_only_what_the_same_owner_no_longer_renders():
+    from graders.sources.istio_install import install, render
+
+    course = render(_course_iop())
+    course_keys = _keys(o for o in course if o["kind"] != "Namespace")
+    # A name of its own: nothing of the course's is touched.
+    assert install(course, _gateway_iop("ingress-2"))[1] == set()
+    # The course's name, or no name at all: everything the file does not render is pruned.
+    assert install(course, _gateway_iop("istio-lab"))[1] == course_keys
+    assert install(course, _gateway_iop(None))[1] == course_keys
+    # Another revision or another istioctl version is never selected.
+    assert install(course, _gateway_iop(None, revision="canary"))[1] == set()
+    older = [{**o, "metadata": {**o["metadata"], "labels": {**o["metadata"].get("labels", {}),
+                                                           "operator.istio.io/version": "1.29.0"}}} for o in course]
+    assert install(older, _gateway_iop("istio-lab"))[1] == set()
+    # The course's own file again, with a second gateway added: an in-place update, nothing pruned.
+    same = _course_iop()
+    same["spec"]["components"]["ingressGateways"].append(_gateway_iop("x")["spec"]["components"]["ingressGateways"][0])
+    applied, gone = install(course, same)
+    assert gone == set() and ("Deployment", "istio-ingress-2", "istio-ingressgateway-2") in _keys(applied)
+
+
+def test_a_reapplied_gateway_service_keeps_its_node_ports_by_port_name():
+    """The default profile's istio-ingressgateway has no nodePorts; the API server keeps the old ones
+    (patchAllocatedValues) while the type still needs node ports."""
+    from graders.sources.istio_install import install, render
+
+    iop = _gateway_iop("ingress-2")
+    del iop["spec"]["profile"]
+    applied, gone = install(render(_course_iop()), iop)
+    (svc,) = [o for o in applied if o["kind"] == "Service" and o["metadata"]["name"] == "istio-ingressgateway"]
+    assert svc["spec"]["type"] == "LoadBalancer" and gone == set()
+    assert {p["name"]: p.get("nodePort") for p in svc["spec"]["ports"]} == {
+        "status-port": 30021, "http2": 30080, "https": 30443}
+    assert "nodePort" not in render(iop)[-1]["spec"]["ports"][1]  # rendered alone: none

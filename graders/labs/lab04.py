@@ -1,27 +1,46 @@
 """Lab 4: a second ingress gateway of its own for the Bookinfo copy in `test`.
 
-The learner installs another gateway deployment with ``istioctl install -f`` and a separate
-IstioOperator (profile empty, a metadata.name of its own), gives it its own labels and a fixed
-node port, and moves test's Gateway onto it. The traps checked here are the real ones: the
-inherited ``istio: ingressgateway`` / ``app: istio-ingressgateway`` labels (``label`` is merged
-over the chart's defaults), a profile that reinstalls the control plane, a reused name that
-makes istioctl prune the course installation, and a Service kind cannot reach.
+The learner installs another gateway deployment with ``istioctl install -f``, either from a
+separate IstioOperator (profile empty, a metadata.name of its own) or by adding it to a copy of the
+course's own IstioOperator (same name, same profile: the same installation updated in place, as
+chapter 5 recommends), gives it an ``istio`` label of its own and a fixed node port, and moves
+test's Gateway onto it. What is checked is what istioctl really does (graders.sources.istio_install
+renders and prunes as it does):
+
+- ``label`` is merged key by key over the chart's ``app: istio-ingressgateway, istio:
+  ingressgateway``: a key left out is inherited. Gateways select ``istio``, so an inherited
+  ``istio: ingressgateway`` makes every Gateway written for the first gateway program the second one
+  too (the mistake); an inherited ``app`` only makes selectors on ``app`` match both (advice).
+- A second IstioOperator whose profile has a control plane re-applies istiod and
+  istio-system/istio-ingressgateway with that profile's values and takes them over.
+- An IstioOperator under the course installation's name (or with no name at all) prunes whatever
+  of the course installation it no longer renders.
+- kind reaches only the node ports it maps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from graders import mesh
 from graders.checks import INGRESS, Context, Lab, Outcome, failed, gateway_service, passed
 from graders.labs import lab03
+from graders.sources import istio_install
+from graders.sources.simulated import REPO_ROOT
 from graders.state import IstioOperator, Pod, Service, State
 
 COURSE_INSTALL = "istio-lab"  # metadata.name of labs/cluster/istio-operator.yaml
 COURSE_GATEWAYS = ("istio-system/istio-ingressgateway", "istio-system/istio-egressgateway")
+# What the course installation put in istio-system (labs/cluster/istio-operator.yaml, profile demo).
+COURSE_OBJECTS = (("Deployment", "istiod"), ("Service", "istiod"), ("Deployment", "istio-ingressgateway"),
+                  ("Service", "istio-ingressgateway"), ("Deployment", "istio-egressgateway"),
+                  ("Service", "istio-egressgateway"))
 INHERITED = {"app": "istio-ingressgateway", "istio": "ingressgateway"}  # the legacy chart's default labels
+SELECTED_KEY = "istio"  # the label the course's Gateways (and istio.io's examples) select
 SPARE_NODE_PORT = 30081  # kind maps host 127.0.0.1:8081 to it (labs/cluster/kind-config.yaml.tmpl)
 COURSE_NODE_PORT = 30080  # the first gateway's HTTP node port
+WORK = "lab04/work/"  # as JupyterLab started in labs/ shows it
 
 LAB = Lab("lab04", "A second ingress gateway", chapter="chapters/05-adding-gateways",
           notebook="labs/lab04-second-gateway.ipynb",
@@ -68,8 +87,69 @@ def _gateway_components(op: IstioOperator) -> list[Mapping]:
     return [c for c in value if isinstance(c, Mapping)] if isinstance(value, list) else []
 
 
+def _course_object(state: State, kind: str, name: str):
+    if kind == "Service":
+        return state.service("istio-system", name)
+    return next((d for d in state.deployments if d.meta.namespace == "istio-system" and d.meta.name == name), None)
+
+
+def course_install_changes(state: State) -> tuple[list[str], list[str], dict[str, list[str]]]:
+    """(course objects that are gone, other changes, course objects now owned by another IstioOperator)."""
+    gone, changed, taken = [], [], {}
+    for kind, name in COURSE_OBJECTS:
+        obj = _course_object(state, kind, name)
+        if obj is None:
+            gone.append(f"{kind} istio-system/{name}")
+            continue
+        owner = obj.meta.labels.get(istio_install.OWNER_LABEL)
+        if owner is not None and owner != COURSE_INSTALL:
+            taken.setdefault(owner, []).append(f"{kind} istio-system/{name}")
+    svc = gateway_service(state)
+    if svc is not None:
+        port80 = svc.port(80)
+        if svc.type != "NodePort":
+            changed.append(f"Service {INGRESS} is now type {svc.type} instead of NodePort")
+        if port80 is None:
+            changed.append(f"Service {INGRESS} has no port 80 any more")
+        elif port80.node_port != COURSE_NODE_PORT:
+            changed.append(f"port 80 of Service {INGRESS} is on node port {port80.node_port or '(none)'} instead of "
+                           f"{COURSE_NODE_PORT}, the one kind maps to localhost:8080")
+    return gone, changed, taken
+
+
+def _shown(path: str) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return path
+
+
+def trace_command(ctx: Context, gateway: str) -> str:
+    """The ``graders trace`` command that follows test's request over what is being graded."""
+    args = f"--gateway {gateway} --path /productpage"
+    if ctx.state.mode == "live":
+        return f"`python -m graders trace --context {ctx.target.context or 'kind-istio-lab'} {args}`"
+    sources = [_shown(s) for s in ctx.state.sources]
+    if ctx.state.mode == "snapshot" and sources:
+        sources[0] = f"--snapshot {sources[0]}"
+    return f"`python -m graders trace {' '.join([*sources, args])}`"
+
+
 # --- the checks ---------------------------------------------------------------------------------------
-LAB.check("ready", "Istio and both Bookinfo copies are ready", points=1)(lab03.ready)
+@LAB.check("ready", "Istio and both Bookinfo copies are ready", points=1)
+def ready(ctx: Context) -> Outcome:
+    outcome = lab03.ready(ctx)
+    if outcome.passed:
+        return outcome
+    gone, _, _ = course_install_changes(ctx.state)
+    if not gone:
+        return outcome
+    return failed(f"{outcome.message} These are not starting up: {_objects(gone)} no longer exist.",
+                  f"{ctx.look('get deploy,svc -n istio-system')} lists what is left of the course installation; "
+                  "`istioctl install` prunes what an IstioOperator of the same name (or one with no name) no "
+                  "longer renders (see “The second install leaves the course installation intact”).",
+                  "`istioctl install -f labs/cluster/istio-operator.yaml -y` puts the course installation back; "
+                  "`python -m graders lab setup 4` restores the lab's start state.")
 
 
 @LAB.check("second-gateway", "A second ingress gateway is running", points=2)
@@ -78,89 +158,126 @@ def second_gateway_running(ctx: Context) -> Outcome:
     if found is None:
         return failed("Only the course's own gateways (istio-ingressgateway and istio-egressgateway in istio-system) "
                       "run in this cluster.",
-                      "Write a second IstioOperator in labs/lab04/work/ with one entry under "
-                      "components.ingressGateways (name, namespace, enabled), create its namespace, then "
-                      "`istioctl install -f` it.",
+                      f"Describe the second gateway in an IstioOperator in {WORK}: one entry under "
+                      "components.ingressGateways (name, namespace, enabled); create its namespace, then "
+                      "`istioctl install -f` the file.",
                       "Step 2 of the notebook walks through the fields; the namespace must exist before the install.")
     workload, pods = found
-    ready = sum(p.ready for p in pods)
-    if not ready:
+    ready_pods = sum(p.ready for p in pods)
+    if not ready_pods:
+        ns = workload.partition("/")[0]
         return failed(f"Gateway deployment {workload} exists but none of its pods is ready.",
-                      f"`kubectl -n {workload.split('/')[0]} get pods` and `kubectl describe pod` say why.",
+                      f"{ctx.look(f'get pods -n {ns}')} shows their status; "
+                      f"{ctx.look(f'describe pod -n {ns}')} says why one is not ready." if ctx.state.mode == "live"
+                      else f"{ctx.look(f'get pods -n {ns}')} shows their status.",
                       "A gateway pod becomes ready once istiod has sent it configuration; check that istiod runs.")
-    return passed(f"Gateway deployment {workload} runs {ready} ready pod(s).")
+    return passed(f"Gateway deployment {workload} runs {ready_pods} ready pod(s).")
 
 
-@LAB.check("own-labels", "The second gateway has labels of its own", points=2, needs=("second-gateway",))
+@LAB.check("own-labels", "The second gateway has an istio label of its own", points=2, needs=("second-gateway",))
 def own_labels(ctx: Context) -> Outcome:
     workload, pods = second_gateway(ctx.state)  # type: ignore[misc]
     labels = pods[0].labels
     inherited = {k: v for k, v in INHERITED.items() if labels.get(k) == v}
-    if not inherited:
-        return passed(f"Pods of {workload} carry {_fmt(labels)}: no Gateway or policy written for the first "
-                      "gateway's labels can select them by accident.")
-    shared = [f for f in ctx.findings_for("GW-SHARED-WORKLOAD", f"Deployment {workload}")]
+    ns = workload.partition("/")[0]
+    if SELECTED_KEY not in inherited:
+        if "app" not in inherited:
+            return passed(f"Pods of {workload} carry {_fmt(labels)}: no Gateway or policy written for the first "
+                          "gateway's labels can select them by accident.")
+        return passed(f"Pods of {workload} carry {_fmt(labels)}: Gateways selecting istio: ingressgateway no longer "
+                      "program them. Good practice: override app too. They still share app=istio-ingressgateway "
+                      "with the first gateway, so any selector on app matches both: an AuthorizationPolicy, "
+                      "PeerAuthentication or RequestAuthentication in istio-system (the root namespace) selecting "
+                      "app: istio-ingressgateway applies to both gateways, and a dashboard or a "
+                      "`-l app=istio-ingressgateway` query lists both.")
+    shared = ctx.findings_for("GW-SHARED-WORKLOAD", f"Deployment {workload}")
     if shared:
         effect = (f" Gateway {shared[0].details.get('gateway')} already programs both deployments "
                   "(GW-SHARED-WORKLOAD).")
-    elif "istio" in inherited:
-        effect = " Every Gateway selecting istio: ingressgateway would program both deployments."
     else:
-        effect = (" A selector on the app label (Gateways, AuthorizationPolicies, Telemetry, dashboards) would treat "
-                  "both deployments as one.")
+        effect = " Every Gateway selecting istio: ingressgateway would program both deployments."
     return failed(f"Pods of {workload} still carry the first gateway's {_fmt(inherited)}.{effect}",
                   "Look at components.ingressGateways[].label of your IstioOperator and at the pods' labels: "
-                  f"`kubectl -n {workload.split('/')[0]} get pods --show-labels`.",
-                  "`label` is merged over the chart's default labels, not instead of them: give both the app and "
-                  "the istio key new values.")
+                  f"{ctx.look(f'get pods -n {ns} --show-labels')}.",
+                  "`label` is merged key by key over the chart's default labels (app: istio-ingressgateway, "
+                  "istio: ingressgateway): a key you leave out is inherited. Give istio a value of its own (the "
+                  "key Gateways select), and app too.")
+
+
+def _objects(refs: list[str]) -> str:
+    """``Deployment istio-system/istiod, Service istio-system/istiod`` -> ``istiod (Deployment, Service)``."""
+    kinds: dict[str, list[str]] = {}
+    for ref in refs:
+        kind, _, key = ref.partition(" ")
+        kinds.setdefault(key.partition("/")[2], []).append(kind)
+    return ", ".join(f"{name} ({', '.join(ks)})" for name, ks in kinds.items()) + " in istio-system"
+
+
+def _operator_cause(ctx: Context, gone: list[str], taken: dict[str, list[str]]) -> tuple[str, str] | None:
+    """(which of the learner's IstioOperators explains the changes, in istioctl's terms; the field to fix)."""
+    for op in learner_operators(ctx.state):
+        name = op.meta.name
+        profile = str(op.spec.get("profile") or "default")
+        if taken.get(name) and istio_install.includes_control_plane(op.spec):
+            default = " (the default when none is given)" if "profile" not in op.spec else ""
+            return (f"IstioOperator {name} uses profile {profile}{default}, so istioctl also renders the control "
+                    f"plane and that profile's default gateway, which are the course's own objects: it re-applies "
+                    f"{_objects(taken[name])} with profile {profile}'s values (mesh settings such as the course's "
+                    f"accessLogFile are reset) and they now belong to {name}, so uninstalling {name} would remove "
+                    "them", "spec.profile")
+        if gone and name == COURSE_INSTALL:
+            return (f"IstioOperator {name} has the course installation's metadata.name, so istioctl treats it as "
+                    f"that installation and prunes what it no longer renders: {_objects(gone)}", "metadata.name")
+    if gone and ctx.findings_for("MANIFEST-INVALID", "IstioOperator <no name>"):
+        return ("Your IstioOperator has no metadata.name, which leaves the owner out of istioctl's prune selector: "
+                "installing it prunes every object of the same revision and istioctl version that it does not "
+                f"render, the course installation's included: {_objects(gone)}", "metadata.name")
+    return None
 
 
 @LAB.check("install-safe", "The second install leaves the course installation intact", points=2)
 def install_safe(ctx: Context) -> Outcome:
     state = ctx.state
-    ops = [op for op in learner_operators(state) if any(c.get("name") != "istio-ingressgateway"
-                                                        for c in _gateway_components(op))]
-    for op in ops:
-        profile = str(op.spec.get("profile") or "default")
-        if profile != "empty":
-            return failed(f"IstioOperator {op.meta.name} uses profile {profile}"
-                          f"{' (the default when none is given)' if 'profile' not in op.spec else ''}, so istioctl "
-                          "also installs that profile's control plane and default gateways over the course's.",
-                          f"Look at spec.profile of IstioOperator {op.meta.name}.",
-                          "A file that only adds a gateway should start from the profile that installs nothing by "
-                          "itself.")
-        if op.meta.name == COURSE_INSTALL:
-            return failed(f"IstioOperator {op.meta.name} has the course installation's metadata.name; istioctl "
-                          "prunes what that named installation no longer renders, so installing it would remove "
-                          "istiod and the first gateways.",
-                          f"Look at metadata.name of IstioOperator {op.meta.name} (from {op.meta.origin}).",
-                          "Each separate IstioOperator needs a name of its own: istioctl uses it to scope pruning.")
-    problems = []
-    if state.service("istio-system", "istiod") is None:
-        problems.append("istiod is gone")
-    svc = gateway_service(state)
-    port80 = svc.port(80) if svc else None
-    if svc is None:
-        problems.append(f"Service {INGRESS} is gone")
-    elif svc.type != "NodePort" or port80 is None or port80.node_port != COURSE_NODE_PORT:
-        node = "missing" if port80 is None else f"nodePort {port80.node_port or 'unset'}"
-        problems.append(f"Service {INGRESS} changed (type {svc.type}, port 80 {node})")
-    if problems:
+    gone, changed, taken = course_install_changes(state)
+    if gone or changed or taken:
+        hint_2 = ("Keep a gateway-only IstioOperator at profile empty with a metadata.name of its own, or add the "
+                  "gateway to a copy of labs/cluster/istio-operator.yaml that keeps its name, profile and "
+                  "components. `istioctl install -f labs/cluster/istio-operator.yaml -y` restores the course "
+                  "installation.")
+        look = ctx.look("get deploy,svc -n istio-system --show-labels")
+        found = _operator_cause(ctx, gone, taken)
+        if found:  # the cause names what is gone (metadata.name) or taken over (spec.profile)
+            cause, op_field = found
+            rest = changed + ([f"{_objects(gone)} {'is' if len(gone) == 1 else 'are'} gone"]
+                              if gone and op_field != "metadata.name" else [])
+            also = f" Also: {'; '.join(rest)}." if rest else ""
+            return failed(f"{cause}.{also}",
+                          f"Look at {op_field} of your IstioOperator, then compare {look} with "
+                          "labs/cluster/istio-operator.yaml.", hint_2)
+        problems = [f"{_objects(gone)} {'is' if len(gone) == 1 else 'are'} gone"] if gone else []
+        problems += changed
+        problems += [f"{_objects(objs)} now belong to IstioOperator {owner}" for owner, objs in taken.items()]
         return failed(f"The course installation changed: {'; '.join(problems)}.",
-                      "Compare `kubectl -n istio-system get deploy,svc` with labs/cluster/istio-operator.yaml; your "
-                      "second IstioOperator should touch only its own gateway.",
-                      "`python -m graders lab reset 4` restores the start state; then install the second gateway "
-                      "with profile empty and a metadata.name of its own.")
-    how = (f"IstioOperator {', '.join(op.meta.name for op in ops)} uses profile empty and a name of its own; "
-           if ops else "No IstioOperator file was given (istioctl keeps none in the cluster since Istio 1.21), so "
-                       "the install is judged by its effects: ")
-    return passed(f"{how}istiod and {INGRESS} (NodePort {COURSE_NODE_PORT}) are as the course installed them.")
+                      f"Compare {look} with labs/cluster/istio-operator.yaml: the second gateway's install should "
+                      "touch only its own objects.", hint_2)
+    ops = learner_operators(state)
+    names = ", ".join(op.meta.name or "(no name)" for op in ops)
+    if any(op.meta.name == COURSE_INSTALL for op in ops):
+        how = (f"IstioOperator {names} updates the course installation in place and still renders all of it; ")
+    elif ops:
+        how = f"IstioOperator {names} installs only its own gateway; "
+    else:
+        how = ("No IstioOperator file was given (istioctl keeps none in the cluster since Istio 1.21), so the "
+               "install is judged by its effects: ")
+    return passed(f"{how}istiod, {INGRESS} (NodePort {COURSE_NODE_PORT}) and the egress gateway are as the course "
+                  "installed them.")
 
 
 @LAB.check("node-port", "The second gateway is reachable on the spare node port", points=2,
            needs=("second-gateway",))
 def node_port(ctx: Context) -> Outcome:
     workload, pods = second_gateway(ctx.state)  # type: ignore[misc]
+    ns = workload.partition("/")[0]
     services = services_of(ctx.state, pods)
     for svc in services:
         for sp in svc.ports:
@@ -173,7 +290,7 @@ def node_port(ctx: Context) -> Outcome:
                   "Look at k8s.service in your IstioOperator: its type and the nodePort of the HTTP port.",
                   "kind forwards host ports only to node ports fixed when the cluster was created; "
                   "labs/cluster/kind-config.yaml.tmpl lists the spare one. On kind a LoadBalancer's EXTERNAL-IP "
-                  "stays <pending>.")
+                  f"stays <pending>; {ctx.look(f'get svc -n {ns}')} shows the node ports.")
 
 
 @LAB.check("test-on-new-gateway", "test's Gateway selects only the second gateway", points=2,
@@ -183,7 +300,7 @@ def test_on_new_gateway(ctx: Context) -> Outcome:
     workload, _ = second_gateway(state)  # type: ignore[misc]
     gws = [g for g in state.ordered_gateways if g.meta.namespace == "test"]
     if not gws:
-        return failed("Namespace test has no Gateway.", "Write test's Gateway in labs/lab04/work/.",
+        return failed("Namespace test has no Gateway.", f"Write test's Gateway in {WORK}.",
                       "Reuse the start state's Gateway test/bookinfo-gateway and change what it selects.")
     for gw in gws:
         selected = sorted(mesh.workloads(mesh.gateway_pods(state, gw)))
@@ -195,9 +312,11 @@ def test_on_new_gateway(ctx: Context) -> Outcome:
             what = f"selects {', '.join(selected)}: the second gateway and another one"
         else:
             what = f"selects {', '.join(selected)}, not {workload}"
+        ns = workload.partition("/")[0]
         return failed(f"Gateway {gw.meta.key} {what}.",
-                      f"Compare spec.selector of Gateway {gw.meta.key} with the labels of the {workload} pods.",
-                      "Select a label only the second gateway carries (one of the two you overrode).")
+                      f"Compare spec.selector of Gateway {gw.meta.key} with the labels of the {workload} pods: "
+                      f"{ctx.look(f'get pods -n {ns} --show-labels')}.",
+                      "Select a label only the second gateway carries: the istio label you gave it.")
     return passed(f"Gateway {', '.join(g.meta.key for g in gws)} select{'s' if len(gws) == 1 else ''} only "
                   f"{workload}.")
 
@@ -207,11 +326,13 @@ def test_on_new_gateway(ctx: Context) -> Outcome:
 def test_reachable(ctx: Context) -> Outcome:
     state = ctx.state
     workload, pods = second_gateway(state)  # type: ignore[misc]
+    ns = workload.partition("/")[0]
     services = services_of(state, pods)
     if not services:
         return failed(f"No Service selects the pods of {workload}, so nothing can send it traffic.",
                       "Look at k8s.service of the gateway in your IstioOperator.",
-                      "istioctl creates the Service next to the Deployment; check `kubectl get svc -n <namespace>`.")
+                      "istioctl creates the Service next to the Deployment: "
+                      f"{ctx.look(f'get svc -n {ns}')} lists it.")
     svc = services[0]
     spare_port = next((sp.port for sp in svc.ports if sp.node_port == SPARE_NODE_PORT), None)
     points = lab03.entry_points(state, "test", svc.meta.key)
@@ -235,13 +356,12 @@ def test_reachable(ctx: Context) -> Outcome:
         return failed(f"{ev.sentence}{extra}",
                       f"Gateway {f.details.get('gateway')} asks for port {f.details.get('port')}, which is neither a "
                       f"port nor a targetPort of Service {svc.meta.key}: compare spec.servers[].port.number with "
-                      f"`kubectl -n {svc.meta.namespace} get svc {svc.meta.name}`.",
+                      f"{ctx.look(f'get svc {svc.meta.name} -n {svc.meta.namespace}')}.",
                       "A Helm-installed gateway's Service maps 80 to 80 (not to 8080 like istioctl's), so the "
                       "Bookinfo sample's port 8080 opens a listener no Service port leads to.")
     return failed(f"{ev.sentence}{extra}",
                   f"Follow the request: Service {svc.meta.key} port, the Gateway selecting its pods, then test's "
-                  "VirtualService (`python -m graders trace --gateway "
-                  f"{svc.meta.key} --path /productpage` shows each step).",
+                  f"VirtualService ({trace_command(ctx, svc.meta.key)} shows each step).",
                   "A connection refused means no Gateway gives the second gateway a listener on that port; a 404 "
                   "means the hosts do not match.")
 
@@ -260,4 +380,4 @@ def default_unchanged(ctx: Context) -> Outcome:
         return passed(f"{ev.sentence}{extra}")
     return failed(f"{ev.sentence}{extra}", "Look at Gateway default/bookinfo-gateway and VirtualService "
                   "default/bookinfo: did the second install or a selector change take them over?",
-                  "`python -m graders trace --path /productpage` follows default's request step by step.")
+                  f"{trace_command(ctx, INGRESS)} follows default's request step by step.")

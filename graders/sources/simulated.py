@@ -21,14 +21,19 @@ BOOKINFO_FILE = CLUSTER_DIR / "bookinfo.yaml"
 
 
 def render_operators(raws: Iterable[RawObject]) -> list[RawObject]:
-    """Each IstioOperator followed by the objects istioctl would create from it."""
+    """Each IstioOperator followed by the objects istioctl would apply for it, minus what that install
+    prunes from the objects before it (``istio_install.install``): installing a file under the course
+    installation's name, or with no name, removes what the new file no longer renders."""
     out: list[RawObject] = []
     for raw in raws:
         out.append(raw)
         obj = raw.obj
         if isinstance(obj, dict) and obj.get("kind") == "IstioOperator" and \
                 str(obj.get("apiVersion", "")).startswith("install.istio.io/"):
-            out.extend(RawObject(o, f"{raw.origin} (rendered)", raw.seq) for o in istio_install.render(obj))
+            applied, gone = istio_install.install([r.obj for r in out if isinstance(r.obj, dict)], obj)
+            if gone:
+                out = [r for r in out if not (isinstance(r.obj, dict) and istio_install.key(r.obj) in gone)]
+            out.extend(RawObject(o, f"{raw.origin} (rendered)", raw.seq) for o in applied)
     return out
 
 
