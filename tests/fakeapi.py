@@ -66,6 +66,7 @@ class ResourceType:
     short_names: tuple[str, ...] = ()
     builtin: bool = True
     subresources: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    verbs: tuple[str, ...] = ()  # () : every verb in _VERBS
 
     @property
     def singular(self) -> str:
@@ -87,12 +88,39 @@ BUILTIN_TYPES = (
     ResourceType("", ("v1",), "configmaps", "ConfigMap", True, ("cm",)),
     ResourceType("", ("v1",), "secrets", "Secret", True),
     ResourceType("", ("v1",), "endpoints", "Endpoints", True, ("ep",)),
+    ResourceType("", ("v1",), "events", "Event", True, ("ev",)),
+    ResourceType("", ("v1",), "persistentvolumeclaims", "PersistentVolumeClaim", True, ("pvc",)),
+    ResourceType("", ("v1",), "replicationcontrollers", "ReplicationController", True, ("rc",)),
+    ResourceType("", ("v1",), "podtemplates", "PodTemplate", True),
+    ResourceType("", ("v1",), "limitranges", "LimitRange", True, ("limits",)),
+    ResourceType("", ("v1",), "resourcequotas", "ResourceQuota", True, ("quota",)),
+    ResourceType("", ("v1",), "persistentvolumes", "PersistentVolume", False, ("pv",)),
+    ResourceType("", ("v1",), "bindings", "Binding", True, verbs=("create",)),
     ResourceType("apps", ("v1",), "deployments", "Deployment", True, ("deploy",), subresources=(
         ("scale", ("get", "patch", "update")), ("status", ("get",)))),
     ResourceType("apps", ("v1",), "replicasets", "ReplicaSet", True, ("rs",)),
+    ResourceType("apps", ("v1",), "statefulsets", "StatefulSet", True, ("sts",)),
+    ResourceType("apps", ("v1",), "daemonsets", "DaemonSet", True, ("ds",)),
+    ResourceType("apps", ("v1",), "controllerrevisions", "ControllerRevision", True),
+    ResourceType("batch", ("v1",), "jobs", "Job", True),
+    ResourceType("batch", ("v1",), "cronjobs", "CronJob", True, ("cj",)),
+    ResourceType("discovery.k8s.io", ("v1",), "endpointslices", "EndpointSlice", True),
+    ResourceType("events.k8s.io", ("v1",), "events", "Event", True, ("ev",)),
+    ResourceType("networking.k8s.io", ("v1",), "networkpolicies", "NetworkPolicy", True, ("netpol",)),
+    ResourceType("networking.k8s.io", ("v1",), "ingresses", "Ingress", True, ("ing",)),
+    ResourceType("policy", ("v1",), "poddisruptionbudgets", "PodDisruptionBudget", True, ("pdb",)),
+    ResourceType("autoscaling", ("v2",), "horizontalpodautoscalers", "HorizontalPodAutoscaler", True, ("hpa",)),
+    ResourceType("coordination.k8s.io", ("v1",), "leases", "Lease", True),
+    ResourceType("rbac.authorization.k8s.io", ("v1",), "roles", "Role", True),
+    ResourceType("rbac.authorization.k8s.io", ("v1",), "rolebindings", "RoleBinding", True),
+    ResourceType("authorization.k8s.io", ("v1",), "localsubjectaccessreviews", "LocalSubjectAccessReview", True,
+                 verbs=("create",)),
     ResourceType("apiextensions.k8s.io", ("v1",), "customresourcedefinitions", "CustomResourceDefinition", False,
                  ("crd", "crds")),
 )
+# Kinds whose objects share (group, plural) with another served kind: the events.k8s.io Event is the
+# core Event seen through another API group, as on a real server.
+SHARED_STORE = {("events.k8s.io", "events"): ("", "events")}
 # The CRDs an Istio 1.30 install creates that the course touches (plural, kind, short names).
 ISTIO_CRDS = (
     ("gateways", "Gateway", ("gw",)), ("virtualservices", "VirtualService", ("vs",)),
@@ -114,6 +142,7 @@ class RecordedRequest:
     content_type: str = ""
     body: Any = None
     status: int = 0
+    accept: str = ""
 
 
 class ApiError(Exception):
@@ -409,7 +438,8 @@ class FakeCluster:
         return str(self.rv)
 
     def bucket(self, rt: ResourceType) -> dict[tuple[str, str], dict]:
-        return self.store.setdefault((rt.group, rt.plural), {})
+        key = (rt.group, rt.plural)
+        return self.store.setdefault(SHARED_STORE.get(key, key), {})
 
     def get(self, rt: ResourceType, namespace: str, name: str) -> dict | None:
         return self.bucket(rt).get((namespace if rt.namespaced else "", name))
@@ -547,6 +577,74 @@ class FakeCluster:
     def _after_write(self, rt: ResourceType, obj: dict, old: dict | None = None) -> None:
         if rt.kind == "Deployment" and (old is None or old.get("spec") != obj.get("spec")):
             self._roll_out(obj)
+        elif rt.kind == "Namespace" and old is None:
+            self._populate_namespace(obj["metadata"]["name"])
+        elif rt.kind == "Service" and rt.group == "":
+            self._sync_endpoints(obj)
+
+    def _system(self, group: str, plural: str, obj: dict) -> dict | None:
+        """Create ``obj`` as a controller would, unless it is already there."""
+        rt = next(t for t in BUILTIN_TYPES if (t.group, t.plural) == (group, plural))
+        md = obj["metadata"]
+        if md.get("name") and self.get(rt, md.get("namespace", ""), md["name"]) is not None:
+            return None
+        return self.create(rt, obj, md.get("namespace"))
+
+    def _populate_namespace(self, ns: str) -> None:
+        """What every namespace of a real cluster holds from its first second: the ServiceAccount
+        ``default`` (serviceaccount controller) and the ConfigMap ``kube-root-ca.crt`` (root-ca-cert-publisher)."""
+        self._system("", "serviceaccounts", {"apiVersion": "v1", "kind": "ServiceAccount",
+                                             "metadata": {"name": "default", "namespace": ns}})
+        self._system("", "configmaps", {
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "kube-root-ca.crt", "namespace": ns,
+                         "annotations": {"kubernetes.io/description": "Contains a CA bundle that can be used to "
+                                         "verify the kube-apiserver when using internal endpoints such as the "
+                                         "internal service IP or kubernetes.default.svc. No other usage is "
+                                         "guaranteed across distributions of Kubernetes clusters."}},
+            "data": {"ca.crt": "-----BEGIN CERTIFICATE-----\nMIIfake\n-----END CERTIFICATE-----\n"}})
+
+    def _sync_endpoints(self, svc: dict) -> None:
+        """The endpoints and endpointslice controllers: a Service with a selector gets an Endpoints of
+        its name carrying its labels (no ownerReferences) and an EndpointSlice it owns."""
+        md = svc["metadata"]
+        if not (svc.get("spec") or {}).get("selector"):
+            return
+        labels = dict(md.get("labels") or {})
+        ep_rt = self.resource("", "v1", "endpoints")
+        assert ep_rt is not None
+        ep = self.get(ep_rt, md["namespace"], md["name"])
+        if ep is None:
+            self._system("", "endpoints", {"apiVersion": "v1", "kind": "Endpoints",
+                                           "metadata": {"name": md["name"], "namespace": md["namespace"],
+                                                        "labels": labels}, "subsets": []})
+        else:
+            ep["metadata"]["labels"] = labels
+        slice_rt = self.resource("discovery.k8s.io", "v1", "endpointslices")
+        assert slice_rt is not None
+        mine = [o for o in self.list(slice_rt, md["namespace"])
+                if any(r.get("uid") == md["uid"] for r in o["metadata"].get("ownerReferences", []))]
+        slice_labels = {**labels, "kubernetes.io/service-name": md["name"],
+                        "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}
+        if mine:
+            mine[0]["metadata"]["labels"] = slice_labels
+            return
+        suffix = hashlib.sha256(md["uid"].encode()).hexdigest()[:5]
+        self._system("discovery.k8s.io", "endpointslices", {
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4", "endpoints": [],
+            "metadata": {"name": f"{md['name']}-{suffix}", "namespace": md["namespace"], "labels": slice_labels,
+                         "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": md["name"],
+                                              "uid": md["uid"], "controller": True, "blockOwnerDeletion": True}]}})
+
+    def _event(self, namespace: str, involved: dict, reason: str, message: str) -> None:
+        """An Event, as controllers record them (they expire after an hour on a real cluster)."""
+        md = involved["metadata"]
+        self._system("", "events", {
+            "apiVersion": "v1", "kind": "Event", "type": "Normal", "reason": reason, "message": message,
+            "metadata": {"name": f"{md['name']}.{uuid.uuid4().hex[:16]}", "namespace": namespace},
+            "involvedObject": {"kind": involved.get("kind"), "name": md["name"], "namespace": namespace,
+                               "uid": md.get("uid"), "apiVersion": involved.get("apiVersion")},
+            "source": {"component": "deployment-controller"}, "count": 1})
 
     def _after_delete(self, rt: ResourceType, obj: dict) -> None:
         md = obj["metadata"]
@@ -556,6 +654,11 @@ class FakeCluster:
                     del bucket[key]
         elif rt.kind == "CustomResourceDefinition":
             self.store.pop((obj["spec"]["group"], obj["spec"]["names"]["plural"]), None)
+        elif rt.kind == "Service" and rt.group == "":  # the endpoints controller removes its Endpoints
+            ep_rt = self.resource("", "v1", "endpoints")
+            ep = self.get(ep_rt, md.get("namespace", ""), md["name"]) if ep_rt else None
+            if ep is not None and not ep["metadata"].get("ownerReferences") and (obj.get("spec") or {}).get("selector"):
+                del self.bucket(ep_rt)[(md["namespace"], md["name"])]
         # Garbage collection: objects owned (transitively) by the deleted one.
         owned = [(g_p, key, o) for g_p, bucket in self.store.items() for key, o in bucket.items()
                  if any(r.get("uid") == md.get("uid") for r in o["metadata"].get("ownerReferences", []))]
@@ -621,6 +724,7 @@ class FakeCluster:
         if replicas == 0:
             for k in ("readyReplicas", "availableReplicas", "updatedReplicas"):
                 dep["status"].pop(k)
+        self._event(md["namespace"], dep, "ScalingReplicaSet", f"Scaled up replica set {rs_name} to {replicas}")
 
     def set_pod_status(self, pod: dict, *, ready: bool, ip: str | None = None) -> None:
         when = pod["metadata"]["creationTimestamp"]
@@ -741,6 +845,7 @@ class FakeApiServer(_LoopbackServer):
         self.forbidden: list[tuple[str, str, str, str | None]] = []  # (verb, group, resource, namespace)
         self.portforward_backends: dict[tuple[str | None, int], tuple[str, int] | None] = {}
         self.delay = 0.0  # seconds to wait before every answer: a slow API server
+        self.page_size: int | None = None  # the most items one LIST answer holds (None: what the client asks)
         self.container_logs: dict[tuple[str, str, str], str] = {}  # (namespace, pod, container) -> text
         seed = course_objects(istio=istio, with_operator_crd=operator_crd) if objects is None else list(objects)
         for obj in seed:
@@ -773,7 +878,7 @@ class FakeApiServer(_LoopbackServer):
         with self.cluster.lock:
             out = []
             for rt in self.cluster.resource_types():
-                if kind is None or rt.kind == kind:
+                if (kind is None or rt.kind == kind) and (rt.group, rt.plural) not in SHARED_STORE:
                     out += [copy.deepcopy(o) for o in self.cluster.list(rt, namespace)]
             return out
 
@@ -836,7 +941,8 @@ class FakeApiServer(_LoopbackServer):
     def handle(self, h: _Handler) -> None:
         parts = urlsplit(h.path)
         query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        rec = RecordedRequest(h.command, parts.path, query, content_type=h.headers.get("Content-Type", ""))
+        rec = RecordedRequest(h.command, parts.path, query, content_type=h.headers.get("Content-Type", ""),
+                              accept=h.headers.get("Accept", ""))
         self.requests.append(rec)
         length = int(h.headers.get("Content-Length") or 0)
         raw = h.rfile.read(length) if length else b""
@@ -951,9 +1057,13 @@ class FakeApiServer(_LoopbackServer):
                         query["labelSelector"], o["metadata"].get("labels") or {})]
                 if "fieldSelector" in query:
                     items = [o for o in items if _field_selector_matches(query["fieldSelector"], o)]
+                items, meta = self._page(items, query)
+                if "as=PartialObjectMetadataList" in rec.accept:  # names and labels only, never the data
+                    return 200, {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
+                                 "items": [{"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                                            "metadata": copy.deepcopy(o["metadata"])} for o in items]}
                 list_version = f"{rt.group}/{route.version}" if rt.group else route.version
-                return 200, {"kind": f"{rt.kind}List", "apiVersion": list_version,
-                             "metadata": {"resourceVersion": str(c.rv)},
+                return 200, {"kind": f"{rt.kind}List", "apiVersion": list_version, "metadata": meta,
                              "items": [self._out(o, route, full=not rt.builtin) for o in items]}
             if method == "POST":
                 rec.verb = "create"
@@ -991,6 +1101,30 @@ class FakeApiServer(_LoopbackServer):
                              "details": {"name": route.name, "group": rt.group, "kind": rt.plural,
                                          "uid": obj["metadata"]["uid"]}}
         raise ApiError(405, "MethodNotAllowed", f"{method} is not supported")
+
+    def _page(self, items: list[dict], query: Mapping[str, str]) -> tuple[list[dict], dict]:
+        """``limit``/``continue`` paging as the API server does it (``page_size`` caps every page, as a
+        server may return fewer items than asked for)."""
+        import base64
+
+        meta: dict = {"resourceVersion": str(self.cluster.rv)}
+        limit = int(query.get("limit") or 0)
+        if self.page_size:
+            limit = min(limit, self.page_size) if limit else self.page_size
+        start = 0
+        if query.get("continue"):
+            try:
+                start = int(json.loads(base64.b64decode(query["continue"]))["start"])
+            except (ValueError, KeyError, TypeError):
+                raise ApiError(400, "BadRequest", "continue key is not valid: illegal base64 data") from None
+        if not limit and not start:
+            return items, meta
+        end = start + limit if limit else len(items)
+        if end < len(items):
+            meta["continue"] = base64.b64encode(json.dumps({"start": end, "rv": meta["resourceVersion"]})
+                                                .encode()).decode()
+            meta["remainingItemCount"] = len(items) - end
+        return items[start:end], meta
 
     def _patch(self, rt: ResourceType, route: _Route, ns: str, ct: str, body: Any, query: Mapping[str, str],
                dry_run: bool) -> tuple[int, dict]:
@@ -1089,11 +1223,11 @@ class FakeApiServer(_LoopbackServer):
     def _resource_list(group_version: str, types: list[ResourceType]) -> dict:
         resources = []
         for t in types:
-            resources.append({"name": t.plural, "singularName": t.singular, "namespaced": t.namespaced,
-                              "kind": t.kind, "verbs": list(_VERBS), "shortNames": list(t.short_names)}
-                             if t.short_names else
-                             {"name": t.plural, "singularName": t.singular, "namespaced": t.namespaced,
-                              "kind": t.kind, "verbs": list(_VERBS)})
+            entry = {"name": t.plural, "singularName": t.singular, "namespaced": t.namespaced, "kind": t.kind,
+                     "verbs": list(t.verbs or _VERBS)}
+            if t.short_names:
+                entry["shortNames"] = list(t.short_names)
+            resources.append(entry)
             for sub, verbs in t.subresources:
                 resources.append({"name": f"{t.plural}/{sub}", "singularName": "", "namespaced": t.namespaced,
                                   "kind": "Scale" if sub == "scale" else t.kind, "verbs": list(verbs)})

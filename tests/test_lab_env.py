@@ -47,8 +47,10 @@ def lab(env: tuple, capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str
 
 
 def objects(api: FakeApiServer) -> dict[tuple[str, str, str], dict]:
+    """The objects of KINDS, without the ServiceAccount ``default`` Kubernetes puts in every namespace."""
     return {(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]): o
-            for kind in KINDS for o in api.objects(kind)}
+            for kind in KINDS for o in api.objects(kind)
+            if (o["kind"], o["metadata"]["name"]) != ("ServiceAccount", "default")}
 
 
 def start_refs(lab_id: str, phase: str = "setup") -> set[tuple[str, str, str]]:
@@ -218,10 +220,10 @@ def test_lab4_second_gateway_is_installed_labelled_and_removed_by_reset(env: tup
 
 # --- dry runs ------------------------------------------------------------------------------------------------
 def _dry(env: tuple, capsys, *argv: str, tmp_path: Path) -> tuple[int, str]:
-    """A dry run against a kubeconfig whose server does not exist: it must not need one."""
-    dead = write_kubeconfig_for(tmp_path / "dead", {"kind-istio-lab": dead_url()})
-    rc = main(["lab", *argv, "--dry-run", "--kubeconfig", dead])
+    """A dry run: it reads the cluster (to decide what reset would delete) but never writes."""
+    rc = main(["lab", *argv, "--dry-run", "--kubeconfig", env[1]])
     out, err = capsys.readouterr()
+    assert env[0].write_requests() == [], "a dry run wrote to the cluster"
     return rc, out + err
 
 
@@ -233,7 +235,7 @@ def test_setup_dry_run_lists_the_start_objects_in_apply_order(env: tuple, capsys
     assert ["Deployment", "default/productpage-v1"] in applied, "the baseline is re-applied too"
     assert f"{COURSE}={versions.COURSE_NAME},{LAB}=02" in out
     assert "labs/lab02/start/bookinfo-gateway.yaml:4" in out
-    assert calls(env[2]) == [] and env[0].requests == []
+    assert calls(env[2]) == []
 
 
 def test_solve_dry_run_shows_the_istioctl_step_after_the_namespace(env: tuple, capsys, tmp_path: Path) -> None:
@@ -395,8 +397,6 @@ def test_a_learners_secret_keeps_the_course_namespace(env: tuple, capsys) -> Non
     assert lab(env, capsys, "setup", "3")[0] == 0
     api.add({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "my-cert", "namespace": "test"},
              "type": "kubernetes.io/tls", "data": {"tls.crt": "Y2VydA==", "tls.key": "a2V5"}})
-    api.add({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt", "namespace": "test"},
-             "data": {"ca.crt": "x"}})
     rc, out = lab(env, capsys, "reset", "3")
     assert rc == 0, out
     assert api.find("Namespace", "", "test") is not None
@@ -404,7 +404,8 @@ def test_a_learners_secret_keeps_the_course_namespace(env: tuple, capsys) -> Non
     assert "kept      Namespace test" in out and "Secret test/my-cert" in out
     assert "ConfigMap test/kube-root-ca.crt" not in out, "what Kubernetes puts in every namespace does not count"
     secret_reads = [r for r in api.requests if r.resource == "secrets"]
-    assert secret_reads and all(r.verb == "list" and r.namespace == "test" for r in secret_reads)
+    assert secret_reads and all(r.verb == "list" and r.namespace == "test" and "PartialObjectMetadataList" in r.accept
+                                for r in secret_reads)
 
 
 def test_solve_without_setup_says_to_run_setup_first(env: tuple, capsys) -> None:
@@ -440,3 +441,142 @@ def test_the_part_of_label_alone_does_not_make_an_object_the_courses(env: tuple,
     rc, out = lab(env, capsys, "reset", "--all")
     assert rc == 0
     assert api.find("Gateway", "default", "bookinfo-gateway")["metadata"]["uid"] == mine["metadata"]["uid"]
+
+
+# --- lab-environment safety: a learner's object keeps its namespace, whatever its kind -----------------------
+def _learner(kind: str, api_version: str, name: str = "mine", **body: object) -> dict:
+    return {"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": "test"}, **body}
+
+
+POD_SPEC = {"containers": [{"name": "c", "image": "busybox"}]}
+TEMPLATE = {"metadata": {"labels": {"app": "mine"}}, "spec": POD_SPEC}
+LEARNER_OBJECTS = [
+    _learner("Pod", "v1", spec=POD_SPEC),
+    _learner("ReplicaSet", "apps/v1", spec={"replicas": 0, "selector": {"matchLabels": {"app": "mine"}},
+                                            "template": TEMPLATE}),
+    _learner("Endpoints", "v1", subsets=[{"addresses": [{"ip": "10.0.0.9"}], "ports": [{"port": 80}]}]),
+    _learner("EndpointSlice", "discovery.k8s.io/v1", addressType="IPv4", endpoints=[]),
+    _learner("ConfigMap", "v1", data={"k": "v"}),
+    _learner("Secret", "v1", type="Opaque", data={"password": "c2VjcmV0"}),
+    _learner("ServiceAccount", "v1"),
+    _learner("Job", "batch/v1", spec={"template": {"spec": {**POD_SPEC, "restartPolicy": "Never"}}}),
+    _learner("CronJob", "batch/v1", spec={"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": {
+        "spec": {**POD_SPEC, "restartPolicy": "Never"}}}}}),
+    _learner("StatefulSet", "apps/v1", spec={"serviceName": "mine", "selector": {"matchLabels": {"app": "mine"}},
+                                             "template": TEMPLATE}),
+    _learner("DaemonSet", "apps/v1", spec={"selector": {"matchLabels": {"app": "mine"}}, "template": TEMPLATE}),
+    _learner("PersistentVolumeClaim", "v1", spec={"accessModes": ["ReadWriteOnce"],
+                                                  "resources": {"requests": {"storage": "1Gi"}}}),
+    _learner("ReplicationController", "v1", spec={"replicas": 0, "template": TEMPLATE}),
+    _learner("PodTemplate", "v1", template=TEMPLATE),
+    _learner("LimitRange", "v1", spec={"limits": [{"type": "Container", "default": {"cpu": "100m"}}]}),
+    _learner("ResourceQuota", "v1", spec={"hard": {"pods": "10"}}),
+    _learner("NetworkPolicy", "networking.k8s.io/v1", spec={"podSelector": {}}),
+    _learner("Ingress", "networking.k8s.io/v1", spec={"defaultBackend": {"service": {"name": "x", "port": {
+        "number": 80}}}}),
+    _learner("PodDisruptionBudget", "policy/v1", spec={"maxUnavailable": 1, "selector": {}}),
+    _learner("HorizontalPodAutoscaler", "autoscaling/v2", spec={"maxReplicas": 2, "scaleTargetRef": {
+        "apiVersion": "apps/v1", "kind": "Deployment", "name": "x"}}),
+    _learner("Lease", "coordination.k8s.io/v1", spec={"holderIdentity": "me"}),
+    _learner("Role", "rbac.authorization.k8s.io/v1", rules=[]),
+    _learner("RoleBinding", "rbac.authorization.k8s.io/v1", roleRef={
+        "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "mine"}, subjects=[]),
+    {**gateway("mine", "test", hosts=["mine.example"])},
+    _learner("VirtualService", "networking.istio.io/v1", spec={"hosts": ["mine.example"], "http": []}),
+    _learner("Widget", "example.com/v1", spec={"size": 3}),  # a custom resource the course has never heard of
+]
+
+
+def _widget_crd(api: FakeApiServer) -> None:
+    from fakeapi import _crd
+
+    api.add(_crd("example.com", "widgets", "Widget", (), ("v1",), "v1"))
+
+
+@pytest.mark.parametrize("obj", LEARNER_OBJECTS, ids=[o["kind"] for o in LEARNER_OBJECTS])
+def test_reset_keeps_a_course_namespace_holding_any_learner_object(env: tuple, capsys, obj: dict) -> None:
+    api = env[0]
+    _widget_crd(api)
+    assert lab(env, capsys, "setup", "3")[0] == 0
+    mine = api.add(obj)
+    api.clear_requests()
+    rc, dry = lab(env, capsys, "reset", "3", "--dry-run")
+    assert rc == 0, dry
+    assert api.write_requests() == []
+    rc, out = lab(env, capsys, "reset", "3")
+    assert rc == 0, out
+    assert api.find(obj["kind"], "test", "mine")["metadata"]["uid"] == mine["metadata"]["uid"], "deleted!"
+    assert api.find("Namespace", "", "test") is not None
+    line = f"kept      Namespace test  (it also holds 1 object(s) the course did not create ({obj['kind']} test/mine)"
+    assert line in out and line in dry, "the dry run and the real run decide alike, and say why"
+    assert api.find("Gateway", "test", "bookinfo-gateway") is None, "the course's own objects in it are deleted"
+    assert not [r for r in api.requests if r.resource in ("secrets", "configmaps")
+                and "PartialObjectMetadataList" not in r.accept and r.method == "GET"], "Secret data was read"
+
+
+@pytest.mark.parametrize("command", [["setup", "2"], ["reset", "--all"]])
+@pytest.mark.parametrize("kind", ["Pod", "ReplicaSet", "Endpoints", "Secret", "Widget"])
+def test_setup_and_reset_all_keep_a_learner_object_too(env: tuple, capsys, command: list[str], kind: str) -> None:
+    api = env[0]
+    _widget_crd(api)
+    assert lab(env, capsys, "setup", "3")[0] == 0
+    mine = api.add(next(o for o in LEARNER_OBJECTS if o["kind"] == kind))
+    rc, out = lab(env, capsys, *command)
+    assert rc == 0, out
+    assert api.find(kind, "test", "mine")["metadata"]["uid"] == mine["metadata"]["uid"]
+    assert f"kept      Namespace test  (it also holds 1 object(s) the course did not create ({kind} test/mine)" in out
+
+
+def test_a_learner_pod_owned_by_a_learner_replicaset_is_the_learners(env: tuple, capsys) -> None:
+    api = env[0]
+    assert lab(env, capsys, "setup", "3")[0] == 0
+    rs = api.add(LEARNER_OBJECTS[1])
+    pod = _learner("Pod", "v1", "mine-abcde", spec=POD_SPEC)
+    pod["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "mine",
+                                           "uid": rs["metadata"]["uid"], "controller": True}]
+    api.add(pod)
+    rc, out = lab(env, capsys, "reset", "3")
+    assert rc == 0, out
+    assert api.find("Pod", "test", "mine-abcde") is not None and api.find("Namespace", "", "test") is not None
+    assert "2 object(s) the course did not create (Pod test/mine-abcde, ReplicaSet test/mine)" in out
+
+
+def test_what_kubernetes_puts_in_a_namespace_does_not_keep_it(env: tuple, capsys) -> None:
+    """The fake, like a real cluster, fills `test` with the ServiceAccount default, kube-root-ca.crt,
+    the course Deployments' ReplicaSets and Pods, Endpoints and EndpointSlices of its Services, Events."""
+    api = env[0]
+    assert lab(env, capsys, "setup", "3")[0] == 0
+    held = {o["kind"] for o in api.objects(namespace="test")}
+    assert {"ServiceAccount", "ConfigMap", "ReplicaSet", "Pod", "Endpoints", "EndpointSlice", "Event"} <= held
+    rc, out = lab(env, capsys, "reset", "3")
+    assert rc == 0, out
+    assert api.find("Namespace", "", "test") is None and "deleted   Namespace test" in out
+
+
+def test_a_resource_that_cannot_be_listed_keeps_the_namespace(env: tuple, capsys) -> None:
+    api = env[0]
+    assert lab(env, capsys, "setup", "3")[0] == 0
+    api.forbid("leases", "coordination.k8s.io", namespace="test")
+    rc, out = lab(env, capsys, "reset", "3")
+    assert rc == 0, out
+    assert api.find("Namespace", "", "test") is not None
+    assert "kept      Namespace test  (what it holds could not all be seen (leases.coordination.k8s.io" in out
+
+
+def test_ownership_chains_are_attributed() -> None:
+    from graders.labenv.residents import learner_objects
+
+    course = {COURSE: versions.COURSE_NAME, LAB: "03"}
+
+    def obj(kind: str, name: str, uid: str, owners: tuple[str, ...] = (), labels: dict | None = None) -> dict:
+        return {"kind": kind, "metadata": {"name": name, "uid": uid, "labels": labels or {},
+                                           "ownerReferences": [{"uid": o} for o in owners]}}
+
+    objs = [obj("Deployment", "d", "1", labels=course), obj("ReplicaSet", "d-x", "2", ("1",)),
+            obj("Pod", "d-x-y", "3", ("2",)), obj("Service", "s", "4", labels=course), obj("Endpoints", "s", "5"),
+            obj("EndpointSlice", "s-q", "6", ("4",)), obj("ServiceAccount", "default", "7"),
+            obj("ReplicaSet", "mine", "8"), obj("Pod", "mine-z", "9", ("8",)),
+            obj("Pod", "orphan", "10", ("404",)), obj("Pod", "both", "11", ("1", "8")),
+            obj("Endpoints", "manual", "12"), obj("Pod", "a", "13", ("14",)), obj("Pod", "b", "14", ("13",))]
+    assert [o["metadata"]["name"] for o in learner_objects(objs)] == [
+        "mine", "mine-z", "orphan", "both", "manual", "a", "b"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from graders import versions
+from graders.deadline import DEFAULT_WRITE_DEADLINE, seconds_arg
 
 CONTEXT = f"kind-{versions.CLUSTER_NAME}"
 
@@ -35,7 +36,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             p.add_argument("lab", help="lab number: 1, 01 or lab01")
         p.add_argument("--context", default=CONTEXT, help=f"kube context (default {CONTEXT})")
         p.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-        p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for rollouts (default 300)")
+        p.add_argument("--timeout", type=seconds_arg, default=300.0, help="seconds to wait for rollouts (default 300)")
+        p.add_argument("--deadline", type=seconds_arg, default=DEFAULT_WRITE_DEADLINE, metavar="SECONDS",
+                       help="seconds any one step against the API server may take, credential plugin included "
+                            f"(default {DEFAULT_WRITE_DEADLINE:g}); past it the command stops with one line naming "
+                            "the step")
         p.add_argument("--dry-run", action="store_true", help="print what would be applied, run and deleted; "
                                                               "touch nothing")
         p.set_defaults(func=run_action)
@@ -56,9 +61,11 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_action(args: argparse.Namespace) -> int:
     import os
+    from functools import partial
 
     from graders.errors import InputError
     from graders.labenv import labops, labspec, preflight
+    from graders.labenv.kube import Kube
     from graders.labenv.runner import Runner
 
     if args.action == "reset" and bool(args.lab) == bool(args.all):
@@ -67,7 +74,8 @@ def run_action(args: argparse.Namespace) -> int:
     tools = preflight.Toolchain(dict(os.environ))
     tools.which("istioctl", versions.ISTIO_VERSION)  # also finds it in ./istio-X.Y.Z/bin, as doctor does
     runner = Runner(dry_run=args.dry_run, env=tools.run_env())
-    env = labops.LabEnv(runner, args.context, args.kubeconfig, rollout_timeout=args.timeout)
+    env = labops.LabEnv(runner, args.context, args.kubeconfig, rollout_timeout=args.timeout,
+                        kube_factory=partial(Kube, step_deadline=args.deadline))
     try:
         if args.action == "setup":
             return labops.setup(env, spec)

@@ -9,12 +9,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from graders.errors import ClusterError
+from graders.labenv import residents
 from graders.labenv.kube import Kube, Ref
 from graders.labenv.manifests import KIND_ORDER, Manifest
 from graders.labenv.ownership import BASELINE, COURSE_SELECTOR, contains, course_labels, lab_of, labelled, owned
+from graders.labenv.residents import ApiResource
 
-CREATED, UPDATED, RELABELLED, UNCHANGED, CONFLICT, KEPT, DELETED, LEFT = (
-    "created", "updated", "relabelled", "unchanged", "CONFLICT", "kept", "deleted", "left")
+CREATED, UPDATED, RELABELLED, UNCHANGED, CONFLICT, KEPT, DELETED, LEFT, WOULD_DELETE = (
+    "created", "updated", "relabelled", "unchanged", "CONFLICT", "kept", "deleted", "left", "would delete")
 # Kinds reset looks through for course objects (plus any kind a lab file uses). The RBAC, PDB and HPA
 # kinds are what istioctl creates for a gateway (lab 4); a kind the cluster does not serve is skipped.
 SCAN_KINDS: tuple[tuple[str, str], ...] = (
@@ -25,11 +27,8 @@ SCAN_KINDS: tuple[tuple[str, str], ...] = (
     ("policy/v1", "PodDisruptionBudget"), ("autoscaling/v2", "HorizontalPodAutoscaler"), ("v1", "Namespace"),
 )
 # ConfigMaps and Secrets are never listed in full (that would return their data, which the course does not
-# read); only their names are, to keep a course namespace that holds the learner's.
+# read); whether a namespace holds some is seen through metadata-only lists (graders.labenv.residents).
 UNREAD_KINDS = frozenset({"ConfigMap", "Secret"})
-# Objects Kubernetes and istiod put in every namespace: not the learner's, so they do not keep a course
-# namespace alive.
-AUTOMATIC = {("ServiceAccount", "default"), ("ConfigMap", "kube-root-ca.crt"), ("ConfigMap", "istio-ca-root-cert")}
 OWNER_LABEL = "install.operator.istio.io/owning-resource"
 KEPT_FOREIGN = "already there, not created by the course; left as it is"
 
@@ -113,25 +112,46 @@ def course_objects(kube: Kube, kinds: Sequence[tuple[str, str]], labs: Callable[
     return out
 
 
-def delete(kube: Kube, objs: Sequence[dict], kinds: Sequence[tuple[str, str]]) -> list[Outcome]:
-    """Delete course objects; a course namespace that still holds someone else's objects is kept."""
+def delete(kube: Kube, objs: Sequence[dict], kinds: Sequence[tuple[str, str]], *,
+           dry_run: bool = False) -> list[Outcome]:
+    """Delete course objects; a course namespace that still holds anything that is not the course's
+    (graders.labenv.residents) is kept. ``dry_run``: read the cluster and take the same decisions,
+    reporting them (WOULD_DELETE) instead of deleting."""
     out: list[Outcome] = []
+    scan: tuple | None = None
     for obj in objs:
         ref = Ref.of(obj)
         if not owned(obj):  # never reached through course_objects; a guard against future callers
             raise ClusterError(f"refusing to delete {ref}: it does not carry {COURSE_SELECTOR}")
         if ref.kind == "Namespace":
-            foreign = _foreign_in_namespace(kube, ref.name, kinds)
-            if foreign:
-                shown = ", ".join(map(str, foreign[:5])) + (" ..." if len(foreign) > 5 else "")
-                out.append(Outcome(KEPT, ref, f"it also holds objects the course did not create ({shown}); delete "
-                                              f"those, or the namespace yourself, if you no longer need them"))
+            scan = scan or kube.namespaced_resources()
+            why = keep_namespace(kube, ref.name, *scan)
+            if why:
+                out.append(Outcome(KEPT, ref, why))
                 continue
-        if kube.delete(ref):
+        if dry_run:
+            out.append(Outcome(WOULD_DELETE, ref, f"lab {lab_of(obj)}"))
+        elif kube.delete(ref):
             out.append(Outcome(DELETED, ref, f"lab {lab_of(obj)}"))
             if ref.kind == "Namespace":
                 wait_until_gone(kube, ref)  # so the next setup can create it again
     return out
+
+
+def keep_namespace(kube: Kube, namespace: str, resources: Sequence[ApiResource], unseen: Sequence[str]) -> str:
+    """Why the course namespace must stay ("" when it may go): it holds objects that are not the
+    course's, or part of what it holds could not be seen."""
+    objs, unlisted = kube.namespace_objects(namespace, list(resources))
+    mine = residents.learner_objects(objs)
+    if mine:
+        return (f"it also holds {len(mine)} object(s) the course did not create ({residents.describe(mine)}); "
+                "the course's own objects in it are deleted, the namespace is kept for yours. Delete those, or "
+                "the namespace yourself, if you no longer need them")
+    blind = [*unseen, *unlisted]
+    if blind:
+        return (f"what it holds could not all be seen ({'; '.join(blind[:3])}), so it may hold objects of yours; "
+                "the course's own objects in it are deleted, the namespace is kept")
+    return ""
 
 
 def wait_until_gone(kube: Kube, ref: Ref, *, timeout: float = 180.0, poll: float = 2.0) -> None:
@@ -143,19 +163,6 @@ def wait_until_gone(kube: Kube, ref: Ref, *, timeout: float = 180.0, poll: float
                                f"`kubectl --context {kube.context} get {ref.kind.lower()} {ref.name} -o yaml` and run "
                                "the command again once it is gone")
         time.sleep(poll)
-
-
-def _foreign_in_namespace(kube: Kube, namespace: str, kinds: Sequence[tuple[str, str]]) -> list[Ref]:
-    found = []
-    listed = [(kube.list, k) for k in kinds if k[1] != "Namespace"]
-    listed += [(kube.names, ("v1", "ConfigMap")), (kube.names, ("v1", "Secret"))]
-    for lister, (api_version, kind) in listed:
-        for obj in lister(api_version, kind, namespace=namespace):
-            ref = Ref.of(obj)
-            if not owned(obj) and (kind, ref.name) not in AUTOMATIC and not (obj.get("metadata") or {}).get(
-                    "ownerReferences"):
-                found.append(ref)
-    return found
 
 
 def leftovers(kube: Kube, kinds: Sequence[tuple[str, str]]) -> list[Ref]:

@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from graders.deadline import DeadlineExceeded
 from graders.errors import ClusterError
+from graders.labenv.residents import ApiResource
 
 MERGE_PATCH = "application/merge-patch+json"
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+PAGE = 500  # items per LIST page
 
 
 @dataclass(frozen=True, order=True)
@@ -40,28 +43,26 @@ class Ref:
 
 
 class Kube:
-    """The course cluster as the kubernetes client sees it (one kubeconfig context)."""
+    """The course cluster as the kubernetes client sees it (one kubeconfig context).
 
-    def __init__(self, context: str, kubeconfig: str | None = None, *, timeout: float = 20.0):
-        from kubernetes import config
-        from kubernetes.config.config_exception import ConfigException
+    Every API step runs under a deadline (``step_deadline`` seconds, or the shorter one in force;
+    graders.deadline): a server that accepts and never answers, trickles, or a credential plugin
+    that hangs ends the command with one line naming the step.
+    """
+
+    def __init__(self, context: str, kubeconfig: str | None = None, *, timeout: float = 20.0,
+                 step_deadline: float | None = None):
         from kubernetes.dynamic import DynamicClient
 
+        from graders import deadline
+        from graders.sources.live import Reader, new_api_client
+
         self.context, self.timeout = context, timeout
-        path = kubeconfig or _default_kubeconfig()
-        try:
-            # No file given: the client's own default, which merges every file a $KUBECONFIG list names.
-            api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
-        except ConfigException as err:
-            raise ClusterError(f"kube context {context!r} is not usable from {path} ({err}); create the cluster "
-                               f"with `python -m graders cluster up`, or restore its context with "
-                               f"`kind export kubeconfig --name {context.removeprefix('kind-')}`") from None
-        except (OSError, TypeError) as err:
-            raise ClusterError(f"cannot read kubeconfig {path}: {err}; create the cluster with "
-                               "`python -m graders cluster up`") from None
-        api_client.configuration.retries = 1
+        self.step_deadline = step_deadline or deadline.DEFAULT_WRITE_DEADLINE
+        with deadline.within(self.step_deadline) as dl, dl.doing(f"loading the credentials of context {context}"):
+            api_client, self.context, self.server = new_api_client(context, kubeconfig, timeout=timeout)
+        self.reader = Reader(api_client, self.context, self.server, timeout)
         self._cache_dir = tempfile.TemporaryDirectory(prefix="graders-discovery-")
-        self.server = api_client.configuration.host
         with self._errors("discover the API"):
             self.dyn = DynamicClient(api_client, cache_file=str(Path(self._cache_dir.name) / "discovery.json"))
         self._resources: dict[tuple[str, str], Any] = {}
@@ -69,27 +70,42 @@ class Kube:
     def close(self) -> None:
         self._cache_dir.cleanup()
 
+    def _t(self) -> tuple[float, float]:
+        """Socket timeouts for one request under the deadline in force."""
+        from graders import deadline
+
+        dl = deadline.current()
+        return dl.timeouts(self.timeout) if dl is not None else (self.timeout, self.timeout)
+
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
         from kubernetes.client.exceptions import ApiException
         from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError
         from urllib3.exceptions import HTTPError
 
-        try:
-            yield
-        except NotFoundError:
-            raise
-        except (ApiException, DynamicApiError) as err:
-            status = getattr(err, "status", None)
-            reason = _status_message(err)
-            if status in (401, 403):
-                raise ClusterError(f"the cluster refused to {doing} ({status}: {reason}); use the admin context "
-                                   f"kind created ({self.context})") from None
-            raise ClusterError(f"could not {doing}: {status} {reason}") from None
-        except (HTTPError, OSError) as err:
-            raise ClusterError(f"cannot reach the cluster of context {self.context} at {self.server} while trying "
-                               f"to {doing} ({type(err).__name__}); is it running? Check with `kind get clusters`, "
-                               "create it with `python -m graders cluster up`") from None
+        from graders import deadline
+
+        with deadline.within(self.step_deadline) as dl, dl.doing(f"trying to {doing} (context {self.context})"):
+            try:
+                yield
+            except NotFoundError:
+                raise
+            except (ApiException, DynamicApiError) as err:
+                if dl.passed():
+                    raise dl.error() from None
+                status = getattr(err, "status", None)
+                reason = _status_message(err)
+                if status in (401, 403):
+                    raise ClusterError(f"the cluster refused to {doing} ({status}: {reason}); use the admin context "
+                                       f"kind created ({self.context})") from None
+                raise ClusterError(f"could not {doing}: {status} {reason}") from None
+            except (HTTPError, OSError) as err:
+                if dl.passed():
+                    raise dl.error() from None
+                raise ClusterError(f"cannot reach the cluster of context {self.context} at {self.server} while "
+                                   f"trying to {doing} ({type(err).__name__}); is it running? Check with `kind get "
+                                   "clusters`, create it with `python -m graders cluster up`") from None
+            dl.check()
 
     def resource(self, api_version: str, kind: str) -> Any | None:
         """The served resource for (apiVersion, kind), or None when the server does not serve it."""
@@ -124,7 +140,7 @@ class Kube:
         try:
             with self._errors(f"read {ref}"):
                 return res.get(name=ref.name, namespace=ref.namespace or None,
-                               _request_timeout=self.timeout).to_dict()
+                               _request_timeout=self._t()).to_dict()
         except NotFoundError:
             return None
 
@@ -132,12 +148,12 @@ class Kube:
         ref = Ref.of(obj)
         with self._errors(f"create {ref}"):
             return self._need(ref).create(body=obj, namespace=ref.namespace or None,
-                                          _request_timeout=self.timeout).to_dict()
+                                          _request_timeout=self._t()).to_dict()
 
     def patch(self, ref: Ref, body: dict) -> dict:
         with self._errors(f"update {ref}"):
             return self._need(ref).patch(body=body, name=ref.name, namespace=ref.namespace or None,
-                                         content_type=MERGE_PATCH, _request_timeout=self.timeout).to_dict()
+                                         content_type=MERGE_PATCH, _request_timeout=self._t()).to_dict()
 
     def delete(self, ref: Ref) -> bool:
         """Delete one object; False if it was already gone."""
@@ -146,25 +162,32 @@ class Kube:
         try:
             with self._errors(f"delete {ref}"):
                 self._need(ref).delete(name=ref.name, namespace=ref.namespace or None,
-                                       _request_timeout=self.timeout)
+                                       _request_timeout=self._t())
         except NotFoundError:
             return False
         return True
 
     def list(self, api_version: str, kind: str, *, namespace: str | None = None,
              label_selector: str | None = None) -> list[dict]:
-        """Objects of one kind (all namespaces unless one is given); [] if the kind is not served."""
+        """Objects of one kind (all namespaces unless one is given); [] if the kind is not served.
+        One logical LIST, read in pages (``limit`` and ``continue``)."""
         res = self.resource(api_version, kind)
         if res is None:
             return []
+        items: list[dict] = []
+        token = None
         with self._errors(f"list {kind}"):
-            items = res.get(namespace=namespace, label_selector=label_selector,
-                            _request_timeout=self.timeout).to_dict().get("items") or []
+            while True:
+                page = res.get(namespace=namespace, label_selector=label_selector, limit=PAGE,
+                               _continue=token, _request_timeout=self._t()).to_dict()
+                items += page.get("items") or []
+                token = (page.get("metadata") or {}).get("continue")
+                if not token:
+                    break
         for item in items:  # list items of built-in kinds come without kind/apiVersion
             item.setdefault("kind", kind)
             item.setdefault("apiVersion", api_version)
         return items
-
 
     def names(self, api_version: str, kind: str, namespace: str) -> list[dict]:
         """Only the metadata of one kind's objects in a namespace (PartialObjectMetadataList): how the
@@ -174,15 +197,60 @@ class Kube:
             return []
         with self._errors(f"list {kind} names"):
             items = res.get(namespace=namespace, header_params={"Accept": METADATA_ONLY},
-                            _request_timeout=self.timeout).to_dict().get("items") or []
+                            _request_timeout=self._t()).to_dict().get("items") or []
         return [{"apiVersion": api_version, "kind": kind, "metadata": i.get("metadata") or {}} for i in items]
 
+    # -- what a namespace holds, for `lab reset` (graders.labenv.residents) ------------------------------
+    def namespaced_resources(self) -> tuple[list[ApiResource], list[str]]:
+        """Every namespaced, listable, creatable resource the server serves (each group in its
+        preferred version), as ``kubectl api-resources --namespaced --verbs=list`` finds them; and
+        the API groups whose discovery failed (what they hold cannot be seen)."""
+        from graders.labenv.residents import namespaced_resources
 
-def _default_kubeconfig() -> str:
-    """How messages name the kubeconfig the client reads when none is given."""
-    import os
+        unseen: list[str] = []
+        out = namespaced_resources("v1", self._discovery("/api/v1", "core API discovery"))
+        groups = self._discovery("/apis", "API discovery").get("groups") or []
+        for g in groups:
+            gv = str(((g or {}).get("preferredVersion") or {}).get("groupVersion") or "")
+            if not gv:
+                continue
+            try:
+                out += namespaced_resources(gv, self._discovery(f"/apis/{gv}", f"API discovery of {gv}"))
+            except ClusterError as err:
+                if isinstance(err, DeadlineExceeded):
+                    raise
+                unseen.append(f"{gv} ({err})")
+        return out, unseen
 
-    return os.environ.get("KUBECONFIG") or "~/.kube/config"
+    def _discovery(self, path: str, what: str) -> dict:
+        from graders import deadline
+
+        with deadline.within(self.step_deadline):
+            return self.reader.get_json(path, what)
+
+    def namespace_objects(self, namespace: str, resources: list[ApiResource]) -> tuple[list[dict], list[str]]:
+        """Metadata of every object of ``resources`` in ``namespace`` (never data: a metadata-only
+        LIST, paged); and the resources that could not be listed, with why."""
+        from graders import deadline
+        from graders.sources.live import Missing
+
+        out: list[dict] = []
+        unlisted: list[str] = []
+        for r in resources:
+            try:
+                with deadline.within(self.step_deadline):
+                    for doc in self.reader.pages(r.path(namespace), f"{r.plural} in namespace {namespace}",
+                                                 missing_ok=True, accept=METADATA_ONLY):
+                        out += [{"apiVersion": r.api_version, "kind": r.kind, "metadata": item["metadata"]}
+                                for item in doc.get("items") or []
+                                if isinstance(item, dict) and isinstance(item.get("metadata"), dict)]
+            except Missing:
+                continue  # the resource went away between discovery and now (a CRD deleted)
+            except ClusterError as err:
+                if isinstance(err, DeadlineExceeded):
+                    raise
+                unlisted.append(f"{r.plural}.{r.group or 'core'} ({err})")
+        return out, unlisted
 
 
 def _status_message(err: Exception) -> str:

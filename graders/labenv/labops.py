@@ -2,8 +2,9 @@
 reference solution, or back to the baseline.
 
 Only objects carrying the course labels are updated or deleted; istioctl steps go through the
-runner. With ``dry_run`` nothing is read from or written to the cluster: the plan is printed from
-the lab's files alone.
+runner. With ``dry_run`` nothing is written: what would be applied is printed from the lab's files,
+and what would be deleted (or kept, and why) is decided by reading the cluster (GET only) with the
+same code the real run uses (``apply.delete(..., dry_run=True)``).
 """
 
 from __future__ import annotations
@@ -145,10 +146,6 @@ class LabEnv:
 
     def _delete_named(self, path: Path) -> list[ops.Outcome]:
         objs = [m for m in manifests.load(path) if not m.is_istio_operator]
-        if self.dry:
-            for m in objs:
-                self.say(f"  delete    {Ref.of(m.obj)} if it carries {COURSE_SELECTOR}")
-            return []
         found = []
         for m in objs:
             ref = Ref.of({**m.obj, "metadata": {**m.obj["metadata"], "namespace": m.obj["metadata"].get(
@@ -160,9 +157,9 @@ class LabEnv:
                 found.append(live)
             else:
                 self._report([ops.Outcome(ops.LEFT, ref, "not created by the course; left in place")])
-        out = ops.delete(self.kube, found, self._kinds())
+        out = ops.delete(self.kube, found, self._kinds(), dry_run=self.dry)
         self._report(out)
-        return out
+        return [] if self.dry else out
 
     def baseline(self) -> list[ops.Outcome]:
         """The course cluster as `cluster up` leaves it: namespaces labelled, Bookinfo in default."""
@@ -174,14 +171,12 @@ class LabEnv:
         without apiVersion); returns the labs the deleted objects belonged to."""
         kinds = self._kinds()
         if self.dry:
-            self.say(f"  delete    every object labelled {COURSE_SELECTOR} and {describe}")
-            self.say(f"            (kinds looked at: {', '.join(k for _, k in kinds)}; a course namespace that "
-                     "still holds objects the course did not create is kept)")
-            return set()
+            self.say(f"  delete    every object labelled {COURSE_SELECTOR} and {describe}; a course namespace "
+                     "that also holds anything the course did not create is kept (read from the cluster now):")
         kept = {(r.kind, r.namespace, r.name) for r in keep}
         objs = [o for o in ops.course_objects(self.kube, kinds, accept)
                 if (Ref.of(o).kind, Ref.of(o).namespace, Ref.of(o).name) not in kept]
-        out = ops.delete(self.kube, objs, kinds)
+        out = ops.delete(self.kube, objs, kinds, dry_run=self.dry)
         self._report(out)
         if not objs:
             self.say("  nothing to delete")
@@ -229,7 +224,8 @@ class LabEnv:
 # --- the three commands -------------------------------------------------------------------------------
 def _header(env: LabEnv, verb: str, spec: LabSpec | None) -> None:
     what = f"lab {verb} {spec.id}: {spec.title}" if spec else f"lab {verb} --all"
-    env.say(f"{what}  (context {env.context})" + ("  [dry run: nothing is read or changed]" if env.dry else ""))
+    dry = "  [dry run: nothing is changed; the cluster is only read]" if env.dry else ""
+    env.say(f"{what}  (context {env.context}){dry}")
 
 
 def _finish(env: LabEnv, done: str) -> int:
@@ -260,11 +256,6 @@ def setup(env: LabEnv, spec: LabSpec) -> int:
              for m in manifests.load(step.path) if not m.is_istio_operator}
     found = env.remove(lambda lab: lab != BASELINE, "any lab label but baseline, except the objects of this lab's "
                        "start state (they are updated in place)", keep=start)
-    if env.dry:
-        with_steps = [s for s in specs if s.reset]
-        if with_steps:
-            env.say("  then the reset steps of each lab whose objects were found: "
-                    + "; ".join(f"lab {s.id}: " + ", ".join(st.describe() for st in s.reset) for s in with_steps))
     _reset_steps_for(env, found, specs)
     env.say("[2/4] Course baseline (what `cluster up` installed)")
     outcomes = env.baseline()
