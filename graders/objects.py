@@ -349,15 +349,38 @@ IGNORED_KINDS = frozenset({
 GATEWAY_API = "gateway.networking.k8s.io"
 
 
+def is_list(obj: Any) -> bool:
+    """A ``kind: List`` (or ``PodList``, ...) document, as ``kubectl get -o yaml`` writes one."""
+    return isinstance(obj, Mapping) and isinstance(obj.get("kind"), str) and obj["kind"].endswith("List") \
+        and "items" in obj
+
+
 def flatten(raw: RawObject) -> Iterable[RawObject]:
-    """Unwrap ``kind: List`` (kubectl get -o yaml) and ``*List`` documents into their items."""
+    """Unwrap ``kind: List`` (kubectl get -o yaml) and ``*List`` documents into their items.
+
+    One level only: a List inside a List, or a List whose ``items`` is not a list, is passed on
+    whole so that ``parse`` reports it as MANIFEST-INVALID (never dropped without a word).
+    Items keep their List's ``seq``; ``build_state`` numbers them in order."""
     obj = raw.obj
-    if isinstance(obj, Mapping) and isinstance(obj.get("kind"), str) and obj["kind"].endswith("List") \
-            and isinstance(obj.get("items"), list):
+    if is_list(obj) and isinstance(obj.get("items"), list):
         for i, item in enumerate(obj["items"]):
-            yield RawObject(item, f"{raw.origin} items[{i}]", raw.seq * 100000 + i)
+            yield RawObject(item, f"{raw.origin} items[{i}]", raw.seq)
+    elif is_list(obj) and obj.get("items") is None:
+        return  # `items: null`: an empty List
     else:
         yield raw
+
+
+def uses_istio_api(obj: Any) -> bool:
+    """An object of Istio's networking API, or the CRD that defines one of its kinds."""
+    if not isinstance(obj, Mapping):
+        return False
+    api = obj.get("apiVersion")
+    if isinstance(api, str) and api.startswith(ISTIO_NETWORKING + "/"):
+        return True
+    spec = obj.get("spec")
+    return obj.get("kind") == "CustomResourceDefinition" and isinstance(spec, Mapping) \
+        and spec.get("group") == ISTIO_NETWORKING
 
 
 def describe(obj: Any) -> str:
@@ -382,6 +405,13 @@ def parse(raw: RawObject) -> tuple[Any | None, Finding | None]:
         return None, _invalid(raw, where, "missing apiVersion or kind, so this is not a Kubernetes object",
                               "start the document with apiVersion: and kind: (e.g. networking.istio.io/v1, Gateway)")
     group, _, version = api_version.rpartition("/")
+    if is_list(obj):
+        if isinstance(obj.get("items"), list):
+            return None, _invalid(raw, where, "a List inside a List is not read (only one level of List is unwrapped)",
+                                  "move its items into the outer List's items")
+        got = _article(type(obj["items"]).__name__)
+        return None, _invalid(raw, where, f"items must be a list of objects, not {got}",
+                              "write items: as a list, one '- ' entry per object")
     if kind in IGNORED_KINDS:
         return None, None
     if group == GATEWAY_API:
