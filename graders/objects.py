@@ -150,14 +150,18 @@ def _pod_ready(obj: Mapping) -> bool:
 
 def parse_pod(raw: RawObject) -> Pod:
     meta = parse_meta(raw, "Pod")
-    owner = None
+    owner, owner_kind = None, "Deployment"
     for ref in _get(raw.obj, "metadata.ownerReferences", list, []):
-        if isinstance(ref, Mapping) and ref.get("kind") == "ReplicaSet" and isinstance(ref.get("name"), str):
-            owner = ref["name"].rsplit("-", 1)[0]
+        if not isinstance(ref, Mapping) or not isinstance(ref.get("name"), str):
+            continue
+        if ref.get("kind") == "ReplicaSet":
+            owner, owner_kind = ref["name"].rsplit("-", 1)[0], "Deployment"
+        elif ref.get("controller") and isinstance(ref.get("kind"), str):
+            owner, owner_kind = ref["name"], ref["kind"]  # StatefulSet, DaemonSet, Job, ...
     hash_label = meta.labels.get("pod-template-hash")
-    if owner and hash_label and owner.endswith(f"-{hash_label}"):
+    if owner and owner_kind == "Deployment" and hash_label and owner.endswith(f"-{hash_label}"):
         owner = owner[: -len(hash_label) - 1]
-    return Pod(meta, _pod_ready(raw.obj), _containers(_get(raw.obj, "spec", dict, {}), "spec."), owner)
+    return Pod(meta, _pod_ready(raw.obj), _containers(_get(raw.obj, "spec", dict, {}), "spec."), owner, owner_kind)
 
 
 def parse_deployment(raw: RawObject) -> Deployment:

@@ -216,6 +216,42 @@ def test_second_gateway_with_both_labels_overridden_is_not_shared(tmp_path):
     assert "GW-SHARED-WORKLOAD" not in codes(state_of(tmp_path, text))
 
 
+def _gateway_pod(name: str, ns: str = "istio-system", app: str = "istio-ingressgateway") -> str:
+    """A gateway pod as a hand-trimmed ``kubectl get pod -o yaml`` shows it: no ownerReferences."""
+    return f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, namespace: {ns}, labels: {{app: {app}, istio: ingressgateway}}}}
+spec:
+  containers: [{{name: istio-proxy, args: [proxy, router], ports: [{{containerPort: 8080}}]}}]
+status: {{conditions: [{{type: Ready, status: "True"}}]}}
+"""
+
+
+def test_ownerless_pods_a_deployment_selects_are_one_workload(tmp_path):
+    """Two ownerless replicas of the ingress gateway are its Deployment's pods (a ReplicaSet adopts
+    the orphans its selector matches), not two Deployments named after the pods (issue #10 item 11)."""
+    state = state_of(tmp_path, docs(_gateway_pod("ingress-a"), _gateway_pod("ingress-b"), gateway(),
+                                    virtual_service()))
+    pods = [p for p in state.pods if p.meta.name in ("ingress-a", "ingress-b")]
+    assert {p.owner for p in pods} == {"istio-ingressgateway"}
+    assert "GW-SHARED-WORKLOAD" not in codes(state)
+    assert not [p for p in state.pods if p.from_template and p.owner == "istio-ingressgateway"]
+
+
+def test_a_truly_bare_pod_is_named_as_a_pod(tmp_path):
+    bare = _gateway_pod("handmade", ns="default", app="handmade")
+    f = only(state_of(tmp_path, docs(bare, gateway(), virtual_service())), "GW-SHARED-WORKLOAD")
+    assert "Pod default/handmade" in f.resources and "Deployment default/handmade" not in f.resources
+    assert "Deployment istio-system/istio-ingressgateway" in f.resources
+
+
+def test_conflicts_are_not_duplicated_per_ownerless_pod(tmp_path):
+    text = docs(_gateway_pod("ingress-a"), _gateway_pod("ingress-b"), gateway(name="one"), gateway(name="two"))
+    found = [f for f in analyze(state_of(tmp_path, text)) if f.code == "GW-CONFLICT"]
+    assert [f.resources[-1] for f in found] == ["Deployment istio-system/istio-ingressgateway"]
+
+
 # --- GW-NOT-EXTERNALLY-REACHABLE ------------------------------------------------------------------
 def test_egress_gateway_as_ingress_is_not_reachable(tmp_path):
     state = state_of(tmp_path, docs(gateway(selector="egressgateway", port=80), virtual_service()))

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 
 from graders.analyzers import Analyzer
 from graders.catalogue import Finding, finding
-from graders.mesh import gateway_pods, workloads
+from graders.mesh import gateway_pods, workload_ref, workloads
 from graders.state import State
 
 
@@ -34,7 +34,7 @@ def run(state: State) -> Iterator[Finding]:
             continue
         groups = workloads(pods)
         if len(groups) > 1:
-            yield finding("GW-SHARED-WORKLOAD", [gw.meta.ref, *(f"Deployment {w}" for w in sorted(groups))],
+            yield finding("GW-SHARED-WORKLOAD", [gw.meta.ref, *(workload_ref(groups[w][0]) for w in sorted(groups))],
                           origin=gw.meta.origin, gateway=gw.meta.key, selector=fmt_labels(gw.selector),
                           count=len(groups), workloads=", ".join(sorted(groups)))
 

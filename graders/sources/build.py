@@ -25,6 +25,7 @@ from graders.state import (
     ServiceEntry,
     State,
     VirtualService,
+    selector_matches,
 )
 
 _FIELDS = {
@@ -66,6 +67,26 @@ def _in_order(raws: Iterable[RawObject]) -> list[RawObject]:
     return [RawObject(item.obj, item.origin, start + n) for n, item in enumerate(flat, 1)]
 
 
+def adopt_orphans(pods: list[Pod], deployments: list[Deployment]) -> list[Pod]:
+    """Pods with no ownerReferences (a hand-edited snapshot, ``kubectl get`` output trimmed) that a
+    Deployment's selector matches belong to that Deployment, the oldest if several do: a ReplicaSet
+    adopts orphan pods its selector matches (Kubernetes' ControllerRefManager.ClaimPods). Without
+    this, each such pod counted as a workload of its own. Pods no Deployment matches stay bare."""
+    by_ns: dict[str, list[Deployment]] = {}
+    for dep in sorted(deployments, key=lambda d: d.meta.order_key()):
+        if dep.selector:
+            by_ns.setdefault(dep.meta.namespace, []).append(dep)
+    out = []
+    for pod in pods:
+        if pod.owner is None:
+            dep = next((d for d in by_ns.get(pod.meta.namespace, ()) if selector_matches(d.selector, pod.labels)),
+                       None)
+            if dep is not None:
+                pod = replace(pod, owner=dep.meta.name, owner_kind="Deployment")
+        out.append(pod)
+    return out
+
+
 def build_state(
     raws: Iterable[RawObject],
     mode: str,
@@ -96,6 +117,7 @@ def build_state(
     buckets: dict[str, list] = {f: [] for f in _FIELDS.values()}
     for record in records.values():
         buckets[_FIELDS[type(record)]].append(record)
+    buckets["pods"] = adopt_orphans(buckets["pods"], buckets["deployments"])
     owned = {(p.meta.namespace, p.owner) for p in buckets["pods"] if p.owner}
     for dep in buckets["deployments"]:
         if (dep.meta.namespace, dep.meta.name) not in owned:
