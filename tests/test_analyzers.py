@@ -433,3 +433,108 @@ def test_istio_not_installed_in_a_snapshot(tmp_path):
     from graders.sources import load_state
 
     assert codes(load_state(snapshot=str(snap))) == ["ISTIO-NOT-INSTALLED"]
+
+
+# --- VS-SUBSET-NOT-FOUND (issue #10 item 3) -----------------------------------------------------------
+REVIEWS_DR = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: default}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+"""
+
+
+def _to_reviews(subset: str, host: str = "reviews") -> str:
+    return vs_with_rules(f"{{route: [{{destination: {{host: {host}, port: {{number: 9080}}, subset: {subset}}}}}]}}")
+
+
+def test_route_to_an_undefined_subset_is_reported(tmp_path):
+    f = only(state_of(tmp_path, docs(gateway(), REVIEWS_DR, _to_reviews("v9"))), "VS-SUBSET-NOT-FOUND")
+    assert f.resources == ("VirtualService default/bookinfo", "DestinationRule default/reviews")
+    assert f.istio_code == "IST0101" and f.severity == "error"
+    assert "outbound|9080|v9|reviews.default.svc.cluster.local" in f.message and "v1" in f.hint
+
+
+@pytest.mark.parametrize("host", ["reviews", "reviews.default.svc.cluster.local"])
+def test_route_to_a_defined_subset_is_fine(tmp_path, host):
+    state = state_of(tmp_path, docs(gateway(), REVIEWS_DR, _to_reviews("v1", host)))
+    assert "VS-SUBSET-NOT-FOUND" not in codes(state)
+
+
+def test_subset_without_any_destination_rule_says_create_one(tmp_path):
+    f = only(state_of(tmp_path, docs(gateway(), _to_reviews("v1"))), "VS-SUBSET-NOT-FOUND")
+    assert f.resources == ("VirtualService default/bookinfo",) and "Create a DestinationRule" in f.hint
+
+
+def test_analyze_and_trace_agree_on_an_undefined_subset(tmp_path):
+    from graders.trace import Request, trace
+
+    state = state_of(tmp_path, docs(gateway(), REVIEWS_DR, _to_reviews("v9")))
+    assert trace(state, Request(port=80, host="x", path="/")).outcome == "no-cluster"
+    assert "VS-SUBSET-NOT-FOUND" in codes(state)
+
+
+# --- VS-RULE-UNREACHABLE: a repeated or covered match (issue #10 item 4) ---------------------------
+@pytest.mark.parametrize(("first", "dead", "word"), [
+    ("{uri: {prefix: /api}}", "{uri: {prefix: /api}}", "repeats"),  # IST0130 "all matches used by prior rules"
+    ("{uri: {prefix: /api}}", "{uri: {prefix: /api/v1}}", "covers"),  # IST0131 only (info) in istioctl
+    ("{uri: {prefix: /api}}", "{uri: {exact: /api/v1}, method: {exact: GET}}", "covers"),
+    ("{headers: {x-user: {}}}", "{headers: {x-user: {exact: ann}}, uri: {prefix: /a}}", "covers"),
+    ("{uri: {prefix: /API}, ignoreUriCase: true}", "{uri: {prefix: /api/v1}}", "covers"),
+])
+def test_a_rule_whose_matches_an_earlier_rule_takes_is_unreachable(tmp_path, first, dead, word):
+    text = rules_vs(f"{{name: early, match: [{first}], {TO_PRODUCTPAGE}}}",
+                    f"{{name: late, match: [{dead}], {TO_PRODUCTPAGE}}}", f"{{{TO_PRODUCTPAGE}}}")
+    f = only(state_of(tmp_path, text), "VS-RULE-UNREACHABLE")
+    assert f.message.startswith("VirtualService default/bookinfo: http[1] 'late' comes after http[0] 'early', "
+                                "which already takes every request it matches (")
+    assert f" {word} " in f.message and f.istio_code == "IST0130"
+    assert f.hint.startswith("Put http[1] 'late' before http[0] 'early'")
+
+
+@pytest.mark.parametrize(("first", "later"), [
+    ("{uri: {prefix: /api/v1}}", "{uri: {prefix: /api}}"),  # the narrower one first: both reachable
+    ("{uri: {prefix: /api}}", "{uri: {prefix: /apx}}"),
+    ("{uri: {prefix: /api}, headers: {x-a: {exact: b}}}", "{uri: {prefix: /api/v1}}"),
+    ("{uri: {prefix: /api}}", "{uri: {prefix: /API/v1}, ignoreUriCase: true}"),  # also /API/v1, which /api misses
+    ("{uri: {regex: '/api.*'}}", "{uri: {prefix: /api}}"),  # regexes are only compared literally
+    ("{uri: {prefix: /api}, port: 80}", "{uri: {prefix: /api/v1}}"),
+    ("{uri: {prefix: /api}, withoutHeaders: {x-a: {}}}", "{uri: {prefix: /api/v1}}"),
+])
+def test_a_rule_that_still_gets_some_requests_is_not_flagged(tmp_path, first, later):
+    text = rules_vs(f"{{match: [{first}], {TO_PRODUCTPAGE}}}", f"{{match: [{later}], {TO_PRODUCTPAGE}}}")
+    assert "VS-RULE-UNREACHABLE" not in codes(state_of(tmp_path, text))
+
+
+def test_one_reachable_match_keeps_the_rule(tmp_path):
+    text = rules_vs(f"{{match: [{{uri: {{prefix: /api}}}}], {TO_PRODUCTPAGE}}}",
+                    f"{{match: [{{uri: {{prefix: /api}}}}, {{uri: {{prefix: /b}}}}], {TO_PRODUCTPAGE}}}")
+    assert "VS-RULE-UNREACHABLE" not in codes(state_of(tmp_path, text))
+
+
+# --- docstrings and messages that describe Istio (issue #10 item 15) -----------------------------
+@pytest.mark.parametrize(("ref", "says"), [
+    ("other/bookinfo-gateway", "resolves to Gateway other/bookinfo-gateway, and no such Gateway exists"),
+    ("nope", "(a name without a namespace means the VirtualService's own namespace, default)"),
+    ("./nope", "('./' means the VirtualService's own namespace, default)"),
+    ("nope.other", "(the legacy form name.namespace)"),
+])
+def test_gateway_not_found_explains_only_the_form_used(tmp_path, ref, says):
+    text = docs(gateway(), virtual_service(gateways=ref))
+    f = only(state_of(tmp_path, text), "VS-GATEWAY-NOT-FOUND")
+    assert says in f.message
+    assert ("without a namespace" in f.message) == (ref == "nope")
+
+
+def test_docstrings_describe_istio_as_its_source_does():
+    from graders.analyzers import gateway_selector, vs_gateways, vs_rules
+
+    assert "exact selector equality" not in gateway_selector.__doc__
+    assert "not by selector equality" in gateway_selector.__doc__
+    assert "only normalises the prefixes away" not in vs_gateways.__doc__
+    assert "host.NamesForNamespace" in vs_gateways.__doc__
+    assert "validation.go" in vs_rules.__doc__ and "IST0131" in vs_rules.__doc__
+
