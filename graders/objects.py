@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from graders.catalogue import Finding, finding
+from graders.istio_validation import rejected
 from graders.state import (
     EMPTY,
     Container,
@@ -436,7 +437,11 @@ def parse(raw: RawObject) -> tuple[Any | None, Finding | None]:
     if not isinstance(md, Mapping) or not isinstance(md.get("name"), str) or not md.get("name"):
         return None, _invalid(raw, where, "metadata.name is missing", "give the object a metadata.name")
     try:
-        return parser(raw), None
+        record = parser(raw)
+        problem = rejected(kind, obj)
+        if problem is not None:
+            raise Invalid(*problem)
+        return record, None
     except Invalid as err:
         return None, _invalid(raw, where, f"field {err.field} {err.problem}",
                               err.fix or f"correct {err.field} (see `kubectl explain` or the Istio API reference)")

@@ -261,7 +261,7 @@ def test_egress_gateway_as_ingress_is_not_reachable(tmp_path):
 
 
 def test_egress_pattern_is_only_informational(tmp_path):
-    vs = virtual_service(gateways="bookinfo-gateway, mesh")
+    vs = virtual_service(gateways="bookinfo-gateway, mesh", hosts="bookinfo.example.com")  # "*" is refused with mesh
     f = only(state_of(tmp_path, docs(gateway(selector="egressgateway", port=80), vs)), "GW-NOT-EXTERNALLY-REACHABLE")
     assert f.severity == "info" and "egress pattern" in f.message
 
@@ -537,4 +537,78 @@ def test_docstrings_describe_istio_as_its_source_does():
     assert "only normalises the prefixes away" not in vs_gateways.__doc__
     assert "host.NamesForNamespace" in vs_gateways.__doc__
     assert "validation.go" in vs_rules.__doc__ and "IST0131" in vs_rules.__doc__
+
+
+# --- what the cluster refuses is MANIFEST-INVALID (issue #10 item 13) ----------------------------
+def _gw_server(port: str, hosts: str = '["bookinfo.example.com"]', extra: str = "") -> str:
+    return f"""
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: g, namespace: default}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {port}
+    hosts: {hosts}{extra}
+"""
+
+
+@pytest.mark.parametrize(("text", "field", "needle"), [
+    (_gw_server("{number: 80, protocol: HTTP}"), "spec.servers[0].port.name", "Gateway CRD's schema requires it"),
+    (_gw_server("{number: 80, name: http}"), "spec.servers[0].port.protocol", "Gateway CRD's schema requires it"),
+    (_gw_server("{number: 80, name: http, protocol: HTTPX}"), "spec.servers[0].port.protocol", "not a protocol"),
+    (_gw_server("{number: 70000, name: http, protocol: HTTP}"), "spec.servers[0].port.number", "1-65535"),
+    (_gw_server("{number: 443, name: https, protocol: HTTPS}"), "spec.servers[0].tls", "is required for an HTTPS"),
+    (_gw_server("{number: 80, name: http, protocol: HTTP}", '["**"]'), "spec.servers[0].hosts[0]",
+     "short names are not allowed"),  # istiod checks the dot first (validateSidecarOrGatewayHostnamePart)
+    (_gw_server("{number: 80, name: http, protocol: HTTP}", '["**.example.com"]'), "spec.servers[0].hosts[0]",
+     "partial wildcard"),
+    (_gw_server("{number: 80, name: http, protocol: HTTP}", '["*foo.example.com"]'), "spec.servers[0].hosts[0]",
+     "partial wildcard"),
+    (_gw_server("{number: 80, name: http, protocol: HTTP}", '["productpage"]'), "spec.servers[0].hosts[0]",
+     "short names are not allowed"),
+    (_gw_server("{number: 80, name: http, protocol: HTTP}", '["Not_A_Namespace/a.example.com"]'),
+     "spec.servers[0].hosts[0]", "is not a namespace"),
+    (_gw_server("{number: 80, name: http, protocol: HTTP}",
+                extra="\n  - port: {number: 8081, name: http, protocol: HTTP}\n    hosts: [b.example.com]"),
+     "spec.servers[1].port.name", "must be unique"),
+    (_gw_server("{number: 80, name: http, protocol: HTTP}").replace("name: g,", "name: UPPER_case.bad name,"),
+     "metadata.name", "lowercase RFC 1123 subdomain"),
+    (_gw_server("{number: 80, name: http, protocol: HTTP}").replace("name: g,", "name: my.gateway,"),
+     "metadata.name", "a Gateway name is a DNS label"),
+    ("apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec: {selector: {istio: x}}\n",
+     "spec.servers", "at least one server"),
+    ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+     "spec: {hosts: ['**.example.com'], gateways: [g], http: [{route: [{destination: {host: a}}]}]}\n",
+     "spec.hosts[0]", "not a DNS label"),
+    ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+     "spec: {hosts: ['*'], http: [{route: [{destination: {host: a}}]}]}\n", "spec.hosts[0]", "bound to the mesh"),
+    ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+     "spec: {hosts: [a.example.com], gateways: [g]}\n", "spec.http", "needs http, tcp or tls"),
+    ("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\n"
+     "spec: {host: reviews, subsets: [{labels: {version: v1}}]}\n", "spec.subsets[0].name", "CRD's schema"),
+    ("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: s}\n"
+     "spec: {hosts: ['*'], ports: [{number: 443, name: https, protocol: TLS}]}\n", "spec.hosts", "wildcard"),
+    ("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: s}\n"
+     "spec: {hosts: [a.example.com], ports: [{number: 443, protocol: TLS}]}\n", "spec.ports[0].name", "required"),
+    ("apiVersion: v1\nkind: Service\nmetadata: {name: 9lives}\nspec: {ports: [{port: 80}]}\n", "metadata.name",
+     "RFC 1035"),
+])
+def test_what_a_cluster_refuses_is_manifest_invalid(tmp_path, text, field, needle):
+    f = only(state_of(tmp_path, text), "MANIFEST-INVALID")
+    assert f"field {field} " in f.message and needle in f.message, f.message
+    assert "learner.yaml:" in f.message
+
+
+@pytest.mark.parametrize("hosts", ['["*"]', '["*.example.com"]', '["./a.example.com"]', '["*/a.example.com"]',
+                                   '["prod/a.example.com"]', '["10.0.0.1"]', '["a.example.com."]'])
+def test_gateway_hosts_istiod_accepts_are_accepted(tmp_path, hosts):
+    state = state_of(tmp_path, _gw_server("{number: 80, name: http, protocol: http}", hosts))
+    assert "MANIFEST-INVALID" not in codes(state)
+
+
+def test_lab1_gateway_without_port_name_and_protocol_is_refused(tmp_path):
+    text = docs(_gw_server("{number: 80}"), virtual_service(gateways="g", hosts="bookinfo.example.com"))
+    state = state_of(tmp_path, text)
+    assert codes(state)[0] == "MANIFEST-INVALID" and not [g for g in state.gateways if g.meta.name == "g"]
 
