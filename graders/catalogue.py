@@ -124,9 +124,8 @@ _MESSAGES = (
     ),
     Message(
         "VS-GATEWAY-NOT-FOUND", "error", "VirtualService references a missing Gateway",
-        "VirtualService {vs} lists gateway '{ref}', which resolves to {resolved}, and no such "
-        "Gateway exists. A name without a namespace means the VirtualService's own namespace, so "
-        "the routes are not attached to any gateway.",
+        "VirtualService {vs} lists gateway '{ref}', which resolves to {resolved}{how}, and no such "
+        "Gateway exists, so the routes are not attached to any gateway.",
         "{suggestion}",
         "IST0101", "KIA1102",
     ),
@@ -163,12 +162,9 @@ _MESSAGES = (
         "fields); on a cluster, check its status conditions with `kubectl describe`.",
     ),
     Message(
-        "VS-RULE-UNREACHABLE", "warning", "VirtualService rules after a catch-all are never built",
-        "VirtualService {vs}: {rules} {verb} after {catch_all}, which takes every request ({why}). "
-        "istiod stops building a VirtualService's routes at its first catch-all rule, so {these} "
-        "never {reach} Envoy; moving catch-alls last (across VirtualServices) does not bring {them} back.",
-        "Move {catch_all} to the end of spec.http, or give it a match that leaves room for the rules "
-        "below it.",
+        "VS-RULE-UNREACHABLE", "warning", "VirtualService rule never receives a request",
+        "VirtualService {vs}: {rules} {verb} after {catch_all}, which {takes}. {mechanism}",
+        "{fix}",
         "IST0130", None,
     ),
     Message(
@@ -194,6 +190,15 @@ _MESSAGES = (
         "namespace, so Envoy on {workload} has no cluster {cluster}: requests get 503 with an empty body "
         "(flag NC).",
         "Add {proxy_ns} to {where} (or remove it to export to every namespace).",
+    ),
+    # --- h2-input (issue #10) ---
+    Message(
+        "VS-SUBSET-NOT-FOUND", "error", "Route destination subset is not defined",
+        "VirtualService {vs} routes to {host} subset '{subset}', but no DestinationRule for that host defines "
+        "a subset named '{subset}'. istiod builds a cluster only for each defined subset, so the route points at "
+        "{cluster}, which does not exist: requests get 503 with response flag NC (cluster_not_found).",
+        "{fix}",
+        "IST0101", None,
     ),
 )
 

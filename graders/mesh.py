@@ -170,11 +170,20 @@ def gateway_pods(state: State, gw: Gateway) -> list[Pod]:
 
 
 def workload_of(pod: Pod) -> str:
-    """``ns/deployment`` a pod belongs to (the pod itself when it has no known owner)."""
+    """``ns/name`` of the workload a pod belongs to: its controller (a Deployment, or the pod's
+    controlling owner of another kind), or the pod itself when it is truly bare. Pods without
+    ownerReferences that a Deployment selects were already given to it (sources/build.py
+    adopt_orphans), so two such pods are one workload, not two."""
     return f"{pod.meta.namespace}/{pod.owner or pod.meta.name}"
 
 
+def workload_ref(pod: Pod) -> str:
+    """How findings name a pod's workload: ``Deployment ns/name``, or ``Pod ns/name`` for a bare pod."""
+    return f"{pod.owner_kind if pod.owner else 'Pod'} {workload_of(pod)}"
+
+
 def workloads(pods: Iterable[Pod]) -> dict[str, list[Pod]]:
+    """Pods grouped by ``workload_of``; ``workload_ref(group[0])`` names a group in findings."""
     out: dict[str, list[Pod]] = defaultdict(list)
     for p in pods:
         out[workload_of(p)].append(p)

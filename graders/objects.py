@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from graders.catalogue import Finding, finding
+from graders.istio_validation import rejected
 from graders.state import (
     EMPTY,
     Container,
@@ -151,14 +152,18 @@ def _pod_ready(obj: Mapping) -> bool:
 
 def parse_pod(raw: RawObject) -> Pod:
     meta = parse_meta(raw, "Pod")
-    owner = None
+    owner, owner_kind = None, "Deployment"
     for ref in _get(raw.obj, "metadata.ownerReferences", list, []):
-        if isinstance(ref, Mapping) and ref.get("kind") == "ReplicaSet" and isinstance(ref.get("name"), str):
-            owner = ref["name"].rsplit("-", 1)[0]
+        if not isinstance(ref, Mapping) or not isinstance(ref.get("name"), str):
+            continue
+        if ref.get("kind") == "ReplicaSet":
+            owner, owner_kind = ref["name"].rsplit("-", 1)[0], "Deployment"
+        elif ref.get("controller") and isinstance(ref.get("kind"), str):
+            owner, owner_kind = ref["name"], ref["kind"]  # StatefulSet, DaemonSet, Job, ...
     hash_label = meta.labels.get("pod-template-hash")
-    if owner and hash_label and owner.endswith(f"-{hash_label}"):
+    if owner and owner_kind == "Deployment" and hash_label and owner.endswith(f"-{hash_label}"):
         owner = owner[: -len(hash_label) - 1]
-    return Pod(meta, _pod_ready(raw.obj), _containers(_get(raw.obj, "spec", dict, {}), "spec."), owner)
+    return Pod(meta, _pod_ready(raw.obj), _containers(_get(raw.obj, "spec", dict, {}), "spec."), owner, owner_kind)
 
 
 def parse_deployment(raw: RawObject) -> Deployment:
@@ -369,15 +374,38 @@ IGNORED_KINDS = frozenset({
 GATEWAY_API = "gateway.networking.k8s.io"
 
 
+def is_list(obj: Any) -> bool:
+    """A ``kind: List`` (or ``PodList``, ...) document, as ``kubectl get -o yaml`` writes one."""
+    return isinstance(obj, Mapping) and isinstance(obj.get("kind"), str) and obj["kind"].endswith("List") \
+        and "items" in obj
+
+
 def flatten(raw: RawObject) -> Iterable[RawObject]:
-    """Unwrap ``kind: List`` (kubectl get -o yaml) and ``*List`` documents into their items."""
+    """Unwrap ``kind: List`` (kubectl get -o yaml) and ``*List`` documents into their items.
+
+    One level only: a List inside a List, or a List whose ``items`` is not a list, is passed on
+    whole so that ``parse`` reports it as MANIFEST-INVALID (never dropped without a word).
+    Items keep their List's ``seq``; ``build_state`` numbers them in order."""
     obj = raw.obj
-    if isinstance(obj, Mapping) and isinstance(obj.get("kind"), str) and obj["kind"].endswith("List") \
-            and isinstance(obj.get("items"), list):
+    if is_list(obj) and isinstance(obj.get("items"), list):
         for i, item in enumerate(obj["items"]):
-            yield RawObject(item, f"{raw.origin} items[{i}]", raw.seq * 100000 + i)
+            yield RawObject(item, f"{raw.origin} items[{i}]", raw.seq)
+    elif is_list(obj) and obj.get("items") is None:
+        return  # `items: null`: an empty List
     else:
         yield raw
+
+
+def uses_istio_api(obj: Any) -> bool:
+    """An object of Istio's networking API, or the CRD that defines one of its kinds."""
+    if not isinstance(obj, Mapping):
+        return False
+    api = obj.get("apiVersion")
+    if isinstance(api, str) and api.startswith(ISTIO_NETWORKING + "/"):
+        return True
+    spec = obj.get("spec")
+    return obj.get("kind") == "CustomResourceDefinition" and isinstance(spec, Mapping) \
+        and spec.get("group") == ISTIO_NETWORKING
 
 
 def describe(obj: Any) -> str:
@@ -402,6 +430,13 @@ def parse(raw: RawObject) -> tuple[Any | None, Finding | None]:
         return None, _invalid(raw, where, "missing apiVersion or kind, so this is not a Kubernetes object",
                               "start the document with apiVersion: and kind: (e.g. networking.istio.io/v1, Gateway)")
     group, _, version = api_version.rpartition("/")
+    if is_list(obj):
+        if isinstance(obj.get("items"), list):
+            return None, _invalid(raw, where, "a List inside a List is not read (only one level of List is unwrapped)",
+                                  "move its items into the outer List's items")
+        got = _article(type(obj["items"]).__name__)
+        return None, _invalid(raw, where, f"items must be a list of objects, not {got}",
+                              "write items: as a list, one '- ' entry per object")
     if kind in IGNORED_KINDS:
         return None, None
     if group == GATEWAY_API:
@@ -422,7 +457,11 @@ def parse(raw: RawObject) -> tuple[Any | None, Finding | None]:
     if not isinstance(md, Mapping) or not isinstance(md.get("name"), str) or not md.get("name"):
         return None, _invalid(raw, where, "metadata.name is missing", "give the object a metadata.name")
     try:
-        return parser(raw), None
+        record = parser(raw)
+        problem = rejected(kind, obj)
+        if problem is not None:
+            raise Invalid(*problem)
+        return record, None
     except Invalid as err:
         return None, _invalid(raw, where, f"field {err.field} {err.problem}",
                               err.fix or f"correct {err.field} (see `kubectl explain` or the Istio API reference)")

@@ -76,7 +76,8 @@ class Pod:
     meta: Meta
     ready: bool
     containers: tuple[Container, ...] = ()
-    owner: str | None = None  # name of the Deployment the pod belongs to, when known
+    owner: str | None = None  # name of the controller (a Deployment unless owner_kind says) the pod belongs to
+    owner_kind: str = "Deployment"
     from_template: bool = False  # stands in for the pods of a Deployment (manifest mode)
 
     @property

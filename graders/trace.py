@@ -191,7 +191,7 @@ class _Tracer:
                      svc.meta.ref, pod.meta.ref)
             raise _Done("connection-refused")
         self.add("target-port", f"Service port {sp.port} forwards to targetPort {target} on {len(pods)} ready "
-                 f"pod(s) of {mesh.workload_of(pod)}.", svc.meta.ref, f"Deployment {mesh.workload_of(pod)}")
+                 f"pod(s) of {mesh.workload_of(pod)}.", svc.meta.ref, mesh.workload_ref(pod))
         return pod
 
     def _listener(self, pod: Pod, target: int | None, svc: Service) -> list[ListenerServer]:
@@ -516,7 +516,7 @@ class _Tracer:
             raise _Done("no-healthy-upstream", None, destination)
         self.add("endpoints", f"{len(pods)} ready pod(s): {', '.join(p.meta.key for p in pods[:3])}"
                  + (" (simulated: Deployment templates stand for pods)" if pods[0].from_template else "")
-                 + ". The application answers.", *(f"Deployment {mesh.workload_of(p)}" for p in pods[:1]))
+                 + ". The application answers.", *(mesh.workload_ref(p) for p in pods[:1]))
         raise _Done("ok", None, destination)
 
 

@@ -216,6 +216,42 @@ def test_second_gateway_with_both_labels_overridden_is_not_shared(tmp_path):
     assert "GW-SHARED-WORKLOAD" not in codes(state_of(tmp_path, text))
 
 
+def _gateway_pod(name: str, ns: str = "istio-system", app: str = "istio-ingressgateway") -> str:
+    """A gateway pod as a hand-trimmed ``kubectl get pod -o yaml`` shows it: no ownerReferences."""
+    return f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, namespace: {ns}, labels: {{app: {app}, istio: ingressgateway}}}}
+spec:
+  containers: [{{name: istio-proxy, args: [proxy, router], ports: [{{containerPort: 8080}}]}}]
+status: {{conditions: [{{type: Ready, status: "True"}}]}}
+"""
+
+
+def test_ownerless_pods_a_deployment_selects_are_one_workload(tmp_path):
+    """Two ownerless replicas of the ingress gateway are its Deployment's pods (a ReplicaSet adopts
+    the orphans its selector matches), not two Deployments named after the pods (issue #10 item 11)."""
+    state = state_of(tmp_path, docs(_gateway_pod("ingress-a"), _gateway_pod("ingress-b"), gateway(),
+                                    virtual_service()))
+    pods = [p for p in state.pods if p.meta.name in ("ingress-a", "ingress-b")]
+    assert {p.owner for p in pods} == {"istio-ingressgateway"}
+    assert "GW-SHARED-WORKLOAD" not in codes(state)
+    assert not [p for p in state.pods if p.from_template and p.owner == "istio-ingressgateway"]
+
+
+def test_a_truly_bare_pod_is_named_as_a_pod(tmp_path):
+    bare = _gateway_pod("handmade", ns="default", app="handmade")
+    f = only(state_of(tmp_path, docs(bare, gateway(), virtual_service())), "GW-SHARED-WORKLOAD")
+    assert "Pod default/handmade" in f.resources and "Deployment default/handmade" not in f.resources
+    assert "Deployment istio-system/istio-ingressgateway" in f.resources
+
+
+def test_conflicts_are_not_duplicated_per_ownerless_pod(tmp_path):
+    text = docs(_gateway_pod("ingress-a"), _gateway_pod("ingress-b"), gateway(name="one"), gateway(name="two"))
+    found = [f for f in analyze(state_of(tmp_path, text)) if f.code == "GW-CONFLICT"]
+    assert [f.resources[-1] for f in found] == ["Deployment istio-system/istio-ingressgateway"]
+
+
 # --- GW-NOT-EXTERNALLY-REACHABLE ------------------------------------------------------------------
 def test_egress_gateway_as_ingress_is_not_reachable(tmp_path):
     state = state_of(tmp_path, docs(gateway(selector="egressgateway", port=80), virtual_service()))
@@ -225,7 +261,7 @@ def test_egress_gateway_as_ingress_is_not_reachable(tmp_path):
 
 
 def test_egress_pattern_is_only_informational(tmp_path):
-    vs = virtual_service(gateways="bookinfo-gateway, mesh")
+    vs = virtual_service(gateways="bookinfo-gateway, mesh", hosts="bookinfo.example.com")  # "*" is refused with mesh
     f = only(state_of(tmp_path, docs(gateway(selector="egressgateway", port=80), vs)), "GW-NOT-EXTERNALLY-REACHABLE")
     assert f.severity == "info" and "egress pattern" in f.message
 
@@ -397,3 +433,182 @@ def test_istio_not_installed_in_a_snapshot(tmp_path):
     from graders.sources import load_state
 
     assert codes(load_state(snapshot=str(snap))) == ["ISTIO-NOT-INSTALLED"]
+
+
+# --- VS-SUBSET-NOT-FOUND (issue #10 item 3) -----------------------------------------------------------
+REVIEWS_DR = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: default}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+"""
+
+
+def _to_reviews(subset: str, host: str = "reviews") -> str:
+    return vs_with_rules(f"{{route: [{{destination: {{host: {host}, port: {{number: 9080}}, subset: {subset}}}}}]}}")
+
+
+def test_route_to_an_undefined_subset_is_reported(tmp_path):
+    f = only(state_of(tmp_path, docs(gateway(), REVIEWS_DR, _to_reviews("v9"))), "VS-SUBSET-NOT-FOUND")
+    assert f.resources == ("VirtualService default/bookinfo", "DestinationRule default/reviews")
+    assert f.istio_code == "IST0101" and f.severity == "error"
+    assert "outbound|9080|v9|reviews.default.svc.cluster.local" in f.message and "v1" in f.hint
+
+
+@pytest.mark.parametrize("host", ["reviews", "reviews.default.svc.cluster.local"])
+def test_route_to_a_defined_subset_is_fine(tmp_path, host):
+    state = state_of(tmp_path, docs(gateway(), REVIEWS_DR, _to_reviews("v1", host)))
+    assert "VS-SUBSET-NOT-FOUND" not in codes(state)
+
+
+def test_subset_without_any_destination_rule_says_create_one(tmp_path):
+    f = only(state_of(tmp_path, docs(gateway(), _to_reviews("v1"))), "VS-SUBSET-NOT-FOUND")
+    assert f.resources == ("VirtualService default/bookinfo",) and "Create a DestinationRule" in f.hint
+
+
+def test_analyze_and_trace_agree_on_an_undefined_subset(tmp_path):
+    from graders.trace import Request, trace
+
+    state = state_of(tmp_path, docs(gateway(), REVIEWS_DR, _to_reviews("v9")))
+    assert trace(state, Request(port=80, host="x", path="/")).outcome == "no-cluster"
+    assert "VS-SUBSET-NOT-FOUND" in codes(state)
+
+
+# --- VS-RULE-UNREACHABLE: a repeated or covered match (issue #10 item 4) ---------------------------
+@pytest.mark.parametrize(("first", "dead", "word"), [
+    ("{uri: {prefix: /api}}", "{uri: {prefix: /api}}", "repeats"),  # IST0130 "all matches used by prior rules"
+    ("{uri: {prefix: /api}}", "{uri: {prefix: /api/v1}}", "covers"),  # IST0131 only (info) in istioctl
+    ("{uri: {prefix: /api}}", "{uri: {exact: /api/v1}, method: {exact: GET}}", "covers"),
+    ("{headers: {x-user: {}}}", "{headers: {x-user: {exact: ann}}, uri: {prefix: /a}}", "covers"),
+    ("{uri: {prefix: /API}, ignoreUriCase: true}", "{uri: {prefix: /api/v1}}", "covers"),
+])
+def test_a_rule_whose_matches_an_earlier_rule_takes_is_unreachable(tmp_path, first, dead, word):
+    text = rules_vs(f"{{name: early, match: [{first}], {TO_PRODUCTPAGE}}}",
+                    f"{{name: late, match: [{dead}], {TO_PRODUCTPAGE}}}", f"{{{TO_PRODUCTPAGE}}}")
+    f = only(state_of(tmp_path, text), "VS-RULE-UNREACHABLE")
+    assert f.message.startswith("VirtualService default/bookinfo: http[1] 'late' comes after http[0] 'early', "
+                                "which already takes every request it matches (")
+    assert f" {word} " in f.message and f.istio_code == "IST0130"
+    assert f.hint.startswith("Put http[1] 'late' before http[0] 'early'")
+
+
+@pytest.mark.parametrize(("first", "later"), [
+    ("{uri: {prefix: /api/v1}}", "{uri: {prefix: /api}}"),  # the narrower one first: both reachable
+    ("{uri: {prefix: /api}}", "{uri: {prefix: /apx}}"),
+    ("{uri: {prefix: /api}, headers: {x-a: {exact: b}}}", "{uri: {prefix: /api/v1}}"),
+    ("{uri: {prefix: /api}}", "{uri: {prefix: /API/v1}, ignoreUriCase: true}"),  # also /API/v1, which /api misses
+    ("{uri: {regex: '/api.*'}}", "{uri: {prefix: /api}}"),  # regexes are only compared literally
+    ("{uri: {prefix: /api}, port: 80}", "{uri: {prefix: /api/v1}}"),
+    ("{uri: {prefix: /api}, withoutHeaders: {x-a: {}}}", "{uri: {prefix: /api/v1}}"),
+])
+def test_a_rule_that_still_gets_some_requests_is_not_flagged(tmp_path, first, later):
+    text = rules_vs(f"{{match: [{first}], {TO_PRODUCTPAGE}}}", f"{{match: [{later}], {TO_PRODUCTPAGE}}}")
+    assert "VS-RULE-UNREACHABLE" not in codes(state_of(tmp_path, text))
+
+
+def test_one_reachable_match_keeps_the_rule(tmp_path):
+    text = rules_vs(f"{{match: [{{uri: {{prefix: /api}}}}], {TO_PRODUCTPAGE}}}",
+                    f"{{match: [{{uri: {{prefix: /api}}}}, {{uri: {{prefix: /b}}}}], {TO_PRODUCTPAGE}}}")
+    assert "VS-RULE-UNREACHABLE" not in codes(state_of(tmp_path, text))
+
+
+# --- docstrings and messages that describe Istio (issue #10 item 15) -----------------------------
+@pytest.mark.parametrize(("ref", "says"), [
+    ("other/bookinfo-gateway", "resolves to Gateway other/bookinfo-gateway, and no such Gateway exists"),
+    ("nope", "(a name without a namespace means the VirtualService's own namespace, default)"),
+    ("./nope", "('./' means the VirtualService's own namespace, default)"),
+    ("nope.other", "(the legacy form name.namespace)"),
+])
+def test_gateway_not_found_explains_only_the_form_used(tmp_path, ref, says):
+    text = docs(gateway(), virtual_service(gateways=ref))
+    f = only(state_of(tmp_path, text), "VS-GATEWAY-NOT-FOUND")
+    assert says in f.message
+    assert ("without a namespace" in f.message) == (ref == "nope")
+
+
+def test_docstrings_describe_istio_as_its_source_does():
+    from graders.analyzers import gateway_selector, vs_gateways, vs_rules
+
+    assert "exact selector equality" not in gateway_selector.__doc__
+    assert "not by selector equality" in gateway_selector.__doc__
+    assert "only normalises the prefixes away" not in vs_gateways.__doc__
+    assert "host.NamesForNamespace" in vs_gateways.__doc__
+    assert "validation.go" in vs_rules.__doc__ and "IST0131" in vs_rules.__doc__
+
+
+# --- what the cluster refuses is MANIFEST-INVALID (issue #10 item 13) ----------------------------
+def _gw_server(port: str, hosts: str = '["bookinfo.example.com"]', extra: str = "") -> str:
+    return f"""
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: g, namespace: default}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {port}
+    hosts: {hosts}{extra}
+"""
+
+
+@pytest.mark.parametrize(("text", "field", "needle"), [
+    (_gw_server("{number: 80, protocol: HTTP}"), "spec.servers[0].port.name", "Gateway CRD's schema requires it"),
+    (_gw_server("{number: 80, name: http}"), "spec.servers[0].port.protocol", "Gateway CRD's schema requires it"),
+    (_gw_server("{number: 80, name: http, protocol: HTTPX}"), "spec.servers[0].port.protocol", "not a protocol"),
+    (_gw_server("{number: 70000, name: http, protocol: HTTP}"), "spec.servers[0].port.number", "1-65535"),
+    (_gw_server("{number: 443, name: https, protocol: HTTPS}"), "spec.servers[0].tls", "is required for an HTTPS"),
+    (_gw_server("{number: 80, name: http, protocol: HTTP}", '["**"]'), "spec.servers[0].hosts[0]",
+     "short names are not allowed"),  # istiod checks the dot first (validateSidecarOrGatewayHostnamePart)
+    (_gw_server("{number: 80, name: http, protocol: HTTP}", '["**.example.com"]'), "spec.servers[0].hosts[0]",
+     "partial wildcard"),
+    (_gw_server("{number: 80, name: http, protocol: HTTP}", '["*foo.example.com"]'), "spec.servers[0].hosts[0]",
+     "partial wildcard"),
+    (_gw_server("{number: 80, name: http, protocol: HTTP}", '["productpage"]'), "spec.servers[0].hosts[0]",
+     "short names are not allowed"),
+    (_gw_server("{number: 80, name: http, protocol: HTTP}", '["Not_A_Namespace/a.example.com"]'),
+     "spec.servers[0].hosts[0]", "is not a namespace"),
+    (_gw_server("{number: 80, name: http, protocol: HTTP}",
+                extra="\n  - port: {number: 8081, name: http, protocol: HTTP}\n    hosts: [b.example.com]"),
+     "spec.servers[1].port.name", "must be unique"),
+    (_gw_server("{number: 80, name: http, protocol: HTTP}").replace("name: g,", "name: UPPER_case.bad name,"),
+     "metadata.name", "lowercase RFC 1123 subdomain"),
+    (_gw_server("{number: 80, name: http, protocol: HTTP}").replace("name: g,", "name: my.gateway,"),
+     "metadata.name", "a Gateway name is a DNS label"),
+    ("apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec: {selector: {istio: x}}\n",
+     "spec.servers", "at least one server"),
+    ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+     "spec: {hosts: ['**.example.com'], gateways: [g], http: [{route: [{destination: {host: a}}]}]}\n",
+     "spec.hosts[0]", "not a DNS label"),
+    ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+     "spec: {hosts: ['*'], http: [{route: [{destination: {host: a}}]}]}\n", "spec.hosts[0]", "bound to the mesh"),
+    ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+     "spec: {hosts: [a.example.com], gateways: [g]}\n", "spec.http", "needs http, tcp or tls"),
+    ("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\n"
+     "spec: {host: reviews, subsets: [{labels: {version: v1}}]}\n", "spec.subsets[0].name", "CRD's schema"),
+    ("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: s}\n"
+     "spec: {hosts: ['*'], ports: [{number: 443, name: https, protocol: TLS}]}\n", "spec.hosts", "wildcard"),
+    ("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: s}\n"
+     "spec: {hosts: [a.example.com], ports: [{number: 443, protocol: TLS}]}\n", "spec.ports[0].name", "required"),
+    ("apiVersion: v1\nkind: Service\nmetadata: {name: 9lives}\nspec: {ports: [{port: 80}]}\n", "metadata.name",
+     "RFC 1035"),
+])
+def test_what_a_cluster_refuses_is_manifest_invalid(tmp_path, text, field, needle):
+    f = only(state_of(tmp_path, text), "MANIFEST-INVALID")
+    assert f"field {field} " in f.message and needle in f.message, f.message
+    assert "learner.yaml:" in f.message
+
+
+@pytest.mark.parametrize("hosts", ['["*"]', '["*.example.com"]', '["./a.example.com"]', '["*/a.example.com"]',
+                                   '["prod/a.example.com"]', '["10.0.0.1"]', '["a.example.com."]'])
+def test_gateway_hosts_istiod_accepts_are_accepted(tmp_path, hosts):
+    state = state_of(tmp_path, _gw_server("{number: 80, name: http, protocol: http}", hosts))
+    assert "MANIFEST-INVALID" not in codes(state)
+
+
+def test_lab1_gateway_without_port_name_and_protocol_is_refused(tmp_path):
+    text = docs(_gw_server("{number: 80}"), virtual_service(gateways="g", hosts="bookinfo.example.com"))
+    state = state_of(tmp_path, text)
+    assert codes(state)[0] == "MANIFEST-INVALID" and not [g for g in state.gateways if g.meta.name == "g"]
+

@@ -238,3 +238,84 @@ def test_mesh_policy_comes_from_the_control_plane_operator(tmp_path):
 def test_load_state_rejects_two_targets():
     with pytest.raises(InputError):
         load_state(snapshot="a.yaml", context="kind-istio-lab")
+
+
+# --- kind: List given as a PATH (issue #10 item 1) ----------------------------------------------------
+def _as_list(*objects: dict) -> str:
+    """A ``kind: List`` as ``kubectl get -o yaml`` writes it, edited by hand: no creationTimestamp."""
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)})
+
+
+def _lab1_reference_objects() -> list[dict]:
+    from pathlib import Path
+
+    from graders.yamlio import load_paths
+
+    root = Path(__file__).resolve().parents[1] / "labs" / "lab01" / "solutions" / "reference"
+    return [r.obj for r in load_paths([str(root)])]
+
+
+@pytest.mark.parametrize("command", [
+    ["analyze"], ["trace", "--path", "/productpage", "--host", "bookinfo.example.com"], ["check", "1"]])
+def test_a_list_file_as_a_path_is_read_not_crashed_on(tmp_path, capsys, command):
+    """The synthetic age of a List item given as a PATH overflowed datetime (OverflowError)."""
+    path = write(tmp_path, "list.yaml", _as_list(*_lab1_reference_objects()))
+    code, out, err = run_cli(capsys, *command, path, "-o", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    if command == ["analyze"]:
+        assert data["findings"] == []
+    elif command[0] == "trace":
+        assert data["outcome"] == "ok"
+    else:
+        assert data["score"] == data["max_score"] > 0
+
+
+def test_list_items_keep_their_order_after_the_baseline(tmp_path):
+    """Two Gateways of one List file: the first item is the older (istiod's merge order)."""
+    gws = [{"apiVersion": "networking.istio.io/v1", "kind": "Gateway", "metadata": {"name": n},
+            "spec": {"selector": {"istio": "ingressgateway"},
+                     "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}]}}
+           for n in ("zz-first", "aa-second")]
+    state = load_state([write(tmp_path, "l.yaml", _as_list(*gws))])
+    assert [g.meta.name for g in state.ordered_gateways][-2:] == ["zz-first", "aa-second"]
+    base = max(s.meta.created for s in load_state().services)
+    assert all(g.meta.created > base for g in state.gateways if g.meta.name in ("zz-first", "aa-second"))
+
+
+def test_files_are_newer_than_every_object_read_from_a_snapshot(tmp_path):
+    """An applied file creates its objects now: after objects carrying a real creationTimestamp."""
+    snap = write(tmp_path, "s.yaml", json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a", "namespace": "default",
+                                                              "creationTimestamp": "2026-11-30T10:00:00Z"}}]}))
+    state = load_state([write(tmp_path, "f.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: b}\n")],
+                       snapshot=snap)
+    assert state.service("default", "b").meta.created > state.service("default", "a").meta.created
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    (_as_list({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "inner"}}]}), "a List inside a List"),
+    ('{"apiVersion": "v1", "kind": "List", "items": {"a": {"apiVersion": "v1", "kind": "Service"}}}',
+     "items must be a list of objects, not a mapping"),
+])
+def test_lists_that_are_not_read_are_reported_never_dropped(tmp_path, capsys, text, needle):
+    path = write(tmp_path, "l.yaml", text)
+    code, out, _ = run_cli(capsys, "analyze", path, "-o", "json")
+    (f,) = [f for f in json.loads(out)["findings"] if f["code"] == "MANIFEST-INVALID"]
+    assert code == 1 and needle in f["message"] and "l.yaml:1" in f["message"]
+
+
+# --- ISTIO-NOT-INSTALLED is about CRDs, not about whether objects are valid (issue #10 item 10) -------
+def test_invalid_istio_objects_do_not_make_istio_absent(tmp_path):
+    broken = gateway().replace("number: 8080", 'number: "8080"')
+    state = state_of(tmp_path, broken, baseline=False)
+    assert state.istio_installed
+    from graders.analyzers import analyze
+
+    assert [f.code for f in analyze(state)] == ["MANIFEST-INVALID"]
+
+
+def test_files_without_istio_objects_still_mean_istio_is_not_installed(tmp_path):
+    state = state_of(tmp_path, "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n", baseline=False)
+    assert not state.istio_installed

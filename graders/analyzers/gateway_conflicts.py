@@ -31,6 +31,7 @@ from graders.mesh import (
     protocol_family,
     resolve_listener_port,
     split_server_host,
+    workload_ref,
     workloads,
 )
 from graders.state import Gateway, Server, State
@@ -145,9 +146,11 @@ def effect(state: State, winner: Entry, loser: Entry, identical: bool, proxy_ns:
 def run(state: State) -> Iterator[Finding]:
     groups: dict[tuple[str, int, str], list[Entry]] = defaultdict(list)
     order = 0
+    refs: dict[str, str] = {}
     for gw in state.ordered_gateways:
         for workload, pods in workloads(gateway_pods(state, gw)).items():
             pod = pods[0]
+            refs[workload] = workload_ref(pod)
             for server in gw.servers:
                 listener = resolve_listener_port(state, pod, server.port).listener
                 if privileged_dropped(pod, listener):
@@ -180,7 +183,7 @@ def run(state: State) -> Iterator[Finding]:
         for winner, loser, hosts, identical in pairs.values():
             severity, text = effect(state, winner, loser, identical[0], proxy_ns)
             yield finding(
-                "GW-CONFLICT", [loser.gateway.meta.ref, winner.gateway.meta.ref, f"Deployment {workload}"],
+                "GW-CONFLICT", [loser.gateway.meta.ref, winner.gateway.meta.ref, refs[workload]],
                 origin=loser.gateway.meta.origin, severity=severity, winner=winner.gateway.meta.key,
                 loser=loser.gateway.meta.key, workload=workload, listener=listener,
                 winner_port=winner.server.port, loser_port=loser.server.port, hosts=", ".join(hosts),

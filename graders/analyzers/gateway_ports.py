@@ -19,6 +19,7 @@ from graders.mesh import (
     privileged_dropped,
     resolve_listener_port,
     target_port_number,
+    workload_ref,
     workloads,
 )
 from graders.state import State
@@ -32,7 +33,7 @@ def run(state: State) -> Iterator[Finding]:
             service_ports = [(svc, sp) for svc in services for sp in svc.ports]
             for port in dict.fromkeys(s.port for s in gw.servers):
                 reachable = any(sp.port == port or target_port_number(sp, pod) == port for _, sp in service_ports)
-                resources = [gw.meta.ref, f"Deployment {workload}", *(s.meta.ref for s in services)]
+                resources = [gw.meta.ref, workload_ref(pods[0]), *(s.meta.ref for s in services)]
                 listener = resolve_listener_port(state, pod, port).listener
                 dropped = privileged_dropped(pod, listener)
                 if not reachable:

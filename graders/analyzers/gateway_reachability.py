@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from graders.analyzers import Analyzer
 from graders.catalogue import Finding, finding
-from graders.mesh import MESH, gateway_pods, virtual_services_for, vs_gateway_refs, workloads
+from graders.mesh import MESH, gateway_pods, virtual_services_for, vs_gateway_refs, workload_ref, workloads
 from graders.state import State
 
 EGRESS_NOTE = (" This is the egress pattern (a VirtualService binds both `mesh` and this Gateway), where that is "
@@ -20,7 +20,7 @@ def run(state: State) -> Iterator[Finding]:
             if any(s.external for s in services):
                 continue
             egress = any(MESH in vs_gateway_refs(vs) for vs in virtual_services_for(state, gw.meta.key))
-            resources = [gw.meta.ref, f"Deployment {workload}", *(s.meta.ref for s in services)]
+            resources = [gw.meta.ref, workload_ref(pods[0]), *(s.meta.ref for s in services)]
             yield finding(
                 "GW-NOT-EXTERNALLY-REACHABLE", resources,
                 origin=gw.meta.origin, severity="info" if egress else "warning", gateway=gw.meta.key,

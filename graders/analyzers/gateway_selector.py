@@ -1,7 +1,12 @@
 """Which pods each Gateway programs: none at all, or several gateway deployments at once.
 
-Unlike Kiali (exact selector equality), the match is the real one: a subset match of the
-selector against pod labels in every namespace."""
+The match is istiod's: the selector is a subset of the pod's labels, in every namespace
+(PILOT_SCOPE_GATEWAY_TO_NAMESPACE is off by default), and a Gateway without a selector programs
+every gateway proxy. istioctl's IST0101 for a selector that matches no pod
+(pkg/config/analysis/analyzers/gateway/gateway.go:70-74, 103-113) and Kiali's KIA0302 (business/checkers/
+gateways/selector_checker.go, labels.SelectorFromSet(...).Matches) match the
+same way, by label subset, not by selector equality. Several deployments under one selector is
+this course's own finding (GW-SHARED-WORKLOAD): neither tool reports it."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from collections.abc import Iterator, Mapping
 
 from graders.analyzers import Analyzer
 from graders.catalogue import Finding, finding
-from graders.mesh import gateway_pods, workloads
+from graders.mesh import gateway_pods, workload_ref, workloads
 from graders.state import State
 
 
@@ -34,7 +39,7 @@ def run(state: State) -> Iterator[Finding]:
             continue
         groups = workloads(pods)
         if len(groups) > 1:
-            yield finding("GW-SHARED-WORKLOAD", [gw.meta.ref, *(f"Deployment {w}" for w in sorted(groups))],
+            yield finding("GW-SHARED-WORKLOAD", [gw.meta.ref, *(workload_ref(groups[w][0]) for w in sorted(groups))],
                           origin=gw.meta.origin, gateway=gw.meta.key, selector=fmt_labels(gw.selector),
                           count=len(groups), workloads=", ".join(sorted(groups)))
 

@@ -2,7 +2,12 @@
 
 istiod never drops a route to a missing host or port; it points it at a cluster that does not
 exist, which Envoy answers with 503 NC. Short names resolve in the VirtualService's namespace and
-only dotless names are expanded, so ``reviews.default`` is taken literally (and is not found)."""
+only dotless names are expanded, so ``reviews.default`` is taken literally (and is not found).
+
+A named subset must be defined by a DestinationRule for the host: istiod builds one cluster per
+defined subset (outbound|port|subset|host), so a route to an undefined one is 503 NC too. istioctl
+reports it as IST0101 "host+subset in destinationrule"
+(pkg/config/analysis/analyzers/virtualservice/destinationrules.go:49-64, 95-117)."""
 
 from __future__ import annotations
 
@@ -79,6 +84,19 @@ def subset_labels(state: State, fqdn: str, subset: str | None) -> dict[str, str]
     return None
 
 
+def _subset_not_found(state: State, vs: VirtualService, dest: Destination, host: str, port: int | None) -> Finding:
+    defined = sorted({s.name for dr in state.destination_rules_by_host.get(host, ()) for s in dr.subsets})
+    rules = state.destination_rules_by_host.get(host, ())
+    fix = (f"Add a subset named '{dest.subset}' (with the pod labels it stands for, e.g. version: v1) to "
+           f"DestinationRule {rules[0].meta.key}, or route to a defined subset: {', '.join(defined) or 'none'}."
+           if rules else
+           f"Create a DestinationRule with spec.host {host} whose subsets include name: {dest.subset}, or drop "
+           "destination.subset to send requests to every pod of the host.")
+    return finding("VS-SUBSET-NOT-FOUND", [vs.meta.ref, *(dr.meta.ref for dr in rules)], origin=vs.meta.origin,
+                   vs=vs.meta.key, host=host, subset=dest.subset, cluster=f"outbound|{port or ''}|{dest.subset}|{host}",
+                   fix=fix)
+
+
 def run(state: State) -> Iterator[Finding]:
     seen: set[tuple] = set()
     for vs in state.virtual_services:
@@ -95,6 +113,8 @@ def run(state: State) -> Iterator[Finding]:
                         yield finding("VS-DESTINATION-NOT-FOUND", [vs.meta.ref], origin=vs.meta.origin,
                                       vs=vs.meta.key, host=dest.host, resolved=fqdn,
                                       suggestion=_not_found_hint(state, vs, dest))
+                    elif subset_labels(state, dest.host, dest.subset) is None:
+                        yield _subset_not_found(state, vs, dest, dest.host, dest.port)
                     continue
                 problem = _port_problem(svc, dest, bound_server_ports(state, vs))
                 if problem:
@@ -106,6 +126,10 @@ def run(state: State) -> Iterator[Finding]:
                                   ports=", ".join(str(p.port) for p in svc.ports))
                     continue
                 labels = subset_labels(state, fqdn, dest.subset)
+                if labels is None:
+                    only = svc.ports[0].port if len(svc.ports) == 1 else None
+                    yield _subset_not_found(state, vs, dest, fqdn, dest.port or only)
+                    continue
                 why = _ready_problem(state, svc, labels or {}) if labels is not None else None
                 if why:
                     yield finding("SVC-NO-READY-ENDPOINTS", [vs.meta.ref, svc.meta.ref], origin=vs.meta.origin,
@@ -117,4 +141,5 @@ def run(state: State) -> Iterator[Finding]:
 
 ANALYZER = Analyzer("virtualservice-destinations",
                     ("VirtualService", "Service", "ServiceEntry", "DestinationRule", "Pod"),
-                    ("VS-DESTINATION-NOT-FOUND", "VS-DESTINATION-PORT-MISMATCH", "SVC-NO-READY-ENDPOINTS"), run)
+                    ("VS-DESTINATION-NOT-FOUND", "VS-DESTINATION-PORT-MISMATCH", "VS-SUBSET-NOT-FOUND",
+                     "SVC-NO-READY-ENDPOINTS"), run)

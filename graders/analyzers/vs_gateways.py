@@ -1,9 +1,19 @@
 """VirtualService -> Gateway binding: the reference resolves, and the hosts meet.
 
-A name without a namespace means the VirtualService's own namespace (not the Gateway's), which is
-the most common cross-namespace mistake; the suggestion names the Gateway the learner probably
-meant. Host checks honour wildcards and the ``ns/host`` prefixes of Gateway servers, which
-decide which namespaces may bind at all (IST0132 only normalises the prefixes away)."""
+A reference resolves as istiod's resolveGatewayName does (pilot/pkg/model/config.go:233-261):
+``ns/name`` as written (``./name`` is the VirtualService's namespace), a name without a namespace
+means the VirtualService's own namespace (not the Gateway's), the most common cross-namespace
+mistake, and the legacy ``name.ns[.svc.cluster.local]`` means ``ns/name``. The suggestion names the
+Gateway the learner probably meant.
+
+Host checks honour wildcards and the ``ns/host`` prefixes of Gateway servers, per server: a host
+offered only to another namespace does not count. istioctl's IST0132
+(pkg/config/analysis/analyzers/virtualservice/gateways.go:93-125) filters the same way, through
+host.NamesForNamespace (a host whose ``ns/`` prefix names another namespace is dropped, ``./`` is
+the Gateway's namespace), but pools the hosts of all servers, and when a server lists ``*/*`` it
+replaces that server's hosts with ``*`` (sanitizeServerHostNamespace, gateways.go:127-141). It
+also reports IST0132 next to IST0101 when the Gateway does not exist; here a missing Gateway is
+one finding, VS-GATEWAY-NOT-FOUND."""
 
 from __future__ import annotations
 
@@ -13,6 +23,17 @@ from graders.analyzers import Analyzer
 from graders.catalogue import Finding, finding
 from graders.mesh import MESH, hosts_intersect, resolve_gateway_ref, split_server_host, vs_gateway_refs
 from graders.state import Gateway, State, VirtualService
+
+
+def _how(ref: str, vs: VirtualService) -> str:
+    """Why the reference resolves where it does, in the words of resolveGatewayName."""
+    if ref.startswith("./"):
+        return f" ('./' means the VirtualService's own namespace, {vs.meta.namespace})"
+    if "/" in ref:
+        return ""
+    if "." in ref:
+        return " (the legacy form name.namespace)"
+    return f" (a name without a namespace means the VirtualService's own namespace, {vs.meta.namespace})"
 
 
 def _suggestion(state: State, vs: VirtualService, ref: str, resolved: str) -> str:
@@ -55,7 +76,8 @@ def run(state: State) -> Iterator[Finding]:
             gw = state.gateways_by_key.get(resolved)
             if gw is None:
                 yield finding("VS-GATEWAY-NOT-FOUND", [vs.meta.ref], origin=vs.meta.origin, vs=vs.meta.key, ref=ref,
-                              resolved=f"Gateway {resolved}", suggestion=_suggestion(state, vs, ref, resolved))
+                              resolved=f"Gateway {resolved}", how=_how(ref, vs),
+                              suggestion=_suggestion(state, vs, ref, resolved))
                 continue
             if resolved not in vs_gateway_refs(vs):
                 continue  # referenced only from a match; binding is decided by spec.gateways

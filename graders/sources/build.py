@@ -7,11 +7,12 @@ an apply of an existing object does. Deployments with no Pods read stand in for 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from graders.catalogue import Finding
-from graders.objects import RawObject, flatten, parse, template_pod
+from graders.objects import SYNTHETIC_EPOCH, RawObject, flatten, parse, template_pod, uses_istio_api
 from graders.state import (
     Deployment,
     DestinationRule,
@@ -24,6 +25,7 @@ from graders.state import (
     ServiceEntry,
     State,
     VirtualService,
+    selector_matches,
 )
 
 _FIELDS = {
@@ -31,6 +33,58 @@ _FIELDS = {
     VirtualService: "virtual_services", DestinationRule: "destination_rules", ServiceEntry: "service_entries",
     IstioOperator: "istio_operators",
 }
+
+
+def _latest_real_time(items: list[RawObject]) -> datetime | None:
+    latest = None
+    for item in items:
+        md = item.obj.get("metadata") if isinstance(item.obj, Mapping) else None
+        ts = md.get("creationTimestamp") if isinstance(md, Mapping) else None
+        if isinstance(ts, str):
+            try:
+                ts = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+            except ValueError:
+                continue  # parse_meta reports it
+        if isinstance(ts, datetime):
+            ts = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+            latest = ts if latest is None or ts > latest else latest
+    return latest
+
+
+def _in_order(raws: Iterable[RawObject]) -> list[RawObject]:
+    """Every object (List items unwrapped) numbered 1, 2, ... in load order, the number counted in
+    seconds after the objects that carry a real creationTimestamp (and not before SYNTHETIC_EPOCH).
+
+    Objects without a creationTimestamp (the baseline, the learner's files) are ordered as given,
+    after everything read from a cluster or snapshot, as a ``kubectl apply`` now would create them.
+    The numbers stay small whatever the input: multiplying a List's position by its item count
+    once overflowed ``datetime`` (``OverflowError: date value out of range``)."""
+    items = sorted(((raw.seq, j, item) for raw in raws for j, item in enumerate(flatten(raw))),
+                   key=lambda t: (t[0], t[1]))
+    flat = [item for _, _, item in items]
+    latest = _latest_real_time(flat)
+    start = 0 if latest is None or latest < SYNTHETIC_EPOCH else int((latest - SYNTHETIC_EPOCH).total_seconds()) + 1
+    return [RawObject(item.obj, item.origin, start + n) for n, item in enumerate(flat, 1)]
+
+
+def adopt_orphans(pods: list[Pod], deployments: list[Deployment]) -> list[Pod]:
+    """Pods with no ownerReferences (a hand-edited snapshot, ``kubectl get`` output trimmed) that a
+    Deployment's selector matches belong to that Deployment, the oldest if several do: a ReplicaSet
+    adopts orphan pods its selector matches (Kubernetes' ControllerRefManager.ClaimPods). Without
+    this, each such pod counted as a workload of its own. Pods no Deployment matches stay bare."""
+    by_ns: dict[str, list[Deployment]] = {}
+    for dep in sorted(deployments, key=lambda d: d.meta.order_key()):
+        if dep.selector:
+            by_ns.setdefault(dep.meta.namespace, []).append(dep)
+    out = []
+    for pod in pods:
+        if pod.owner is None:
+            dep = next((d for d in by_ns.get(pod.meta.namespace, ()) if selector_matches(d.selector, pod.labels)),
+                       None)
+            if dep is not None:
+                pod = replace(pod, owner=dep.meta.name, owner_kind="Deployment")
+        out.append(pod)
+    return out
 
 
 def build_state(
@@ -46,29 +100,33 @@ def build_state(
 ) -> State:
     records: dict[tuple[str, str, str], object] = {}
     findings: list[Finding] = list(extra_findings)
-    for raw in raws:
-        for item in flatten(raw):
-            record, problem = parse(item)
-            if problem is not None:
-                findings.append(problem)
-            if record is None:
-                continue
-            meta = record.meta  # type: ignore[attr-defined]
-            key = (meta.kind, meta.namespace, meta.name)
-            previous = records.get(key)
-            if previous is not None and meta.synthetic_time:
-                record = replace(record, meta=replace(meta, created=previous.meta.created))  # type: ignore
-            records[key] = record
+    istio_api_seen = False
+    for item in _in_order(raws):
+        istio_api_seen = istio_api_seen or uses_istio_api(item.obj)
+        record, problem = parse(item)
+        if problem is not None:
+            findings.append(problem)
+        if record is None:
+            continue
+        meta = record.meta  # type: ignore[attr-defined]
+        key = (meta.kind, meta.namespace, meta.name)
+        previous = records.get(key)
+        if previous is not None and meta.synthetic_time:
+            record = replace(record, meta=replace(meta, created=previous.meta.created))  # type: ignore
+        records[key] = record
     buckets: dict[str, list] = {f: [] for f in _FIELDS.values()}
     for record in records.values():
         buckets[_FIELDS[type(record)]].append(record)
+    buckets["pods"] = adopt_orphans(buckets["pods"], buckets["deployments"])
     owned = {(p.meta.namespace, p.owner) for p in buckets["pods"] if p.owner}
     for dep in buckets["deployments"]:
         if (dep.meta.namespace, dep.meta.name) not in owned:
             buckets["pods"].append(template_pod(dep))
     if istio_installed is None:
-        istio_installed = bool(buckets["gateways"] or buckets["virtual_services"]) or any(
-            d.meta.name == "istiod" for d in buckets["deployments"])
+        # Unknown (files only): an object of the networking.istio.io API, even one rejected as
+        # MANIFEST-INVALID, says the files were written for a cluster with Istio's CRDs; so do an
+        # istiod Deployment and the CRDs themselves. Wrong objects do not make the CRDs absent.
+        istio_installed = istio_api_seen or any(d.meta.name == "istiod" for d in buckets["deployments"])
     return State(
         mode=mode, description=description, istio_installed=istio_installed,
         outbound_traffic_policy=outbound_traffic_policy, load_findings=tuple(findings), probes=tuple(probes),
