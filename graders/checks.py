@@ -61,6 +61,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from graders import mesh
@@ -475,10 +476,24 @@ class Context:
     def look(self, args: str) -> str:
         """The command (in backticks) that shows ``args`` (kubectl's words, e.g. ``get pods -n istio-system
         --show-labels``) in the current mode: kubectl on a live cluster, the read-only ``graders get``
-        view over the simulated cluster or a snapshot, where no kubectl can work."""
+        view over the simulated cluster or a snapshot, where no kubectl can work. Off-cluster the command
+        names the same files the check graded (the snapshot, the lab's start and work folders), so it
+        shows exactly the state the check saw."""
         if self.state.mode == "live":
             return f"`kubectl {args}`"
-        return f"`python -m graders {args}`"
+        import shlex
+
+        from graders.labs import _shown
+
+        words = args.split()
+        if "get" in words:
+            words.remove("get")
+        sources = [_shown(Path(s)) for s in self.state.sources]
+        if self.state.mode == "snapshot" and sources:
+            words += ["--snapshot", sources.pop(0)]
+        if self.state.mode == "manifests":
+            words.append("--no-baseline")
+        return f"`python -m graders get {' '.join(shlex.quote(w) for w in words + sources)}`"
 
     def findings_for(self, code: str, resource: str | None = None) -> list:
         """Findings with ``code`` (optionally naming ``resource``, e.g. "Gateway default/bookinfo")."""

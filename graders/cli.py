@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "analyze",
     "trace",
     "check",
+    "get",
     "snapshot",
     "cluster",
     "doctor",

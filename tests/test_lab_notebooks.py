@@ -114,3 +114,92 @@ def test_a_wrong_attempt_shows_failures_and_hints_in_the_notebook(tmp_path, monk
     text, page = bound["data"]["text/plain"], bound["data"]["text/html"]
     assert "❌" in text and "💡 hint:" in text and bound["data"][MIME_CHECK]["hint"] in text
     assert "Still stuck? Another hint" in page and "<details" in page
+
+
+# --- saved notebooks stay readable; panels say when they ran and never go stale ------------------
+WIDGET = "application/vnd.jupyter.widget-view+json"
+EMOJI = [chr(c) for c in (0x2705, 0x274C, 0x23ED, 0x1F4A1, 0xFE0F)]
+
+
+def test_widgets_are_outputs_of_their_own_beside_readable_panels_and_questions(tmp_path, monkeypatch):
+    """Reopened without a kernel a widget output shows only "model not found": every result and every
+    quiz question must be in an output of its own, readable as HTML and as text."""
+    nb_path = REPO / "labs" / "lab01-expose-bookinfo.ipynb"
+    nb = execute(nb_path, [str(REPO / "labs" / "lab01" / "solutions" / "reference")], tmp_path, monkeypatch)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    widgets = [o for o in outputs if WIDGET in o.get("data", {})]
+    assert widgets, "a live kernel offers buttons"
+    for o in widgets:
+        assert set(o["data"]) <= {WIDGET, "text/plain"}, "a widget output carries nothing a reader needs"
+    quiz_cells = [c for c in nb.cells if c.cell_type == "code" and "quiz(" in c.source]
+    assert quiz_cells
+    for cell in quiz_cells:
+        readable = [o for o in cell.outputs if "text/html" in o.get("data", {})]
+        assert len(readable) == 1 and "<ol type='a'>" in readable[0]["data"]["text/html"]
+        assert "Answer: " in readable[0]["data"]["text/plain"]
+        assert any(WIDGET in o.get("data", {}) for o in cell.outputs), "answer buttons beside the question"
+    for o in outputs_with(nb, MIME_CHECK) + outputs_with(nb, MIME_LAB):
+        assert "graded at " in o["data"]["text/html"] and "graded at " in o["data"]["text/plain"]
+        assert not any(e in o["data"]["text/html"] for e in EMOJI), "no emoji: headless browsers lack the font"
+        assert "igc-badge-passed" in o["data"]["text/html"]
+
+
+def test_each_status_has_its_own_marker():
+    from graders.checks import CheckResult
+    from graders.notebook import STATUS_STYLE, check_html
+
+    words = {s: STATUS_STYLE[s][0] for s in STATUS_STYLE}
+    assert len(set(words.values())) == len(words) and len({v[1] for v in STATUS_STYLE.values()}) == len(words)
+    cases = {"passed": CheckResult("a", "A", 2, True, "ok."),
+             "failed": CheckResult("b", "B", 2, False, "no.", ("Look at `spec.hosts`.", "More.")),
+             "blocked": CheckResult("c", "C", 2, False, "skipped: needs “B” first.", (), True)}
+    for status, chk in cases.items():
+        page = check_html(chk)
+        assert f"igc-badge-{status}" in page and f">{words[status]}</span>" in page
+        assert ("<strong>Hint:</strong> Look at <code>spec.hosts</code>." in page) == (status == "failed")
+        assert not any(e in page for e in EMOJI)
+
+
+def test_not_evaluated_checks_are_marked_and_not_counted():
+    """h3's fourth status: a check that needs a live cluster, left out of max_score off-cluster."""
+    from graders.checks import CheckResult
+    from graders.notebook import check_html
+
+    class NotEvaluated(CheckResult):
+        @property
+        def status(self) -> str:
+            return "not-evaluated"
+
+    page = check_html(NotEvaluated("live-only", "Live", 3, False, "needs a live cluster."))
+    assert "igc-badge-not-evaluated" in page and ">NOT EVALUATED</span>" in page and "not counted" in page
+
+
+STALE_NOTEBOOK = [
+    "from graders.notebook import LabSession\nlab = LabSession('lab01', MANIFESTS=[{work!r}])",
+    "lab.check('vs-bound')",
+    "import shutil\nshutil.rmtree({work!r})\nshutil.copytree({fix!r}, {work!r})",
+    "lab.report()",
+]
+
+
+def test_the_report_refreshes_earlier_check_panels(tmp_path, monkeypatch):
+    """After a fix, the check cell run before it must not stay red while the report says all passed."""
+    import shutil
+
+    from nbclient import NotebookClient
+
+    work = tmp_path / "work"
+    shutil.copytree(REPO / "labs" / "lab01" / "wrong" / "vs-other-namespace", work)
+    fix = str(REPO / "labs" / "lab01" / "solutions" / "reference")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src.format(work=str(work), fix=fix)) for src in STALE_NOTEBOOK]
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    monkeypatch.delenv("GRADERS_BATCH_OUT", raising=False)
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    panel = next(o for o in nb.cells[1].outputs if MIME_CHECK in o.get("data", {}))
+    report = next(o for o in nb.cells[3].outputs if MIME_LAB in o.get("data", {}))
+    assert report["data"][MIME_LAB]["score"] == report["data"][MIME_LAB]["max_score"]
+    assert panel["data"][MIME_CHECK]["passed"] is True, "the earlier panel was refreshed to the new grading"
+    assert "igc-badge-passed" in panel["data"]["text/html"]
+    stamp = report["data"]["text/html"].rsplit("graded at ", 1)[1].split("<", 1)[0]
+    assert f"graded at {stamp}" in panel["data"]["text/html"], "the panel says which grading it shows"

@@ -4,6 +4,8 @@ each optionally overlaid with the learner's YAML files (a preview of ``kubectl a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from graders.errors import InputError
 from graders.objects import RawObject
@@ -14,14 +16,24 @@ from graders.state import State
 from graders.yamlio import load_paths
 
 
-def load_state(
+@dataclass(frozen=True)
+class Loaded:
+    """The raw objects of a target before they become a ``State`` (``graders get`` shows them as they are)."""
+
+    raws: list[RawObject]
+    mode: str  # live | snapshot | simulated | manifests
+    description: str
+    options: dict[str, Any] = field(default_factory=dict)  # the rest of build_state's keyword arguments
+
+
+def load_objects(
     paths: Sequence[str] = (),
     *,
     snapshot: str | None = None,
     context: str | None = None,
     kubeconfig: str | None = None,
     baseline: bool = True,
-) -> State:
+) -> Loaded:
     if snapshot and context:
         raise InputError("give either --snapshot or --context, not both")
     overlay = load_paths(list(paths), seq_start=10_000_000) if paths else []
@@ -31,20 +43,31 @@ def load_state(
 
         read = read_cluster(context, kubeconfig)
         raws = [RawObject(o, "cluster", i) for i, o in enumerate(read.objects)] + render_operators(overlay)
-        return build_state(raws, "live", description=f"live cluster (context {read.context}){files}",
-                           istio_installed=read.istio_installed, sources=[f"context:{read.context}", *paths])
+        return Loaded(raws, "live", f"live cluster (context {read.context}){files}",
+                      {"istio_installed": read.istio_installed, "sources": [f"context:{read.context}", *paths]})
     if snapshot:
         snap = read_snapshot(snapshot)
         raws = snap.objects + render_operators(overlay)
-        return build_state(raws, "snapshot", description=f"snapshot {snapshot}{files}",
-                           istio_installed=snap.istio_installed, probes=snap.probes,
-                           sources=[snapshot, *paths])
+        return Loaded(raws, "snapshot", f"snapshot {snapshot}{files}",
+                      {"istio_installed": snap.istio_installed, "probes": snap.probes, "sources": [snapshot, *paths]})
     if baseline:
         raws = render_operators(baseline_objects() + overlay)
-        return build_state(raws, "simulated", description=f"simulated lab cluster{files}",
-                           outbound_traffic_policy=outbound_policy(raws), sources=list(paths))
+        return Loaded(raws, "simulated", f"simulated lab cluster{files}",
+                      {"outbound_traffic_policy": outbound_policy(raws), "sources": list(paths)})
     if not paths:
         raise InputError("--no-baseline needs at least one PATH of YAML files to analyze")
     raws = render_operators(overlay)
-    return build_state(raws, "manifests", description=f"manifests only{files}",
-                       outbound_traffic_policy=outbound_policy(raws), sources=list(paths))
+    return Loaded(raws, "manifests", f"manifests only{files}",
+                  {"outbound_traffic_policy": outbound_policy(raws), "sources": list(paths)})
+
+
+def load_state(
+    paths: Sequence[str] = (),
+    *,
+    snapshot: str | None = None,
+    context: str | None = None,
+    kubeconfig: str | None = None,
+    baseline: bool = True,
+) -> State:
+    loaded = load_objects(paths, snapshot=snapshot, context=context, kubeconfig=kubeconfig, baseline=baseline)
+    return build_state(loaded.raws, loaded.mode, description=loaded.description, **loaded.options)
