@@ -16,6 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from graders.commands import seconds
 from graders.errors import EXIT_OK, InputError
 
 
@@ -33,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--probe-url", metavar="URL",
                    help="reach the gateway at this URL instead (the course's kind cluster: http://127.0.0.1:8080); "
                         "implies --probe")
-    p.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+    p.add_argument("--timeout", type=seconds, default=5.0, metavar="SECONDS",
                    help="per-request timeout for the API server (default: 5)")
     p.set_defaults(func=run)
 
@@ -73,8 +74,6 @@ def run(args: argparse.Namespace) -> int:
     from graders.sources.live import read_cluster
     from graders.sources.snapshot import snapshot_document
 
-    if args.timeout <= 0:
-        raise InputError(f"--timeout {args.timeout}: give a positive number of seconds")
     path = _check_output(args.output)  # before touching the cluster: bad input fails fast
     if args.probe_url:
         check_url(args.probe_url)
