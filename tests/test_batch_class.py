@@ -369,6 +369,8 @@ def test_empty_class_is_fine(tmp_path):
     proc = grade(str(tmp_path / "subs"), "--out", str(tmp_path / "out"))
     assert proc.returncode == 0 and "0 graded, 0 error" in proc.stdout
     assert json.loads((tmp_path / "out" / "gradebook.json").read_text())["complete"] is True
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "canvas.csv", "executed", "feedback", "gradebook.csv", "gradebook.json", "results", "summary.html"]
 
 
 @pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX only")

@@ -451,6 +451,34 @@ def test_one_run_per_out_dir(tmp_path):
         pass
     with b.lock():
         pass
+    assert not (tmp_path / ".lock").exists()  # a finished run leaves no lock file behind
+
+
+def test_stored_files_are_shared_with_umask_permissions_and_never_replace_special_files(tmp_path):
+    import stat
+
+    from graders import outfile
+
+    old = os.umask(0o022)
+    outfile.file_mode.cache_clear()
+    try:
+        store = Store(tmp_path)
+        store.prepare()
+        store.save("ok", {"learner": "ok"}, "<html>", "{}")
+        atomic_write(tmp_path / "gradebook.csv", "learner\n")
+        for f in (store.result_path("ok"), store.feedback / "ok.html", store.executed / "ok.ipynb",
+                  tmp_path / "gradebook.csv"):
+            assert stat.S_IMODE(f.stat().st_mode) == 0o644, f
+    finally:
+        os.umask(old)
+        outfile.file_mode.cache_clear()
+    os.mkfifo(tmp_path / "summary.html")
+    (tmp_path / "canvas.csv").symlink_to(tmp_path / "gradebook.csv")
+    for name in ("summary.html", "canvas.csv"):
+        with pytest.raises(InputError, match=r"is a (FIFO|symbolic link)"):
+            atomic_write(tmp_path / name, "x")
+    assert (tmp_path / "gradebook.csv").read_text() == "learner\n"
+    assert stat.S_ISFIFO((tmp_path / "summary.html").lstat().st_mode)
 
 
 def test_lab_notebook_must_have_a_parameters_cell(tmp_path):
