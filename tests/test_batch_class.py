@@ -359,6 +359,10 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path):
     assert proc.returncode == 2 and "submissions folder not found" in proc.stderr
     proc = grade(str(tmp_path / "subs"), "--out", str(tmp_path / "subs" / "out"))
     assert proc.returncode == 2 and "inside the submissions folder" in proc.stderr
+    for where in ("/proc/x", "/dev/null/x"):
+        proc = grade(str(tmp_path / "subs"), "--out", where)
+        assert proc.returncode == 2 and proc.stderr.startswith(f"error: --out {where}: cannot"), proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
     proc = subprocess.run([sys.executable, "-m", "graders", "grade", "--lab", "lab77", str(tmp_path / "subs"),
                            "--out", str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2 and "no notebook labs/lab77-*.ipynb" in proc.stderr

@@ -44,6 +44,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _check_out(out: Path, given: str) -> None:
+    """--out must be a folder this user can write in: found out now, before any learner is graded."""
+    from graders.outfile import check_target
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"--out {given}: cannot create the folder ({err.strerror}); choose a folder you can write "
+                         "to") from None
+    check_target(out / "gradebook.csv")
+
+
 def run(args: argparse.Namespace) -> int:
     from graders.batch import run as batch
     from graders.batch.inputs import read_roster
@@ -64,8 +76,10 @@ def run(args: argparse.Namespace) -> int:
     roster = read_roster(args.roster) if args.roster else {}
     if args.mode == "live" and not roster:
         raise InputError("--mode live needs --roster with kubeconfig and/or context columns per learner")
+    lab = batch.resolve_lab(args.lab)
+    _check_out(out, args.out)
     opts = batch.Options(
-        lab=batch.resolve_lab(args.lab), submissions=submissions, out=out, roster=roster,
+        lab=lab, submissions=submissions, out=out, roster=roster,
         workers=args.workers or batch.default_workers(), timeout=args.timeout, mode=args.mode, force=args.force,
         retry_errors=args.retry_errors,
         execute_submitted=args.execute_submitted_notebooks, reuse_kernels=not args.fresh_kernels,
