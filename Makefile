@@ -19,10 +19,12 @@ $(STAMP): requirements.txt
 
 venv: $(STAMP)
 
-# Debian packages the book and the browser tests need: graphviz (diagrams) and chromium.
+# Debian packages the book and the tests need: graphviz (diagrams), chromium (browser tests) and
+# bubblewrap (the sandbox of `grade --execute-submitted-notebooks`).
 system-deps:
 	@missing=""; command -v dot >/dev/null || missing="$$missing graphviz"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else echo "missing Debian packages:$$missing (run: sudo apt-get install -y$$missing)"; exit 1; fi; \

@@ -298,8 +298,8 @@ def test_execute_submitted_notebooks(tmp_path):
         "tampered": (tampered_notebook(MECH, MECH_ID), wrong_attempts()[0]),
         "hangs": (notebook_with_cell(MECH, "import time\ntime.sleep(3600)"), solution_dir()),
         "dies": (notebook_with_cell(MECH, "import os\nos._exit(3)"), solution_dir()),
-        # The kernel's parent is the worker process grading it: the worker dies mid-learner.
-        "kills-worker": (notebook_with_cell(MECH, "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"),
+        # The kernel's parent is the sandbox's executor: it dies, the worker grading it does not.
+        "kills-parent": (notebook_with_cell(MECH, "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"),
                          solution_dir()),
         "malformed": ('{"cells": [', solution_dir()),
     }
@@ -313,7 +313,7 @@ def test_execute_submitted_notebooks(tmp_path):
     proc = grade(str(subs), "--out", str(out), "--workers", "2", "--timeout", "10", "--execute-submitted-notebooks",
                  notebook=MECH)
     assert proc.returncode == 1, proc.stderr[-2000:]
-    assert "WARNING: --execute-submitted-notebooks RUNS EACH LEARNER'S OWN CODE" in proc.stderr
+    assert "runs each learner's own code, inside a bubblewrap sandbox" in proc.stderr
     rows = read_gradebook_json(out)
     full = oracle(MECH_ID, MECH, manifests=solution_dir())
     assert rows["good"]["status"] == "graded" and rows["good"]["score"] == full["max_score"]
@@ -324,12 +324,21 @@ def test_execute_submitted_notebooks(tmp_path):
     assert "time.sleep" in rows["hangs"]["reason"] or "import time" in rows["hangs"]["reason"]
     assert rows["dies"]["status"] == "error" and "kernel died" in rows["dies"]["reason"]
     assert rows["malformed"]["status"] == "error" and "not valid notebook JSON" in rows["malformed"]["reason"]
-    assert rows["kills-worker"]["status"] == "error"
-    assert rows["kills-worker"]["reason"] == ("the grading worker process was killed by SIGKILL (out of memory?) while "
-                                              "grading this learner; re-run with --retry-errors")
-    assert len(rows) == len(cases)  # the others were graded by the surviving and the replacement workers
+    assert rows["kills-parent"]["status"] == "error"
+    assert "the sandboxed run ended without a readable answer" in rows["kills-parent"]["reason"]
+    assert len(rows) == len(cases)
     time.sleep(0.5)
     assert kernels_of(out) == []
+
+
+def test_execute_submitted_without_bubblewrap_is_refused_with_one_line(tmp_path):
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "bin").mkdir()  # a PATH without bwrap
+    proc = subprocess.run([sys.executable, "-m", "graders", "grade", "--lab", str(MECH), str(tmp_path / "subs"),
+                           "--out", str(tmp_path / "out"), "--execute-submitted-notebooks"], cwd=REPO,
+                          capture_output=True, text=True, env={**os.environ, "PATH": str(tmp_path / "bin")})
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "apt-get install -y bubblewrap" in proc.stderr and not (tmp_path / "out").exists()
 
 
 def test_bad_arguments_exit_2_with_one_line(tmp_path):
@@ -337,6 +346,8 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path):
     cases = [
         ("--workers", "0"),
         ("--timeout", "-1"),
+        ("--timeout", "inf"),
+        ("--timeout", "nan"),
         ("--mode", "live"),  # live needs a roster
         ("--roster", str(tmp_path / "nope.csv")),
     ]
@@ -348,6 +359,10 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path):
     assert proc.returncode == 2 and "submissions folder not found" in proc.stderr
     proc = grade(str(tmp_path / "subs"), "--out", str(tmp_path / "subs" / "out"))
     assert proc.returncode == 2 and "inside the submissions folder" in proc.stderr
+    for where in ("/proc/x", "/dev/null/x"):
+        proc = grade(str(tmp_path / "subs"), "--out", where)
+        assert proc.returncode == 2 and proc.stderr.startswith(f"error: --out {where}: cannot"), proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
     proc = subprocess.run([sys.executable, "-m", "graders", "grade", "--lab", "lab77", str(tmp_path / "subs"),
                            "--out", str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2 and "no notebook labs/lab77-*.ipynb" in proc.stderr
@@ -358,6 +373,8 @@ def test_empty_class_is_fine(tmp_path):
     proc = grade(str(tmp_path / "subs"), "--out", str(tmp_path / "out"))
     assert proc.returncode == 0 and "0 graded, 0 error" in proc.stdout
     assert json.loads((tmp_path / "out" / "gradebook.json").read_text())["complete"] is True
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "canvas.csv", "executed", "feedback", "gradebook.csv", "gradebook.json", "results", "summary.html"]
 
 
 @pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX only")

@@ -7,11 +7,12 @@ import csv
 import io
 import json
 import os
+import re
 import zipfile
 
 import nbformat
 import pytest
-from batch_fixtures import FIXTURE_NOTEBOOK, RESULT_MIME, zip_of
+from batch_fixtures import FIXTURE_NOTEBOOK, REPO, RESULT_MIME, zip_of
 
 from graders.batch import inputs
 from graders.batch.feedback import feedback_html
@@ -20,10 +21,12 @@ from graders.batch.inputs import RosterEntry, SubmissionError, display_id, resul
 from graders.batch.nbparams import (
     NotebookProblem,
     clear_outputs,
+    compare_results,
     harvest,
     inject_parameters,
     parameters_source,
     read_notebook,
+    validate_result,
 )
 from graders.batch.progress import Progress
 from graders.batch.store import Store, atomic_write
@@ -228,6 +231,77 @@ def test_harvest_takes_the_last_result_and_recomputes_totals():
         harvest(_with_output(_nb(), _result(checks=[])), "lab99")
 
 
+def _lab01(**change):
+    """lab01's real result for its reference solution, with ``change`` applied to one check."""
+    from graders.labs import run
+
+    result = run("lab01", paths=[str(REPO / "labs" / "lab01" / "solutions" / "reference")]).to_json()
+    if change:
+        which = change.pop("check")
+        target = next(c for c in result["checks"] if c["id"] == which)
+        target.update(change)
+        result["score"] = sum(c["points"] for c in result["checks"] if c["passed"])
+        result["max_score"] = sum(c["points"] for c in result["checks"] if c.get("status") != "not-evaluated")
+    return result
+
+
+@pytest.mark.parametrize(("payload", "why"), [
+    ({"check": "gateway-exists", "id": "pwned"}, "'pwned' is not a check of this lab"),
+    ({"check": "gateway-exists", "points": 1000}, "claims title"),
+    ({"check": "gateway-exists", "title": "Free points"}, "claims title"),
+    ({"check": "gateway-exists", "status": "failed"}, "has status 'failed' with passed=True"),
+    ({"check": "gateway-exists", "status": "pwned"}, "has status 'pwned'"),
+    ({"check": "gateway-exists", "passed": False, "status": "blocked"}, "is blocked although"),
+    # a check passed while a check it needs failed cannot come from the lab's own evaluation
+    ({"check": "istio-bookinfo-ready", "passed": False, "status": "failed"}, "although the checks it needs"),
+    ({"check": "gateway-exists", "points": float("nan")}, "a number, 0 or more"),
+    ({"check": "gateway-exists", "points": -5}, "a number, 0 or more"),
+])
+def test_results_are_validated_against_the_lab_definition(payload, why):
+    from graders.batch.run import lab_definition
+
+    definition = lab_definition("lab01")
+    assert validate_result(_lab01(), "lab01", definition)["score"] == 15
+    with pytest.raises(NotebookProblem, match=re.escape(why)):
+        validate_result(_lab01(**payload), "lab01", definition)
+
+
+def test_a_result_missing_or_repeating_checks_is_refused():
+    from graders.batch.run import lab_definition
+
+    definition = lab_definition("lab01")
+    short = _lab01()
+    short["checks"] = short["checks"][1:]
+    short["score"] = short["max_score"] = 14
+    with pytest.raises(NotebookProblem, match="'istio-bookinfo-ready' is missing"):
+        validate_result(short, "lab01", definition)
+    twice = _lab01()
+    twice["checks"] = [twice["checks"][0], *twice["checks"]]
+    twice["score"] = twice["max_score"] = 16
+    with pytest.raises(NotebookProblem, match="repeated or out of order"):
+        validate_result(twice, "lab01", definition)
+
+
+def test_not_evaluated_checks_count_in_neither_total():
+    payload = _result(checks=[
+        {"id": "a", "title": "A", "points": 1, "passed": True, "status": "passed", "message": "", "hint": None},
+        {"id": "b", "title": "B", "points": 2, "passed": False, "status": "not-evaluated", "message": "",
+         "hint": None}])
+    payload.update(score=1, max_score=1)
+    assert validate_result(payload, "lab99")["max_score"] == 1
+
+
+def test_a_claimed_result_must_match_the_course_grading_check_by_check():
+    from graders.batch.run import lab_definition
+
+    definition = lab_definition("lab01")
+    good = validate_result(_lab01(), "lab01", definition)
+    assert compare_results(good, good) is None
+    worse = validate_result(_lab01(check="request-productpage", passed=False, status="failed"), "lab01", definition)
+    why = compare_results(good, worse)
+    assert why and "claims 15/15, the files score 12/15" in why and "'request-productpage'" in why
+
+
 def test_cleared_outputs_leave_nothing_to_harvest():
     nb = _with_output(_nb(), _result())
     with pytest.raises(NotebookProblem, match="displayed no lab result"):
@@ -377,6 +451,34 @@ def test_one_run_per_out_dir(tmp_path):
         pass
     with b.lock():
         pass
+    assert not (tmp_path / ".lock").exists()  # a finished run leaves no lock file behind
+
+
+def test_stored_files_are_shared_with_umask_permissions_and_never_replace_special_files(tmp_path):
+    import stat
+
+    from graders import outfile
+
+    old = os.umask(0o022)
+    outfile.file_mode.cache_clear()
+    try:
+        store = Store(tmp_path)
+        store.prepare()
+        store.save("ok", {"learner": "ok"}, "<html>", "{}")
+        atomic_write(tmp_path / "gradebook.csv", "learner\n")
+        for f in (store.result_path("ok"), store.feedback / "ok.html", store.executed / "ok.ipynb",
+                  tmp_path / "gradebook.csv"):
+            assert stat.S_IMODE(f.stat().st_mode) == 0o644, f
+    finally:
+        os.umask(old)
+        outfile.file_mode.cache_clear()
+    os.mkfifo(tmp_path / "summary.html")
+    (tmp_path / "canvas.csv").symlink_to(tmp_path / "gradebook.csv")
+    for name in ("summary.html", "canvas.csv"):
+        with pytest.raises(InputError, match=r"is a (FIFO|symbolic link)"):
+            atomic_write(tmp_path / name, "x")
+    assert (tmp_path / "gradebook.csv").read_text() == "learner\n"
+    assert stat.S_ISFIFO((tmp_path / "summary.html").lstat().st_mode)
 
 
 def test_lab_notebook_must_have_a_parameters_cell(tmp_path):

@@ -103,3 +103,55 @@ def test_bad_output_path_fails_before_reading_the_cluster(fake_api: FakeApiServe
     assert main(["snapshot", "--kubeconfig", fake_kubeconfig, "--probe-url", "https://127.0.0.1:8443"]) == 2
     assert "is not an http://HOST:PORT URL" in capsys.readouterr().err
     assert fake_api.requests == []
+
+
+@pytest.mark.parametrize("target", ["/dev/full", "/proc/x", "fifo", "symlink"])
+def test_output_that_is_not_a_writable_regular_file_is_refused_before_reading(
+        fake_api: FakeApiServer, fake_kubeconfig: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        target: str) -> None:
+    import os
+    import stat
+
+    real = tmp_path / "real.yaml"
+    real.write_text("kept\n")
+    if target == "fifo":
+        os.mkfifo(tmp_path / "fifo")
+        target = str(tmp_path / "fifo")
+    elif target == "symlink":
+        (tmp_path / "symlink").symlink_to(real)
+        target = str(tmp_path / "symlink")
+    before = os.lstat(target).st_mode if os.path.lexists(target) else None
+    assert main(["snapshot", "--kubeconfig", fake_kubeconfig, "-o", target]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {target}: "), err
+    assert fake_api.requests == []  # refused before the cluster was read
+    if before is not None:
+        assert os.lstat(target).st_mode == before  # still a device, FIFO or link
+        assert stat.S_IFMT(before) != stat.S_IFREG
+    assert real.read_text() == "kept\n"
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_snapshot_file_gets_normal_permissions(fake_api: FakeApiServer, fake_kubeconfig: str, tmp_path: Path,
+                                               umask: int, mode: int) -> None:
+    import os
+    import stat
+
+    from graders import outfile
+
+    old = os.umask(umask)
+    outfile.file_mode.cache_clear()
+    try:
+        assert main(["snapshot", "--kubeconfig", fake_kubeconfig, "-o", str(tmp_path / "s.yaml")]) == 0
+    finally:
+        os.umask(old)
+        outfile.file_mode.cache_clear()
+    assert stat.S_IMODE((tmp_path / "s.yaml").stat().st_mode) == mode
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "soon"])
+def test_timeout_must_be_a_finite_positive_number(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["snapshot", "--timeout", value])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and "--timeout" in err

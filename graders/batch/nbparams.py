@@ -11,9 +11,11 @@ from __future__ import annotations
 import copy
 import html
 import json
+import math
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import nbformat
@@ -103,7 +105,7 @@ def inject_parameters(nb: NotebookNode, params: Mapping[str, Any]) -> tuple[Note
     return out, at
 
 
-def harvest(nb: NotebookNode, lab_id: str) -> dict[str, Any]:
+def harvest(nb: NotebookNode, lab_id: str, definition: Sequence[CheckDef] | None = None) -> dict[str, Any]:
     """The last lab result the execution displayed, validated. Raises NotebookProblem if none."""
     found: Any = None
     failed: Any = None
@@ -126,7 +128,7 @@ def harvest(nb: NotebookNode, lab_id: str) -> dict[str, Any]:
             found = json.loads(found)
         except json.JSONDecodeError:
             raise NotebookProblem("the lab result output is not valid JSON") from None
-    return validate_result(found, lab_id)
+    return validate_result(found, lab_id, definition)
 
 
 def last_message(nb: NotebookNode, limit: int = 300) -> str:
@@ -153,7 +155,26 @@ def last_message(nb: NotebookNode, limit: int = 300) -> str:
     return ""
 
 
-def validate_result(payload: Any, lab_id: str) -> dict[str, Any]:
+STATUSES = ("passed", "failed", "blocked", "not-evaluated")
+
+
+@dataclass(frozen=True)
+class CheckDef:
+    """One check as the lab defines it (graders/labs): what a harvested result must agree with."""
+
+    id: str
+    title: str
+    points: int | float
+    needs: tuple[str, ...] = ()
+
+
+def validate_result(payload: Any, lab_id: str, definition: Sequence[CheckDef] | None = None) -> dict[str, Any]:
+    """A harvested lab result, checked and normalised; NotebookProblem when anything is off.
+
+    Every result is untrusted text until checked: with the lab's ``definition`` (the course's labs),
+    the checks must be exactly the lab's checks in its order, with its titles and points; a check is
+    ``blocked`` exactly when a check it needs did not pass; statuses agree with ``passed``; and the
+    totals are recomputed (``not-evaluated`` checks count in neither score nor max_score)."""
     def bad(why: str) -> NotebookProblem:
         return NotebookProblem(f"the lab result is malformed: {why}")
 
@@ -167,23 +188,66 @@ def validate_result(payload: Any, lab_id: str) -> dict[str, Any]:
     clean = []
     for c in checks:
         if not (isinstance(c, Mapping) and isinstance(c.get("id"), str) and isinstance(c.get("passed"), bool)
-                and isinstance(c.get("points"), int | float) and not isinstance(c.get("points"), bool)):
-            raise bad("a check lacks id, passed or points")
+                and isinstance(c.get("points"), int | float) and not isinstance(c.get("points"), bool)
+                and math.isfinite(c["points"]) and c["points"] >= 0):
+            raise bad("a check lacks id, passed or points (a number, 0 or more)")
         status = c.get("status", "passed" if c["passed"] else "failed")
         if status not in STATUSES or (status == "passed") != c["passed"]:
-            raise bad(f"check {c['id']!r} has status {status!r} with passed={c['passed']}")
+            raise bad(f"check {c['id'][:60]!r} has status {str(status)[:30]!r} with passed={c['passed']}")
         clean.append({"id": c["id"], "title": str(c.get("title") or c["id"]), "points": c["points"],
                       "passed": c["passed"], "status": status, "message": str(c.get("message") or ""),
                       "hint": None if c.get("hint") is None else str(c["hint"])})
+    if definition is not None:
+        _against_definition(clean, definition, bad)
     score = sum(c["points"] for c in clean if c["passed"])
     # Not-evaluated checks (no evidence on this target) are left out of max_score (graders.checks).
     max_score = sum(c["points"] for c in clean if c["status"] != NOT_EVALUATED)
     # The score is recomputed from the checks; a payload whose totals disagree is not trusted.
     if payload.get("score") != score or payload.get("max_score") != max_score:
-        raise bad(f"score {payload.get('score')}/{payload.get('max_score')} does not add up to its checks "
-                  f"({score}/{max_score})")
+        raise bad(f"score {str(payload.get('score'))[:20]}/{str(payload.get('max_score'))[:20]} does not add up "
+                  f"to its checks ({score}/{max_score})")
     return {"lab": lab_id, "mode": str(payload.get("mode") or ""), "score": score, "max_score": max_score,
             "checks": clean}
+
+
+def _against_definition(clean: list[dict[str, Any]], definition: Sequence[CheckDef], bad: Any) -> None:
+    wanted = [d.id for d in definition]
+    got = [c["id"] for c in clean]
+    if got != wanted:
+        unknown = [i for i in got if i not in wanted]
+        missing = [i for i in wanted if i not in got]
+        why = (f"check {unknown[0][:60]!r} is not a check of this lab" if unknown else
+               f"check {missing[0]!r} is missing" if missing else "its checks are repeated or out of order")
+        raise bad(f"{why} (the lab's checks: {', '.join(wanted)})")
+    passed = {c["id"]: c["passed"] for c in clean}
+    for c, d in zip(clean, definition, strict=True):
+        if c["title"] != d.title or c["points"] != d.points:
+            raise bad(f"check {d.id!r} claims title {c['title'][:60]!r} and {c['points']} points; the lab gives "
+                      f"{d.title!r}, {d.points} points")
+        blocked = any(not passed[n] for n in d.needs)
+        if blocked != (c["status"] == "blocked"):
+            raise bad(f"check {d.id!r} is {c['status']} although the checks it needs "
+                      f"({', '.join(d.needs) or 'none'}) {'did not all pass' if blocked else 'passed'}")
+
+
+def compare_results(claimed: Mapping[str, Any], reference: Mapping[str, Any]) -> str | None:
+    """Why a learner notebook's (validated) result differs from the course's own grading of the same
+    files, or None when it agrees check by check."""
+    ref = {c["id"]: c for c in reference["checks"]}
+    for c in claimed["checks"]:
+        r = ref.get(c["id"])
+        if r is None or (c["passed"], c["points"], c["status"]) != (r["passed"], r["points"], r["status"]):
+            actual = "is not a check of the course's result" if r is None else f"is {r['status']}"
+            return (f"the notebook's own result does not match the course's grading of the submitted files: it "
+                    f"claims {claimed['score']}/{claimed['max_score']}, the files score "
+                    f"{reference['score']}/{reference['max_score']} (check {c['id'][:60]!r}: claimed "
+                    f"{c['status']}, {actual}); the course's result is not recorded")
+    if len(claimed["checks"]) != len(ref) or (claimed["score"], claimed["max_score"]) != (
+            reference["score"], reference["max_score"]):
+        return (f"the notebook's own result does not match the course's grading of the submitted files: it claims "
+                f"{claimed['score']}/{claimed['max_score']}, the files score {reference['score']}/"
+                f"{reference['max_score']}")
+    return None
 
 
 def first_markdown_heading(nb: NotebookNode) -> str | None:

@@ -30,14 +30,16 @@ from typing import Any
 import nbformat
 
 import graders
-from graders.batch import inputs, pool
+from graders.batch import inputs, pool, sandbox
 from graders.batch.execute import Job, KernelSlot
 from graders.batch.feedback import feedback_html
 from graders.batch.gradebook import canvas_csv, gradebook_csv, gradebook_json
 from graders.batch.inputs import RosterEntry, Submission, SubmissionError
 from graders.batch.nbparams import (
+    CheckDef,
     NotebookProblem,
     clear_outputs,
+    compare_results,
     first_markdown_heading,
     harvest,
     inject_parameters,
@@ -60,6 +62,7 @@ class Lab:
     path: Path
     nb: nbformat.NotebookNode
     fingerprint: str
+    definition: tuple[CheckDef, ...] | None = None  # the checks graders/labs defines for it, when it is a course lab
 
 
 @dataclass
@@ -76,6 +79,7 @@ class Options:
     execute_submitted: bool = False
     reuse_kernels: bool = True
     assignment_id: str = ""
+    bwrap: str = ""  # the sandbox binary, checked before the run (--execute-submitted-notebooks)
 
 
 @dataclass
@@ -130,7 +134,16 @@ def resolve_lab(spec: str) -> Lab:
         raise InputError(f"{path}: no code cell tagged 'parameters'; batch grading injects each learner's target "
                          "after that cell (add the tag in JupyterLab: Property Inspector > Cell Tags)")
     fingerprint = hashlib.sha256(raw.encode() + grading_code_fingerprint().encode()).hexdigest()
-    return Lab(lab_id, _lab_title(lab_id, nb), path.resolve(), nb, fingerprint)
+    return Lab(lab_id, _lab_title(lab_id, nb), path.resolve(), nb, fingerprint, lab_definition(lab_id))
+
+
+def lab_definition(lab_id: str) -> tuple[CheckDef, ...] | None:
+    """The lab's checks from the registry (graders/labs); None for a notebook that is not a course lab."""
+    from graders import labs
+
+    if lab_id not in labs.LAB_IDS or lab_id not in labs.available():
+        return None
+    return tuple(CheckDef(c.id, c.title, c.points, tuple(c.needs)) for c in labs.get(lab_id).checks)
 
 
 def _lab_title(lab_id: str, nb: nbformat.NotebookNode) -> str:
@@ -174,17 +187,21 @@ def base_result(p: Planned, opts: Options) -> dict[str, Any]:
             "input_hash": p.hash, "unsafe_id": not p.sub.safe, "seconds": 0.0, "kernel_reused": False}
 
 
-def _kernel_env(trusted: bool, home: Path, out: Path) -> dict[str, str]:
+def _kernel_env(out: Path) -> dict[str, str]:
+    """The course's kernels: the grader's environment, plus BATCH_ENV, which marks the kernels of this
+    run (to find strays) and tells the lab notebook not to build "Check again" widgets nobody clicks."""
     pythonpath = os.pathsep.join(x for x in (str(REPO), os.environ.get("PYTHONPATH", "")) if x)
-    # BATCH_ENV marks the kernels of this run (to find strays when debugging) and tells the lab
-    # notebook not to build "Check again" widgets nobody will click.
-    base = {"PYTHONPATH": pythonpath, "MPLBACKEND": "Agg", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    return {**os.environ, "PYTHONPATH": pythonpath, "MPLBACKEND": "Agg", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
             BATCH_ENV: str(out)}
-    if trusted:
-        return {**os.environ, **base}
-    # A learner's own code gets no instructor secrets from the environment (tokens, cloud credentials).
-    keep = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "TZ") if k in os.environ}
-    return {**keep, **base, "HOME": str(home)}
+
+
+def sandbox_env() -> dict[str, str]:
+    """A learner's own code gets no instructor secrets (tokens, cloud credentials) and no paths of
+    the class or the output folder: only what the sandbox adds (graders.batch.sandbox)."""
+    keep = {k: os.environ[k] for k in ("LANG", "LC_ALL", "TZ") if k in os.environ}
+    path = os.pathsep.join([str(Path(sys.prefix).resolve() / "bin"), "/usr/local/bin", "/usr/bin", "/bin"])
+    return {**keep, "PATH": path, "MPLBACKEND": "Agg", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+            BATCH_ENV: "sandboxed"}
 
 
 def _target(folder: Path | None, p: Planned, opts: Options) -> tuple[str, dict[str, Any]]:
@@ -224,24 +241,10 @@ async def grade_one(p: Planned, slot: KernelSlot, opts: Options, store: Store) -
             scrub.append(str(folder))
         mode, params = _target(folder, p, opts)
         result["mode"] = mode
-        trusted = not opts.execute_submitted
-        if trusted:
-            nb, cwd = opts.lab.nb, opts.lab.path.parent
-        else:
-            if folder is None:
-                raise SubmissionError("no submission folder, so no notebook of the learner's to run")
-            cwd = scratch / "run"
-            shutil.copytree(folder, cwd, symlinks=True)
-            scrub.append(str(cwd))
-            nb_path = inputs.submitted_notebook(cwd, opts.lab.path.name)
-            nb = clear_outputs(read_notebook(nb_path.read_text(encoding="utf-8", errors="replace"),
-                                             f"notebook {nb_path.name}"))
-            params = {k: (v.replace(str(folder), str(cwd)) if isinstance(v, str) else
-                          [x.replace(str(folder), str(cwd)) for x in v] if isinstance(v, list) else v)
-                      for k, v in params.items()}
-        run_nb, at = inject_parameters(nb, params)
-        env = _kernel_env(trusted, scratch, store.out)
-        outcome = await slot.execute(Job(run_nb, cwd, trusted, opts.timeout, env, at))
+        # The course's own notebook grades the learner's files (trusted code, the learner's files read as data).
+        run_nb, at = inject_parameters(opts.lab.nb, params)
+        env = _kernel_env(store.out)
+        outcome = await slot.execute(Job(run_nb, opts.lab.path.parent, True, opts.timeout, env, at))
         result["seconds"] = round(outcome.seconds, 3)
         result["kernel_reused"] = outcome.reused_kernel
         # Plain JSON: nbformat.writes would validate the whole notebook again (a tenth of this
@@ -249,7 +252,15 @@ async def grade_one(p: Planned, slot: KernelSlot, opts: Options, store: Store) -
         executed = json.dumps(outcome.nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
         if outcome.error:
             raise SubmissionError(outcome.error)
-        payload = harvest(outcome.nb, opts.lab.id)
+        payload = harvest(outcome.nb, opts.lab.id, opts.lab.definition)
+        if opts.execute_submitted:
+            claimed_nb, seconds = await _run_submitted(folder, p, opts, params, scratch, scrub)
+            result["seconds"] = round(outcome.seconds + seconds, 3)
+            executed = json.dumps(claimed_nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+            claimed = harvest(nbformat.from_dict(claimed_nb), opts.lab.id, opts.lab.definition)
+            mismatch = compare_results(claimed, payload)
+            if mismatch:
+                raise SubmissionError(mismatch)
         result.update(status="graded", score=payload["score"], max_score=payload["max_score"],
                       checks=payload["checks"])
     except (SubmissionError, NotebookProblem) as err:
@@ -266,6 +277,32 @@ async def grade_one(p: Planned, slot: KernelSlot, opts: Options, store: Store) -
     # Stored by the worker before the parent hears of it, so a result reported is a result kept.
     store.save(p.stem, result, feedback_html(result, opts.lab.title), executed)
     return result
+
+
+async def _run_submitted(folder: Path | None, p: Planned, opts: Options, params: dict[str, Any], scratch: Path,
+                         scrub: list[str]) -> tuple[dict[str, Any], float]:
+    """The learner's own notebook, outputs cleared, run in the sandbox on its own copy of the
+    submission. Returns the executed notebook (untrusted: harvested and checked by the caller)."""
+    if folder is None:
+        raise SubmissionError("no submission folder, so no notebook of the learner's to run")
+    copy = scratch / "run"
+    shutil.copytree(folder, copy, symlinks=True)
+    scrub.append(sandbox.INSIDE)
+    nb_path = inputs.submitted_notebook(copy, opts.lab.path.name)
+    nb = clear_outputs(read_notebook(nb_path.read_text(encoding="utf-8", errors="replace"),
+                                     f"notebook {nb_path.name}"))
+
+    def inside(value: str) -> str:
+        return value.replace(str(folder), sandbox.INSIDE)
+
+    params = {k: (inside(v) if isinstance(v, str) else [inside(x) for x in v] if isinstance(v, list) else v)
+              for k, v in params.items()}
+    run_nb, at = inject_parameters(nb, params)
+    env = sandbox_env()
+    done = await sandbox.run(opts.bwrap, REPO, opts.lab.id, copy, run_nb, opts.timeout, at, env)
+    if done.error or done.nb is None:
+        raise SubmissionError(done.error or "the sandboxed run returned no notebook")
+    return done.nb, done.seconds
 
 
 def _relative(text: str, roots: list[str]) -> str:
@@ -379,8 +416,7 @@ def default_workers() -> int:
 
 def warn_untrusted(stream: Any = sys.stderr) -> None:
     stream.write(
-        "WARNING: --execute-submitted-notebooks RUNS EACH LEARNER'S OWN CODE with your user's rights: it can read\n"
-        "and change your files and reach the network. Each notebook runs in its own temporary folder with a\n"
-        "stripped environment and a fresh kernel that is killed afterwards, but this is NOT a sandbox.\n"
-        "Use it only inside a disposable VM or container. Stored outputs are cleared before running.\n")
+        "NOTE: --execute-submitted-notebooks runs each learner's own code, inside a bubblewrap sandbox (no network,\n"
+        "only a copy of their own submission, killed with all it started afterwards). A notebook's result counts\n"
+        "only when it matches the course's own grading of the same files; see the README's batch promises.\n")
     stream.flush()

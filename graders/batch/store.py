@@ -15,30 +15,19 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from graders import outfile
 from graders.errors import InputError
 
 RESULT_VERSION = 1
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """graders.outfile.write, creating the folder: whole files, regular files only, umask permissions."""
+    outfile.write(path, data, make_parents=True)
 
 
 class Store:
@@ -58,17 +47,31 @@ class Store:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """One grading run per OUT_DIR at a time (two would overwrite each other's gradebooks)."""
+        """One grading run per OUT_DIR at a time (two would overwrite each other's gradebooks). The lock
+        file is removed when the run ends, so a clean run leaves none behind; a run that finds the
+        file it locked already unlinked (it lost a race with a finishing run) locks the new one."""
         self.out.mkdir(parents=True, exist_ok=True)
-        fh = (self.out / ".lock").open("a")
-        try:
+        path = self.out / ".lock"
+        while True:
+            fh = path.open("a")
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
+                fh.close()
                 raise InputError(f"{self.out}: another `grade` run is writing to this folder; wait for it or "
                                  "choose another --out") from None
+            try:
+                same = os.fstat(fh.fileno()).st_ino == path.stat().st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            fh.close()
+        try:
             yield
         finally:
+            with contextlib.suppress(OSError):
+                path.unlink()  # while still holding the lock: nobody can have locked this file meanwhile
             fh.close()
 
     def result_path(self, stem: str) -> Path:

@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from graders.commands import seconds
 from graders.errors import EXIT_FINDINGS, EXIT_OK, InputError
 
 
@@ -27,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=None,
                    help="learners graded at once, each by a worker process with its own kernel "
                         "(default: number of cores; about 100 MiB each)")
-    p.add_argument("--timeout", type=float, default=120.0,
+    p.add_argument("--timeout", type=seconds, default=120.0,
                    help="seconds of notebook execution per learner (default 120; kernel start-up has its own limit)")
     p.add_argument("--mode", choices=("snapshot", "live", "manifests"),
                    help="what to grade (default: snapshot.yaml if present, else manifests/)")
@@ -43,15 +44,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _check_out(out: Path, given: str) -> None:
+    """--out must be a folder this user can write in: found out now, before any learner is graded."""
+    from graders.outfile import check_target
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"--out {given}: cannot create the folder ({err.strerror}); choose a folder you can write "
+                         "to") from None
+    check_target(out / "gradebook.csv")
+
+
 def run(args: argparse.Namespace) -> int:
     from graders.batch import run as batch
     from graders.batch.inputs import read_roster
     from graders.batch.progress import Progress
+    from graders.batch.sandbox import find_bwrap
 
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers {args.workers}: give 1 or more")
-    if not args.timeout > 0:
-        raise InputError(f"--timeout {args.timeout:g}: give a number of seconds above 0")
     submissions, out = Path(args.submissions).resolve(), Path(args.out).resolve()
     if not submissions.is_dir():
         raise InputError(f"{args.submissions}: submissions folder not found; give the folder holding one folder "
@@ -60,15 +72,18 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--out {args.out}: is inside the submissions folder; choose a folder outside it")
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {args.out}: exists and is not a folder")
+    bwrap = find_bwrap() if args.execute_submitted_notebooks else ""
     roster = read_roster(args.roster) if args.roster else {}
     if args.mode == "live" and not roster:
         raise InputError("--mode live needs --roster with kubeconfig and/or context columns per learner")
+    lab = batch.resolve_lab(args.lab)
+    _check_out(out, args.out)
     opts = batch.Options(
-        lab=batch.resolve_lab(args.lab), submissions=submissions, out=out, roster=roster,
+        lab=lab, submissions=submissions, out=out, roster=roster,
         workers=args.workers or batch.default_workers(), timeout=args.timeout, mode=args.mode, force=args.force,
         retry_errors=args.retry_errors,
         execute_submitted=args.execute_submitted_notebooks, reuse_kernels=not args.fresh_kernels,
-        assignment_id=args.canvas_assignment_id)
+        assignment_id=args.canvas_assignment_id, bwrap=bwrap)
     if opts.execute_submitted:
         batch.warn_untrusted()
     progress = Progress(0)

@@ -11,11 +11,10 @@ ingress gateway and records the answers, so snapshot-mode checks can replay them
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
+from graders.commands import seconds
 from graders.errors import EXIT_OK, InputError
 
 
@@ -33,35 +32,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--probe-url", metavar="URL",
                    help="reach the gateway at this URL instead (the course's kind cluster: http://127.0.0.1:8080); "
                         "implies --probe")
-    p.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+    p.add_argument("--timeout", type=seconds, default=5.0, metavar="SECONDS",
                    help="per-request timeout for the API server (default: 5)")
     p.set_defaults(func=run)
 
 
 def _check_output(output: str) -> Path | None:
+    """The -o target, refused before the cluster is read when it could not be written (a special file,
+    a missing or unwritable folder)."""
     if output == "-":
         return None
-    path = Path(output)
-    if path.is_dir():
-        raise InputError(f"{output}: is a directory; give a file name such as {path / 'snapshot.yaml'}")
-    if not path.parent.is_dir():
-        raise InputError(f"{output}: directory {path.parent} does not exist; create it first")
-    return path
+    from graders.outfile import check_target
 
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write via a temporary file in the same directory and rename: a reader never sees half a file,
-    and a failure leaves any previous snapshot untouched."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return check_target(Path(output))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,12 +52,11 @@ def run(args: argparse.Namespace) -> int:
 
     import yaml
 
+    from graders import outfile
     from graders.probes import PortForward, check_url, default_probes, record_dict
     from graders.sources.live import read_cluster
     from graders.sources.snapshot import snapshot_document
 
-    if args.timeout <= 0:
-        raise InputError(f"--timeout {args.timeout}: give a positive number of seconds")
     path = _check_output(args.output)  # before touching the cluster: bad input fails fast
     if args.probe_url:
         check_url(args.probe_url)
@@ -91,7 +73,11 @@ def run(args: argparse.Namespace) -> int:
     if path is None:
         sys.stdout.write(text)
     else:
-        write_atomically(path, text)
+        try:
+            outfile.write(path, text)
+        except OSError as err:
+            raise InputError(f"{path}: could not write the snapshot ({err.strerror}); nothing was changed there; "
+                             "free some space or choose another file") from None
         istio = "Istio installed" if read.istio_installed else "Istio NOT installed"
         print(f"wrote {path}: {len(read.objects)} objects from context {read.context} ({istio})"
               f"{f', {len(probes)} gateway probes' if probes else ''}", file=sys.stderr)
