@@ -155,8 +155,6 @@ def last_message(nb: NotebookNode, limit: int = 300) -> str:
     return ""
 
 
-STATUSES = ("passed", "failed", "blocked", "not-evaluated")
-
 
 @dataclass(frozen=True)
 class CheckDef:
