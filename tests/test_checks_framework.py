@@ -336,15 +336,6 @@ def test_batch_validation_keeps_status_and_leaves_not_evaluated_points_out():
         validate_result(data, "lab97")
 
 
-@pytest.mark.parametrize(("mode", "shown"), [
-    ("live", "`kubectl get pods -n istio-system --show-labels`"),
-    ("simulated", "`python -m graders get pods -n istio-system --show-labels`"),
-    ("snapshot", "`python -m graders get pods -n istio-system --show-labels`"),
-])
-def test_look_gives_the_command_that_works_in_the_mode(mode, shown):
-    assert Context(State(mode=mode)).look("get pods -n istio-system --show-labels") == shown
-
-
 def test_a_check_may_block_itself_when_only_some_cases_depend_on_another():
     from graders.checks import blocked
 
