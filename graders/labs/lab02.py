@@ -115,8 +115,9 @@ def gateway_port_unprivileged(ctx: Context) -> Outcome:
         reserved = _port_findings(ctx, RESERVED, gw, server.port)
         if reserved:
             return failed(reserved[0].message, reserved[0].hint,
-                          "Ports 15000-15090 of a gateway pod belong to Envoy and the Istio agent (15021 is the "
-                          "health-check status port the load balancer probes): pick a port of your own.")
+                          "Port 15021 is in the gateway Service so that Kubernetes and load balancers can probe the "
+                          "pod's readiness, not for traffic: use the port the lab started from with a Service port "
+                          "for it (step 2, fix B), or one the Service already forwards (fix A).")
         hit = _port_findings(ctx, "GW-PORT-PRIVILEGED", gw, server.port)
         if hit:
             listener = hit[0].details.get("listener")
