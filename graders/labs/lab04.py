@@ -322,8 +322,10 @@ def test_on_new_gateway(ctx: Context) -> Outcome:
 
 
 @LAB.check("test-reachable", "Bookinfo in test answers through the second gateway", points=3,
-           needs=("ready", "second-gateway"))
+           needs=("ready", "second-gateway", "own-labels", "test-on-new-gateway"))
 def test_reachable(ctx: Context) -> Outcome:
+    """Judged once the gateway and test's Gateway are right: with an inherited istio label or test's Gateway
+    elsewhere, the request fails because of that one mistake, which is charged where it is made."""
     state = ctx.state
     workload, pods = second_gateway(state)  # type: ignore[misc]
     ns = workload.partition("/")[0]
