@@ -478,7 +478,7 @@ class Context:
         view over the simulated cluster or a snapshot, where no kubectl can work."""
         if self.state.mode == "live":
             return f"`kubectl {args}`"
-        return f"`python -m graders {args}`"
+        return f"`python -m graders get {args}`"
 
     def findings_for(self, code: str, resource: str | None = None) -> list:
         """Findings with ``code`` (optionally naming ``resource``, e.g. "Gateway default/bookinfo")."""
