@@ -59,7 +59,7 @@ Result JSON (``LabResult.to_json()``, also ``python -m graders check LAB -o json
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
@@ -94,6 +94,14 @@ def passed(message: str) -> Outcome:
 
 def failed(message: str, *hints: str) -> Outcome:
     return Outcome(False, message, tuple(h for h in hints if h))
+
+
+def blocked(titles: Sequence[str], why: str = "") -> Outcome:
+    """Not run on its merits: the check cannot pass until the checks titled ``titles`` pass (status
+    ``blocked``, no points, no hint). The framework returns it for ``needs``; a check returns it itself
+    when only some cases depend on another check (``why`` says which)."""
+    listed = ", ".join(f"“{t}”" for t in titles)
+    return Outcome(False, f"skipped: needs {listed} first{f' ({why})' if why else ''}.", skipped=True)
 
 
 def needs_live(message: str) -> Outcome:
@@ -262,8 +270,7 @@ class Lab:
             return needs_live(f"it builds on {titles}, which this {ctx.state.mode} target cannot evaluate.")
         blocking = [r for r in prerequisites if not r.passed]
         if blocking:
-            titles = ", ".join(f"“{b.title}”" for b in blocking)
-            return Outcome(False, f"skipped: needs {titles} first.", skipped=True)
+            return blocked([b.title for b in blocking])
         return chk.fn(ctx)
 
     def _prerequisites(self, check_id: str) -> set[str]:
@@ -285,10 +292,70 @@ def gateway_service_pods(state: State, ref: str = INGRESS) -> list[Pod]:
     return state.pods_matching(svc.selector, svc.meta.namespace) if svc and svc.selector else []
 
 
+def gateway_services(state: State, ref: str = INGRESS) -> list[Service]:
+    """The gateway Service ``ref`` first, then every other Service that selects the same pods (a learner
+    may expose a gateway port with a Service of their own); each reaches the pods on its targetPorts."""
+    pods = gateway_service_pods(state, ref)
+    main = gateway_service(state, ref)
+    if not pods:
+        return [main] if main else []
+    pod = pods[0]
+    return [*([main] if main else []), *(s for s in state.services_selecting(pod) if s is not main)]
+
+
 def gateways_on(state: State, ref: str = INGRESS) -> list[Gateway]:
     """Gateways (oldest first) whose selector matches at least one pod behind the gateway Service ``ref``."""
     pods = {p.meta.key for p in gateway_service_pods(state, ref)}
     return [g for g in state.ordered_gateways if any(p.meta.key in pods for p in mesh.gateway_pods(state, g))]
+
+
+def learner_gateways(state: State, ref: str = INGRESS) -> list[Gateway]:
+    """The Gateways a check judges: those on the gateway ``ref``, else every Gateway there is, so a
+    Gateway whose selector is wrong is still judged on its other fields (its selector has a check of
+    its own: one mistake costs points once)."""
+    return gateways_on(state, ref) or list(state.ordered_gateways)
+
+
+def assume_gateways_fixed(ctx: Context, gateways: Sequence[Gateway], *, port: int | None = None,
+                          ref: str = INGRESS) -> Context:
+    """A context over the state as if ``gateways`` selected the pods of the gateway Service ``ref`` (their
+    selector replaced by the Service's) and, given ``port``, as if their plain-HTTP servers listened on it
+    whenever their own port is not reached through that Service port. ``ctx`` itself when nothing needs
+    fixing. Checks of a VirtualService's routes trace in it, so they judge the VirtualService alone."""
+    state = ctx.state
+    svc = gateway_service(state, ref)
+    if svc is None or not svc.selector or not gateways:
+        return ctx
+    on = {g.meta.key for g in gateways_on(state, ref)}
+
+    def fixed(gw: Gateway) -> Gateway:
+        servers = tuple(replace(s, port=port) if port is not None and s.is_plain_http
+                        and port not in client_ports(state, s.port, ref) else s for s in gw.servers)
+        selector = gw.selector if gw.meta.key in on else dict(svc.selector)
+        return gw if (servers, selector) == (gw.servers, gw.selector) else replace(gw, selector=selector,
+                                                                                   servers=servers)
+
+    keys = {g.meta.key for g in gateways}
+    new = tuple(fixed(g) if g.meta.key in keys else g for g in state.gateways)
+    if all(a is b for a, b in zip(new, state.gateways, strict=True)):
+        return ctx
+    return ctx.derived(("gateways-fixed", tuple(sorted(keys)), port, ref),
+                       lambda: Context(replace(state, gateways=new), target=ctx.target))
+
+
+def invalid_documents(ctx: Context, kind: str) -> list:
+    """MANIFEST-INVALID findings for documents of ``kind``: objects the API server would reject, which
+    the state therefore does not contain."""
+    return [f for f in ctx.findings_for("MANIFEST-INVALID") if any(r.startswith(f"{kind} ") for r in f.resources)]
+
+
+def rejected(ctx: Context, kind: str, more: str) -> Outcome | None:
+    """A failure naming the first invalid ``kind`` document (file, line, problem, fix), else None."""
+    found = invalid_documents(ctx, kind)
+    if not found:
+        return None
+    what = found[0].message.split(" The object was left out")[0].rstrip(".")
+    return failed(f"{what}: the API server rejects such a {kind}, so it is never created.", found[0].hint, more)
 
 
 def client_ports(state: State, server_port: int, ref: str = INGRESS) -> list[int]:
@@ -334,10 +401,12 @@ def served_host(ctx: Context, preferred: str, ref: str = INGRESS) -> str:
     return domains[0].replace("*", "www")
 
 
-def virtual_service_bound(ctx: Context, work: str, ref: str = INGRESS) -> Outcome:
-    """Some VirtualService lists a Gateway that programs the gateway ``ref``; else say why not."""
+def virtual_service_bound(ctx: Context, work: str, ref: str = INGRESS,
+                          gateways: Sequence[Gateway] | None = None) -> Outcome:
+    """Some VirtualService lists one of ``gateways`` (default: the Gateways that program the gateway
+    ``ref``); else say why not."""
     state = ctx.state
-    gws = gateways_on(state, ref)
+    gws = list(gateways) if gateways is not None else gateways_on(state, ref)
     bound = bound_virtual_services(state, gws)
     if bound:
         return passed(f"VirtualService {names(bound)} lists Gateway {names(gws)} in spec.gateways.")
@@ -389,8 +458,8 @@ def istio_and_bookinfo_ready(ctx: Context, bookinfo_ns: str = "default") -> Outc
             problems.append(f"Service {bookinfo_ns}/{name} has no ready pod")
     if problems:
         return failed("Not ready yet: " + "; ".join(problems) + ".",
-                      f"`kubectl get pods -n istio-system` and `kubectl get pods -n {bookinfo_ns}` show which pods "
-                      "are not Running and Ready; `kubectl describe pod` says why.",
+                      f"{ctx.look('get pods -n istio-system')} and {ctx.look(f'get pods -n {bookinfo_ns}')} show "
+                      "which pods are not Running and Ready; on a live cluster `kubectl describe pod` says why.",
                       "Pods can take a minute or two after `cluster up`; `kubectl wait --for=condition=Ready pods "
                       f"--all -n {bookinfo_ns} --timeout=180s` waits for them.")
     return passed(f"Istio (istiod and the ingress gateway) and Bookinfo ({', '.join(BOOKINFO_SERVICES)} in "
@@ -446,6 +515,13 @@ class Context:
         self._traces: dict[tuple, Any] = {}
         self._evidence: dict[tuple, Evidence] = {}
         self._logs: dict[tuple, PodLogs] = {}
+        self._derived: dict[tuple, Context] = {}
+
+    def derived(self, key: tuple, build: Callable[[], Context]) -> Context:
+        """A context over a what-if state (``assume_gateways_fixed``), built once per key."""
+        if key not in self._derived:
+            self._derived[key] = build()
+        return self._derived[key]
 
     def pod_logs(self, namespace: str, selector: str, container: str, tail: int) -> PodLogs:
         """The last ``tail`` lines of ``container`` in the pods of ``namespace`` matching ``selector``,
@@ -478,7 +554,7 @@ class Context:
         view over the simulated cluster or a snapshot, where no kubectl can work."""
         if self.state.mode == "live":
             return f"`kubectl {args}`"
-        return f"`python -m graders get {args}`"
+        return f"`python -m graders {args}`"
 
     def findings_for(self, code: str, resource: str | None = None) -> list:
         """Findings with ``code`` (optionally naming ``resource``, e.g. "Gateway default/bookinfo")."""
@@ -582,24 +658,30 @@ def from_trace(desc: str, tr: Any, service: str) -> Evidence:
     return Evidence("simulated", desc, False, tr.http_status, detail.rstrip("."), trace=tr, verdict=verdict)
 
 
-def request_hints(ev: Evidence, host: str) -> tuple[str, str]:
-    """Two progressive hints for a request that did not return the page, chosen by who answered."""
+def request_hints(ev: Evidence, host: str, ctx: Context | None = None) -> tuple[str, str]:
+    """Two progressive hints for a request that did not return the page, chosen by who answered.
+    With ``ctx``, commands are the ones that work in its mode (``Context.look``)."""
+    look = ctx.look if ctx is not None else (lambda args: f"`kubectl {args}`")
+    live = ctx is None or ctx.state.mode == "live"
     if ev.verdict == "gateway-404-nr":
         return (f"A 404 from the gateway itself means no virtual host or route matched: compare the hosts of "
                 f"your Gateway and VirtualService with the Host header the request carries ({host}), then the "
                 "route's path matches.",
-                f"curl sends the URL's host name unless told otherwise: `curl -H 'Host: {host}' ...` sends the "
-                "same request as this check.")
+                f"curl sends the URL's host and port unless told otherwise (`curl http://localhost:8080/` sends "
+                "`Host: localhost:8080`; the gateway ignores the port when it matches hosts): "
+                f"`curl -H 'Host: {host}' ...` sends the same request as this check.")
     if ev.verdict.startswith("gateway-503"):
         return ("A 503 from the gateway means the route's destination is wrong (host, port) or has no ready pod: "
                 "look at route.destination in your VirtualService.",
-                "`kubectl get svc,pods -n default` shows each Service's port and whether its pods are Ready.")
+                f"{look('get svc,pods -n default')} shows each Service's port and whether its pods are Ready.")
     if ev.verdict == "app":
         return ("The application answered, but not with the page: look at which Service and path your route "
                 "sends this request to.",
                 "A 404 with x-envoy-upstream-service-time came from the application, not from the gateway: the "
                 "gateway routed it, so the route's destination or a rewrite is what to check.")
+    listeners = ("`istioctl proxy-config listeners -n istio-system deploy/istio-ingressgateway` lists the listeners "
+                 "the gateway really has." if live else
+                 "`python -m graders trace` with your files, the port and the Host header shows the step where the "
+                 "request stops.")
     return ("No HTTP answer means nothing listens behind that Service port: check the Gateway's selector and "
-            "port against the gateway pods and the gateway Service.",
-            "`istioctl proxy-config listeners -n istio-system deploy/istio-ingressgateway` lists the listeners "
-            "the gateway really has.")
+            "port against the gateway pods and the gateway Service.", listeners)

@@ -334,3 +334,24 @@ def test_batch_validation_keeps_status_and_leaves_not_evaluated_points_out():
     data["checks"][0]["status"] = "passed"  # contradicts passed: false
     with pytest.raises(NotebookProblem, match="status 'passed' with passed=False"):
         validate_result(data, "lab97")
+
+
+@pytest.mark.parametrize(("mode", "shown"), [
+    ("live", "`kubectl get pods -n istio-system --show-labels`"),
+    ("simulated", "`python -m graders get pods -n istio-system --show-labels`"),
+    ("snapshot", "`python -m graders get pods -n istio-system --show-labels`"),
+])
+def test_look_gives_the_command_that_works_in_the_mode(mode, shown):
+    assert Context(State(mode=mode)).look("get pods -n istio-system --show-labels") == shown
+
+
+def test_a_check_may_block_itself_when_only_some_cases_depend_on_another():
+    from graders.checks import blocked
+
+    lab = Lab("lab96", "x", chapter="c", notebook="n")
+    lab.check("a", "Port exposed")(lambda ctx: failed("No.", "Look."))
+    lab.check("b", "Reachable")(lambda ctx: blocked(["Port exposed"], "its port is not exposed"))
+    result = lab.evaluate(Context(State(mode="simulated")))
+    b = result.check("b")
+    assert (b.status, b.hint, b.message) == ("blocked", None,
+                                             "skipped: needs “Port exposed” first (its port is not exposed).")

@@ -62,8 +62,8 @@ WRONG = {
     # distinct hosts only in the VirtualServices: the Gateways still both claim "*".
     "vs-hosts-only": ({"no-conflict"}, {"no-conflict": "spec.servers[].hosts"}),
     # a new port for test that the gateway Service does not expose.
-    "port-not-on-service": ({"ports-exposed", "test-reachable"},
-                            {"ports-exposed": "istio-ingressgateway", "test-reachable": "port"}),
+    # (test-reachable is blocked by it, not failed again: one mistake costs points once)
+    "port-not-on-service": ({"ports-exposed", "test-reachable"}, {"ports-exposed": "istio-ingressgateway"}),
     # Gateway and VirtualService hosts disagree: a gateway 404 for the Host the Gateway accepts.
     "vs-host-mismatch": ({"test-reachable"}, {"test-reachable": "spec.hosts of the VirtualService"}),
 }
@@ -78,6 +78,26 @@ def test_wrong_attempt_fails_exactly_the_right_checks(attempt):
     expected, hints = WRONG[attempt]
     result = run("lab03", paths=[str(LAB_DIR / "wrong" / attempt)])
     assert_fails_exactly(result, expected, hints)
+
+
+def test_port_not_exposed_blocks_the_request_check_instead_of_failing_it_again():
+    result = run("lab03", paths=[str(LAB_DIR / "wrong" / "port-not-on-service")])
+    chk = result.check("test-reachable")
+    assert chk.status == "blocked" and chk.hint is None
+    assert chk.message.startswith(
+        "skipped: needs “Each Bookinfo Gateway port is reachable through the gateway Service”")
+    assert "no port of Gateway test/bookinfo-gateway is reachable" in chk.message
+
+
+def test_vs_hosts_only_says_exactly_why_it_does_not_pass():
+    """Both namespaces answer (no shared * virtual host exists); the lab requires distinct Gateway hosts
+    (IST0145), and the message says that, not a false "default takes every path"."""
+    result = run("lab03", paths=[str(LAB_DIR / "wrong" / "vs-hosts-only")])
+    assert result.check("default-reachable").passed and result.check("test-reachable").passed
+    msg = result.check("no-conflict").message
+    assert "IST0145" in msg and "both namespaces are reachable" in msg
+    assert "this lab asks each Gateway to claim only its own host names" in msg
+    assert "shared virtual host" not in msg and "takes every path" not in msg
 
 
 def test_start_state_names_the_winner_and_why(tmp_path):

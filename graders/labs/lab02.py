@@ -20,6 +20,7 @@ from graders.checks import (
     client_ports,
     failed,
     gateway_service,
+    gateway_services,
     gateways_on,
     http_servers,
     istio_and_bookinfo_ready,
@@ -35,7 +36,12 @@ from graders.state import ServicePort
 HOST = "bookinfo.example.com"
 PRODUCTPAGE = "default/productpage"
 WORK = "labs/lab02/work/"
-SVC_CMD = "`kubectl -n istio-system get svc istio-ingressgateway -o yaml` (spec.ports: port, targetPort, nodePort)"
+RESERVED = "GW-PORT-RESERVED"  # Envoy's own listener ports (15021 status, 15090 metrics): graders.analyzers
+
+
+def svc_cmd(ctx: Context) -> str:
+    shown = ctx.look("get svc istio-ingressgateway -n istio-system -o yaml")
+    return f"{shown} (spec.ports: port, targetPort, nodePort)"
 
 LAB = Lab("lab02", "Ports: Gateway port, Service port, targetPort, containerPort",
           chapter="chapters/03-ports", notebook="labs/lab02-ports.ipynb",
@@ -80,7 +86,7 @@ def gateway_selects_pods(ctx: Context) -> Outcome:
                   "its port is the problem in this lab.")
 
 
-@LAB.check("gateway-port-on-service", "The Gateway's port is a port of the gateway Service", points=2,
+@LAB.check("gateway-port-on-service", "A Service of the gateway pods forwards to the Gateway's port", points=2,
            needs=("gateway-selects-pods",))
 def gateway_port_on_service(ctx: Context) -> Outcome:
     bad, good = [], []
@@ -88,12 +94,14 @@ def gateway_port_on_service(ctx: Context) -> Outcome:
         hit = _port_findings(ctx, "GW-PORT-NOT-ON-SERVICE", gw, server.port)
         (bad if hit else good).append((gw, server))
     if not bad:
-        return passed("Service " + INGRESS + " forwards to " + "; ".join(
-            f"Gateway {gw.meta.key} port {s.port}" for gw, s in good) + " (as a Service port or its targetPort).")
+        return passed("; ".join(f"Gateway {gw.meta.key} port {s.port} is forwarded to by Service "
+                                f"{_forwarding(ctx, s.port)}" for gw, s in good)
+                      + " (as a Service port or its targetPort).")
     gw, server = bad[0]
     return failed(f"Gateway {gw.meta.key} listens on port {server.port}, which is neither a port nor a targetPort of "
-                  f"Service {INGRESS}: Envoy opens that listener, but no traffic can reach it.",
-                  f"Compare spec.servers[].port.number of Gateway {gw.meta.key} with {SVC_CMD}.",
+                  f"any Service selecting the ingress gateway pods ({names(gateway_services(ctx.state))}): Envoy "
+                  "opens that listener, but no traffic can reach it.",
+                  f"Compare spec.servers[].port.number of Gateway {gw.meta.key} with {svc_cmd(ctx)}.",
                   "Either use a port the Service already forwards (a Service port or the targetPort behind it), or "
                   "add a port to the gateway Service (the durable way: k8s.service.ports in the IstioOperator). "
                   "A containerPort or a nodePort does not count.")
@@ -104,6 +112,11 @@ def gateway_port_on_service(ctx: Context) -> Outcome:
 def gateway_port_unprivileged(ctx: Context) -> Outcome:
     state = ctx.state
     for gw, server in _servers(ctx):
+        reserved = _port_findings(ctx, RESERVED, gw, server.port)
+        if reserved:
+            return failed(reserved[0].message, reserved[0].hint,
+                          "Ports 15000-15090 of a gateway pod belong to Envoy and the Istio agent (15021 is the "
+                          "health-check status port the load balancer probes): pick a port of your own.")
         hit = _port_findings(ctx, "GW-PORT-PRIVILEGED", gw, server.port)
         if hit:
             listener = hit[0].details.get("listener")
@@ -112,8 +125,8 @@ def gateway_port_unprivileged(ctx: Context) -> Outcome:
             return failed(f"Gateway {gw.meta.key} port {server.port} becomes Envoy listener {listener} {via}; it is "
                           "below 1024 and the gateway pod runs unprivileged, so istiod drops the server.",
                           f"Work out which listener port Gateway {gw.meta.key} port {server.port} turns into: the "
-                          f"targetPort of the matching Service port, else the number itself. {SVC_CMD[0].upper()}"
-                          f"{SVC_CMD[1:]} lists the Service ports.",
+                          f"targetPort of the matching Service port, else the number itself. {svc_cmd(ctx)} lists "
+                          "the Service ports.",
                           "The istioctl-installed gateway runs as user 1337 (ISTIO_META_UNPRIVILEGED_POD=true) and "
                           "may not bind ports below 1024; map the Service port to a targetPort of 1024 or above.")
     listeners = []
@@ -129,7 +142,8 @@ def gateway_port_unprivileged(ctx: Context) -> Outcome:
 def service_keeps_ports(ctx: Context) -> Outcome:
     svc = gateway_service(ctx.state)
     if svc is None:
-        return failed(f"Service {INGRESS} is missing.", "`kubectl -n istio-system get svc` lists the gateway Services.",
+        return failed(f"Service {INGRESS} is missing.", f"{ctx.look('get svc -n istio-system')} lists the gateway "
+                      "Services.",
                       "`istioctl install -f labs/cluster/istio-operator.yaml -y` puts the course's gateway back.")
     problems = []
     for want in course_service_ports():
@@ -146,7 +160,7 @@ def service_keeps_ports(ctx: Context) -> Outcome:
         return passed(f"Service {INGRESS} still has " + ", ".join(p.label() for p in course_service_ports()) + ".")
     return failed(f"Service {INGRESS}: {'; '.join(problems)}, so what used those ports (lab 1, http://localhost:8080/) "
                   "stops working.",
-                  f"Compare {SVC_CMD} with labs/cluster/istio-operator.yaml.",
+                  f"Compare {svc_cmd(ctx)} with labs/cluster/istio-operator.yaml.",
                   "In an IstioOperator, k8s.service.ports replaces the chart's whole list: keep every existing port "
                   "in it and add the new one.")
 
@@ -159,15 +173,25 @@ def vs_bound(ctx: Context) -> Outcome:
 @LAB.check("request-chosen-port", "A real request on the port you chose returns the Bookinfo page", points=3,
            needs=("istio-bookinfo-ready", "gateway-port-on-service", "gateway-port-unprivileged", "vs-bound"))
 def request_chosen_port(ctx: Context) -> Outcome:
-    chosen = next((ports[0] for _, s in _servers(ctx) if (ports := client_ports(ctx.state, s.port))), None)
+    """Through whichever Service forwards to the Gateway's listener: the course's gateway Service, or a
+    Service of the learner's own that selects the same pods (both meet the lab's objective)."""
+    chosen = next(((svc, ports[0]) for _, s in _servers(ctx) for svc in gateway_services(ctx.state)
+                   if (ports := client_ports(ctx.state, s.port, svc.meta.key))), None)
     if chosen is None:
-        return failed(f"No port of Service {INGRESS} leads to a listener of your Gateway.",
-                      f"Compare the Gateway's port with the targetPorts in {SVC_CMD}.",
+        return failed("No port of a Service selecting the ingress gateway pods leads to a listener of your Gateway.",
+                      f"Compare the Gateway's port with the targetPorts in {svc_cmd(ctx)}.",
                       "A client connects to a Service port; the gateway pod must have a listener on its targetPort.")
-    ev = ctx.request(port=chosen, host=served_host(ctx, HOST), path="/productpage", service=PRODUCTPAGE,
-                     expect_text=BOOKINFO_TITLE)
+    svc, port = chosen
+    ev = ctx.request(port=port, host=served_host(ctx, HOST), path="/productpage", service=PRODUCTPAGE,
+                     gateway=svc.meta.key, expect_text=BOOKINFO_TITLE)
     if ev.ok:
         return passed(ev.sentence)
-    first, more = request_hints(ev, HOST)
-    return failed(ev.sentence, first, f"{more} `python -m graders trace {WORK} --port {chosen} --path /productpage` "
-                                      "shows each step of the request.")
+    first, more = request_hints(ev, HOST, ctx)
+    return failed(ev.sentence, first, f"{more} `python -m graders trace {WORK} --gateway {svc.meta.key} --port {port} "
+                                      "--path /productpage` shows each step of the request.")
+
+
+def _forwarding(ctx: Context, server_port: int) -> str:
+    """``ns/svc port N`` for each Service selecting the ingress gateway pods that reaches ``server_port``."""
+    return ", ".join(f"{svc.meta.key} port {'/'.join(map(str, ports))}" for svc in gateway_services(ctx.state)
+                     if (ports := client_ports(ctx.state, server_port, svc.meta.key))) or INGRESS
