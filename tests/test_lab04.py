@@ -247,3 +247,34 @@ def test_a_reapplied_gateway_service_keeps_its_node_ports_by_port_name():
     assert {p["name"]: p.get("nodePort") for p in svc["spec"]["ports"]} == {
         "status-port": 30021, "http2": 30080, "https": 30443}
     assert "nodePort" not in render(iop)[-1]["spec"]["ports"][1]  # rendered alone: none
+
+
+# --- the notebook's text ---------------------------------------------------------------------------------
+def assert_notebook_guides_the_learner(nb_path, lab: str) -> str:
+    """What issue #13 asks of every lab notebook: JupyterLab's path, how to make a YAML file, a word on
+    chapter links, what to hand in, no claim that batch grading reads stored results, and quiz answers
+    that are not all in the same position. Returns the markdown for lab-specific checks."""
+    import ast
+    import json
+
+    cells = json.loads(nb_path.read_text(encoding="utf-8"))["cells"]
+    markdown = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    assert f"`{lab}/work`" in markdown and f"labs/{lab}/work/" in markdown
+    assert "New File" in markdown and "Rename" in markdown
+    assert "chapters are outside its file browser" in markdown
+    assert "**Hand in**" in markdown and "never reads the results stored in" in markdown
+    assert "batch grading reads it" not in markdown
+    answers = []
+    for cell in cells:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "code" and source.startswith("quiz("):
+            call = ast.parse(source).body[0].value
+            answers += [k.value.value for k in call.keywords if k.arg == "answer"]
+    assert len(answers) >= 3 and len(set(answers)) > 1, answers
+    return markdown
+
+
+def test_notebook_text():
+    markdown = assert_notebook_guides_the_learner(LAB_DIR.parent / "lab04-second-gateway.ipynb", "lab04")
+    assert "merged key by key" in markdown and "override both keys" not in markdown.lower()
+    assert "over the course's.\n" not in markdown and "one istiod, not two" in markdown

@@ -223,3 +223,17 @@ def test_snapshot_mode_is_honest_about_what_a_snapshot_cannot_hold(tmp_path):
     assert "snapshot target" in result.check("egress-log").message
     iop = str(LAB_DIR / "solutions" / "reference" / "istio-operator.yaml")
     assert run("lab05", snapshot=snap, paths=[iop]).check("registry-only").passed
+
+
+def test_notebook_text():
+    from test_lab04 import assert_notebook_guides_the_learner
+
+    markdown = assert_notebook_guides_the_learner(LAB_DIR.parent / "lab05-egress.ipynb", "lab05")
+    # REGISTRY_ONLY's 502 is the block_all virtual host's direct response (httproute.go), not the BlackHoleCluster.
+    assert "`block_all`" in markdown and "direct response with status 502" in markdown
+    assert "(the request goes to Envoy's `BlackHoleCluster`)" not in markdown
+    # The step 1 check is graded after step 4: its cell follows the gateway-route check.
+    import json
+
+    sources = ["".join(c["source"]) for c in json.loads((LAB_DIR.parent / "lab05-egress.ipynb").read_text())["cells"]]
+    assert sources.index('lab.check("egress-not-ingress")') > sources.index('lab.check("gateway-route")')
