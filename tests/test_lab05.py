@@ -61,8 +61,11 @@ def test_wrong_attempt_fails_exactly_the_right_checks(attempt):
 
 
 def test_egress_as_ingress_is_explained_by_the_trace_outcome():
-    message = run("lab05", paths=[str(LAB_DIR / "wrong" / "egress-as-ingress")]).check("egress-not-ingress").message
+    result = run("lab05", paths=[str(LAB_DIR / "wrong" / "egress-as-ingress")])
+    message = result.check("egress-not-ingress").message
     assert "`unreachable`" in message and "ClusterIP" in message and "default/productpage" in message
+    # The exit Gateway is credited, not step 1's hosts-"*" Gateway that also covers httpbin.org.
+    assert result.check("egress-gateway").message.startswith("Gateway default/httpbin-egress programs")
 
 
 def test_start_state(tmp_path):

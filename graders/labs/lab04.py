@@ -40,7 +40,7 @@ INHERITED = {"app": "istio-ingressgateway", "istio": "ingressgateway"}  # the le
 SELECTED_KEY = "istio"  # the label the course's Gateways (and istio.io's examples) select
 SPARE_NODE_PORT = 30081  # kind maps host 127.0.0.1:8081 to it (labs/cluster/kind-config.yaml.tmpl)
 COURSE_NODE_PORT = 30080  # the first gateway's HTTP node port
-WORK = "lab04/work/"  # as JupyterLab started in labs/ shows it
+WORK = "your work folder (labs/lab04/work/)"  # lab04/work in JupyterLab started in labs/
 
 LAB = Lab("lab04", "A second ingress gateway", chapter="chapters/05-adding-gateways",
           notebook="labs/lab04-second-gateway.ipynb",
@@ -158,7 +158,7 @@ def second_gateway_running(ctx: Context) -> Outcome:
     if found is None:
         return failed("Only the course's own gateways (istio-ingressgateway and istio-egressgateway in istio-system) "
                       "run in this cluster.",
-                      f"Describe the second gateway in an IstioOperator in {WORK}: one entry under "
+                      f"Describe the second gateway in an IstioOperator in {WORK}, one entry under "
                       "components.ingressGateways (name, namespace, enabled); create its namespace, then "
                       "`istioctl install -f` the file.",
                       "Step 2 of the notebook walks through the fields; the namespace must exist before the install.")

@@ -254,7 +254,12 @@ def egress_gateway(ctx: Context) -> Outcome:
         return failed(f"No Gateway has an HTTP server for {host}.",
                       "Write a Gateway whose spec.servers[].hosts lists the external host.",
                       "It is the egress gateway's listener for that host: port 80, protocol HTTP.")
-    for gw, server in servers:
+    hop, routed = gateway_hop(state, host)  # the Gateway the host's VirtualService is bound to, when there is one
+    routed = routed if hop else None
+    exact = [(g, srv) for g, srv in servers if any(mesh.split_server_host(h, g.meta.namespace)[1] == host
+                                                   for h in srv.hosts)]
+    ordered = sorted(servers, key=lambda p: (p[0] is not routed, (p[0], p[1]) not in exact))
+    for gw, server in ordered:
         if on_egress(state, gw):
             ports = client_ports(state, server.port, EGRESS)
             if not ports:
