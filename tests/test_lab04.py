@@ -278,3 +278,27 @@ def test_notebook_text():
     markdown = assert_notebook_guides_the_learner(LAB_DIR.parent / "lab04-second-gateway.ipynb", "lab04")
     assert "merged key by key" in markdown and "override both keys" not in markdown.lower()
     assert "over the course's.\n" not in markdown and "one istiod, not two" in markdown
+
+
+def test_live_cluster_after_a_no_profile_install_shows_the_takeover(fake_api, fake_kubeconfig):
+    """On a live cluster the install is judged by its effects: istioctl's owner label on the course's
+    istiod and gateway now names the learner's IstioOperator (no IstioOperator file is given)."""
+    from graders.sources.istio_install import key
+    from graders.sources.simulated import baseline_objects, render_operators
+    from graders.yamlio import load_paths
+
+    attempt = LAB_DIR / "wrong" / "iop-no-profile"
+    raws = render_operators(baseline_objects() + load_paths([str(LAB_DIR / "start"), str(attempt)], seq_start=10**7))
+    applied = [r.obj for r in raws if not r.origin.startswith("baseline") and r.obj.get("kind") != "IstioOperator"]
+    for obj in applied:  # what istioctl re-applied replaces what `cluster up` created
+        rt = fake_api.cluster.resource_for_kind(obj["apiVersion"], obj["kind"])
+        _, ns, name = key(obj)
+        if fake_api.cluster.get(rt, ns, name) is not None:
+            fake_api.cluster.delete(rt, ns, name)
+    fake_api.add_all(sorted(applied, key=lambda o: o["kind"] != "Namespace"))
+    result, _ = _live(fake_api, fake_kubeconfig)
+    chk = result.check("install-safe")
+    assert chk.status == "failed" and "judged" not in chk.message
+    assert "now belong to IstioOperator ingress-2" in chk.message and "type LoadBalancer instead of NodePort" in \
+        chk.message
+    assert result.check("default-unchanged").passed  # node ports kept: default's Bookinfo still answers
