@@ -302,3 +302,21 @@ def test_live_cluster_after_a_no_profile_install_shows_the_takeover(fake_api, fa
     assert "now belong to IstioOperator ingress-2" in chk.message and "type LoadBalancer instead of NodePort" in \
         chk.message
     assert result.check("default-unchanged").passed  # node ports kept: default's Bookinfo still answers
+
+
+def test_install_over_malformed_objects_does_not_raise():
+    """The learner's files may hold anything under the names istioctl renders: bad ports, odd kinds."""
+    from graders.sources.istio_install import install, keep_node_ports
+
+    iop = _gateway_iop("ingress-2")
+    del iop["spec"]["profile"]  # renders istio-system/istio-ingressgateway over the malformed one below
+    hostile = [{"kind": ["Service"], "metadata": {"labels": {"operator.istio.io/component": "x"}}},
+               {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "istio-ingressgateway",
+                                                                    "namespace": "istio-system", "labels": "x"},
+                "spec": {"type": "NodePort", "ports": 5}},
+               "not a mapping"]
+    applied, gone = install([h for h in hostile if isinstance(h, dict)], iop)
+    assert gone == set() and applied
+    kept = keep_node_ports({"spec": {"type": "NodePort", "ports": [{"name": "http2", "nodePort": True}]}},
+                           {"spec": {"type": "NodePort", "ports": [{"name": "http2", "nodePort": [1]}]}})
+    assert kept["spec"]["ports"] == [{"name": "http2", "nodePort": [1]}]
