@@ -81,12 +81,6 @@ def learner_operators(state: State) -> list[IstioOperator]:
     return [op for op in state.istio_operators if not op.meta.origin.startswith("baseline")]
 
 
-def _gateway_components(op: IstioOperator) -> list[Mapping]:
-    comps = op.spec.get("components") if isinstance(op.spec.get("components"), Mapping) else {}
-    value = comps.get("ingressGateways") if isinstance(comps, Mapping) else None
-    return [c for c in value if isinstance(c, Mapping)] if isinstance(value, list) else []
-
-
 def _course_object(state: State, kind: str, name: str):
     if kind == "Service":
         return state.service("istio-system", name)
