@@ -13,7 +13,7 @@ How to write a lab (graders/labs/labNN.py)::
             return passed("Gateway default/x selects the 1 ready istio-ingressgateway pod.")
         return failed("Gateway default/x selects no gateway pod.",
                       "Look at spec.selector of Gateway default/x and the labels of the gateway pods.",  # hint 1
-                      "`kubectl -n istio-system get pods --show-labels` lists the labels it must match.")  # hint 2
+                      f"{ctx.look('get pods -n istio-system --show-labels')} lists the labels to match.")  # hint 2
 
     @LAB.check("request-ok", "A real request returns the page", points=3, needs=("gateway-selects-pods",))
     def request_ok(ctx: Context):
@@ -43,8 +43,11 @@ Rules every check follows (the batch grader and the notebooks rely on them):
   snapshot mode, the request trace in simulated mode (and the message says "simulated").
   ``Evidence.verdict`` says who answered (``app``, ``gateway-404-nr``, ...); ``request_hints`` turns
   that into the two hints.
-- Building blocks below (``istio_and_bookinfo_ready``, ``gateways_on``, ``client_ports``,
-  ``virtual_service_bound``, ``served_host``) cover what several labs check the same way.
+- Commands in hints come from ``ctx.look("get pods -n istio-system --show-labels")``: kubectl on a live
+  cluster, ``python -m graders get ...`` elsewhere (the simulated mode has no kubectl).
+- Building blocks below (``istio_and_bookinfo_ready``, ``gateways_on``, ``learner_gateways``,
+  ``assume_gateways_fixed``, ``gateway_services``, ``client_ports``, ``virtual_service_bound``,
+  ``served_host``, ``rejected``, ``request_hints``) cover what several labs check the same way.
 
 Result JSON (``LabResult.to_json()``, also ``python -m graders check LAB -o json`` and the notebooks'
 ``application/vnd.istio-gateway-course.lab-result+json`` output) is stable::
@@ -343,6 +346,18 @@ def assume_gateways_fixed(ctx: Context, gateways: Sequence[Gateway], *, port: in
                        lambda: Context(replace(state, gateways=new), target=ctx.target))
 
 
+def judged_on_gateway(ctx: Context, *, port: int | None = None, ref: str = INGRESS) -> tuple[Context, str]:
+    """(context, note): ``assume_gateways_fixed`` for the learner's Gateways, and the words a message adds
+    to say what was assumed ("" when nothing was)."""
+    gws = learner_gateways(ctx.state, ref)
+    fixed = assume_gateways_fixed(ctx, gws, port=port, ref=ref)
+    if fixed is ctx:
+        return ctx, ""
+    what, judged = (f"selected {ref} on port {port}", "its selector and port") if port is not None else \
+        (f"selected {ref}", "its selector")
+    return fixed, f" (judged as if Gateway {names(gws)} {what}; the Gateway's own checks judge {judged})"
+
+
 def invalid_documents(ctx: Context, kind: str) -> list:
     """MANIFEST-INVALID findings for documents of ``kind``: objects the API server would reject, which
     the state therefore does not contain."""
@@ -439,7 +454,7 @@ def istio_and_bookinfo_ready(ctx: Context, bookinfo_ns: str = "default") -> Outc
     if ctx.findings_for("ISTIO-NOT-INSTALLED"):
         return failed(f"Istio is not installed on {state.description or 'this cluster'}: there are no "
                       "networking.istio.io resource types, so no Gateway can exist.",
-                      "`kubectl get crd gateways.networking.istio.io` should list the CRD; "
+                      "On a live cluster `kubectl get crd gateways.networking.istio.io` should list the CRD; "
                       "`python -m graders doctor` checks the whole setup.",
                       "`python -m graders cluster up` creates the course's kind cluster with Istio and Bookinfo.")
     problems = []
@@ -554,7 +569,7 @@ class Context:
         view over the simulated cluster or a snapshot, where no kubectl can work."""
         if self.state.mode == "live":
             return f"`kubectl {args}`"
-        return f"`python -m graders {args}`"
+        return f"`python -m graders get {args}`"
 
     def findings_for(self, code: str, resource: str | None = None) -> list:
         """Findings with ``code`` (optionally naming ``resource``, e.g. "Gateway default/bookinfo")."""

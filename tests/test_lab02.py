@@ -23,6 +23,7 @@ PROBES = {
     "service-targetport-privileged": ("gateway-port-unprivileged", "targetPort 80", "targetPort"),
     "iop-drops-default-ports": ("service-keeps-ports", "port 80 (http2) is gone", "istio-operator.yaml"),
     "status-port-15021": ("gateway-port-unprivileged", "15021", "15021"),
+    "helm-selector": ("gateway-selects-pods", "selects no pod of the ingress gateway", "spec.selector"),
 }
 
 
@@ -50,6 +51,13 @@ def test_every_kind_of_fix_requests_the_port_and_service_it_chose():
                      "iop-port-7070": "istio-system/istio-ingressgateway port 7070",
                      "service-port-7070": "istio-system/istio-ingressgateway port 7070",
                      "second-service-7070": "istio-system/bookinfo-7070 port 7070"}
+
+
+def test_port_checks_judge_the_port_even_when_the_selector_is_wrong():
+    result = run("lab02", paths=[str(LAB_DIR / "wrong" / "helm-selector")])
+    port = result.check("gateway-port-on-service")
+    assert port.passed and "judged as if Gateway default/bookinfo-gateway selected" in port.message
+    assert result.check("vs-bound").passed and result.check(REQUEST).status == "blocked"
 
 
 def test_a_service_of_your_own_is_named_not_the_course_service():

@@ -15,7 +15,6 @@ from graders.checks import (
     Context,
     Lab,
     Outcome,
-    assume_gateways_fixed,
     bound_virtual_services,
     client_ports,
     failed,
@@ -23,6 +22,7 @@ from graders.checks import (
     gateways_on,
     http_servers,
     istio_and_bookinfo_ready,
+    judged_on_gateway,
     learner_gateways,
     names,
     passed,
@@ -188,11 +188,7 @@ def _routing(ctx: Context) -> tuple[Context, str]:
     """The context route checks trace in, and what it assumes: the learner's Gateways as if they
     selected the ingress gateway on port 80, so a selector or port mistake (failed by its own check)
     is not charged again to a correct VirtualService."""
-    fixed = assume_gateways_fixed(ctx, learner_gateways(ctx.state), port=PORT)
-    if fixed is ctx:
-        return ctx, ""
-    return fixed, (f" (judged as if Gateway {names(learner_gateways(ctx.state))} selected {INGRESS} on port {PORT}; "
-                   "the Gateway's own checks judge its selector and port)")
+    return judged_on_gateway(ctx, port=PORT)
 
 
 @LAB.check("route-to-productpage", "The route sends /productpage to productpage:9080", points=2,

@@ -9,6 +9,7 @@ dropped by istiod, and an IstioOperator ports list replaces the Service's ports 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 
 from graders.checks import (
@@ -17,6 +18,7 @@ from graders.checks import (
     Context,
     Lab,
     Outcome,
+    blocked,
     client_ports,
     failed,
     gateway_service,
@@ -24,6 +26,8 @@ from graders.checks import (
     gateways_on,
     http_servers,
     istio_and_bookinfo_ready,
+    judged_on_gateway,
+    learner_gateways,
     names,
     passed,
     request_hints,
@@ -77,8 +81,13 @@ def gateway_selects_pods(ctx: Context) -> Outcome:
         keys = ", ".join(dict.fromkeys(gw.meta.key for gw, _ in servers))
         return passed(f"Gateway {keys} programs the pods of {INGRESS}.")
     found = ctx.state.ordered_gateways
-    what = f"Gateway {names(found)} selects no ingress gateway pod or has no HTTP server" if found else \
-        "No Gateway found"
+    on = gateways_on(ctx.state)
+    if on:
+        what = f"Gateway {names(on)} has no plain-HTTP server (protocol HTTP)"
+    elif found:
+        what = f"Gateway {names(found)} selects no pod of the ingress gateway {INGRESS}"
+    else:
+        what = "No Gateway found"
     return failed(f"{what}; this lab starts from Gateway default/bookinfo-gateway on the ingress gateway.",
                   "Run the lab's setup (`python -m graders lab setup lab02`) or copy labs/lab02/start/ into "
                   f"{WORK}, then look at spec.selector and spec.servers of the Gateway.",
@@ -86,8 +95,21 @@ def gateway_selects_pods(ctx: Context) -> Outcome:
                   "its port is the problem in this lab.")
 
 
-@LAB.check("gateway-port-on-service", "A Service of the gateway pods forwards to the Gateway's port", points=2,
-           needs=("gateway-selects-pods",))
+def _on_ingress(check):
+    """Run a port check on the learner's Gateways as if they selected the ingress gateway: a wrong selector
+    has its own check, so it must not cost the port checks their points too (one mistake, once)."""
+    def judged(ctx: Context) -> Outcome:
+        if not learner_gateways(ctx.state):
+            return blocked([LAB.get("gateway-selects-pods").title], "there is no Gateway")
+        fixed, note = judged_on_gateway(ctx)
+        outcome = check(fixed)
+        return replace(outcome, message=f"{outcome.message.rstrip('.')}{note}.") if note else outcome
+    judged.__doc__ = check.__doc__
+    return judged
+
+
+@LAB.check("gateway-port-on-service", "A Service of the gateway pods forwards to the Gateway's port", points=2)
+@_on_ingress
 def gateway_port_on_service(ctx: Context) -> Outcome:
     bad, good = [], []
     for gw, server in _servers(ctx):
@@ -107,16 +129,17 @@ def gateway_port_on_service(ctx: Context) -> Outcome:
                   "A containerPort or a nodePort does not count.")
 
 
-@LAB.check("gateway-port-unprivileged", "The Gateway's listener port is one the gateway pod may open", points=2,
-           needs=("gateway-selects-pods",))
+@LAB.check("gateway-port-unprivileged", "The Gateway's listener port is one the gateway pod may open", points=2)
+@_on_ingress
 def gateway_port_unprivileged(ctx: Context) -> Outcome:
     state = ctx.state
     for gw, server in _servers(ctx):
         reserved = _port_findings(ctx, RESERVED, gw, server.port)
         if reserved:
             return failed(reserved[0].message, reserved[0].hint,
-                          "Ports 15000-15090 of a gateway pod belong to Envoy and the Istio agent (15021 is the "
-                          "health-check status port the load balancer probes): pick a port of your own.")
+                          "Port 15021 is in the gateway Service so that Kubernetes and load balancers can probe the "
+                          "pod's readiness, not for traffic: use the port the lab started from with a Service port "
+                          "for it (step 2, fix B), or one the Service already forwards (fix A).")
         hit = _port_findings(ctx, "GW-PORT-PRIVILEGED", gw, server.port)
         if hit:
             listener = hit[0].details.get("listener")
@@ -165,13 +188,18 @@ def service_keeps_ports(ctx: Context) -> Outcome:
                   "in it and add the new one.")
 
 
-@LAB.check("vs-bound", "The VirtualService is still bound to the Gateway", points=1, needs=("gateway-selects-pods",))
+@LAB.check("vs-bound", "The VirtualService is still bound to the Gateway", points=1)
 def vs_bound(ctx: Context) -> Outcome:
-    return virtual_service_bound(ctx, WORK)
+    """Judged against the learner's Gateway even when its selector is wrong (that has its own check)."""
+    gateways = learner_gateways(ctx.state)
+    if not gateways:
+        return blocked([LAB.get("gateway-selects-pods").title], "there is no Gateway to bind to")
+    return virtual_service_bound(ctx, WORK, gateways=gateways)
 
 
 @LAB.check("request-chosen-port", "A real request on the port you chose returns the Bookinfo page", points=3,
-           needs=("istio-bookinfo-ready", "gateway-port-on-service", "gateway-port-unprivileged", "vs-bound"))
+           needs=("istio-bookinfo-ready", "gateway-selects-pods", "gateway-port-on-service",
+                  "gateway-port-unprivileged", "vs-bound"))
 def request_chosen_port(ctx: Context) -> Outcome:
     """Through whichever Service forwards to the Gateway's listener: the course's gateway Service, or a
     Service of the learner's own that selects the same pods (both meet the lab's objective)."""

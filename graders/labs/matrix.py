@@ -103,6 +103,7 @@ def markdown_table(name: str | Lab) -> str:
              "| attempt | what it is | score | fails | blocked by it |", "|---|---|---|---|---|"]
     for row in load_matrix(lab):
         score, top = row.expected_score(lab)
-        lines.append(f"| `{row.folder}` | {row.what.replace('|', '/')} | {score}/{top} | {_ids(row.failed)} | "
+        what = row.what.replace("|", "/").replace("*", "\\*").replace("_", "\\_")  # plain text, not Markdown
+        lines.append(f"| `{row.folder}` | {what} | {score}/{top} | {_ids(row.failed)} | "
                      f"{_ids(row.blocked)} |")
     return "\n".join(lines)
