@@ -40,6 +40,9 @@ WRONG = {
     "allow-any-left-on": ({"registry-only"}, set(), {"registry-only": "outboundTrafficPolicy"}),
     # step 1's experiment left in place: a Gateway on the egress gateway routing to Bookinfo.
     "egress-as-ingress": ({"egress-not-ingress"}, set(), {"egress-not-ingress": "spec.selector"}),
+    # only meshConfig under the course's name: the default profile has no egress gateway, istioctl prunes it.
+    "minimal-iop": ({"ready"}, {"egress-gateway", "gateway-route", "egress-not-ingress"},
+                    {"ready": "spec.profile and components.egressGateways"}),
 }
 
 
@@ -66,6 +69,17 @@ def test_egress_as_ingress_is_explained_by_the_trace_outcome():
     assert "`unreachable`" in message and "ClusterIP" in message and "default/productpage" in message
     # The exit Gateway is credited, not step 1's hosts-"*" Gateway that also covers httpbin.org.
     assert result.check("egress-gateway").message.startswith("Gateway default/httpbin-egress programs")
+
+
+def test_an_install_that_prunes_the_egress_gateway_is_named_as_the_cause():
+    result = run("lab05", paths=[str(LAB_DIR / "wrong" / "minimal-iop")])
+    assert result.check("ready").message.startswith(
+        "There is no Service istio-system/istio-egressgateway: IstioOperator istio-lab in "
+        "labs/lab05/wrong/minimal-iop/istio-operator.yaml is the course installation and does not render the egress "
+        "gateway")
+    # The learner's Gateway selector is not blamed for pods that are gone.
+    egress = result.check("egress-gateway")
+    assert egress.status == "blocked" and "spec.selector" not in egress.message
 
 
 def test_start_state(tmp_path):

@@ -111,7 +111,7 @@ def course_install_changes(state: State) -> tuple[list[str], list[str], dict[str
     return gone, changed, taken
 
 
-def _shown(path: str) -> str:
+def shown_path(path: str) -> str:
     try:
         return str(Path(path).resolve().relative_to(REPO_ROOT))
     except ValueError:
@@ -123,7 +123,7 @@ def trace_command(ctx: Context, gateway: str) -> str:
     args = f"--gateway {gateway} --path /productpage"
     if ctx.state.mode == "live":
         return f"`python -m graders trace --context {ctx.target.context or 'kind-istio-lab'} {args}`"
-    sources = [_shown(s) for s in ctx.state.sources]
+    sources = [shown_path(s) for s in ctx.state.sources]
     if ctx.state.mode == "snapshot" and sources:
         sources[0] = f"--snapshot {sources[0]}"
     return f"`python -m graders trace {' '.join([*sources, args])}`"

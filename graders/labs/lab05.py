@@ -20,7 +20,17 @@ from dataclasses import dataclass
 
 from graders import mesh
 from graders.analyzers.vs_destinations import known_external, subset_labels
-from graders.checks import Context, Lab, Outcome, client_ports, failed, istio_and_bookinfo_ready, passed
+from graders.checks import (
+    Context,
+    Lab,
+    Outcome,
+    blocked,
+    client_ports,
+    failed,
+    istio_and_bookinfo_ready,
+    passed,
+)
+from graders.labs.lab04 import COURSE_INSTALL, learner_operators, shown_path
 from graders.sources import istio_install
 from graders.state import CLUSTER_DOMAIN, Destination, Gateway, HttpRoute, Server, ServiceEntry, State, VirtualService
 
@@ -148,7 +158,7 @@ def outbound_policy(state: State) -> tuple[str | None, str]:
         if istio_install.includes_control_plane(spec):
             mode = istio_install.outbound_policy(spec) or "ALLOW_ANY"
             where = (f"the course installation, IstioOperator {op.meta.name}" if op.meta.origin.startswith("baseline")
-                     else f"IstioOperator {op.meta.name} in {op.meta.origin.split(':')[0]}")
+                     else f"IstioOperator {op.meta.name} in {shown_path(op.meta.origin.rsplit(':', 1)[0])}")
     return mode, where
 
 
@@ -200,6 +210,18 @@ def ready(ctx: Context) -> Outcome:
     state = ctx.state
     problems = []
     egress = state.service(*EGRESS.split("/"))
+    pruner = next((op for op in learner_operators(state) if op.meta.name == COURSE_INSTALL and not any(
+        o["kind"] == "Service" and o["metadata"]["name"] == "istio-egressgateway"
+        for o in istio_install.render({"metadata": {"name": op.meta.name}, "spec": op.spec}))), None)
+    if egress is None and pruner is not None:
+        where = shown_path(pruner.meta.origin.rsplit(":", 1)[0])
+        return failed(f"There is no Service {EGRESS}: IstioOperator {pruner.meta.name} in {where} is the course "
+                      "installation and does not render the egress gateway, so installing it prunes the egress "
+                      "gateway.",
+                      f"Look at spec.profile and components.egressGateways of IstioOperator {pruner.meta.name}: the "
+                      "course's file installs the egress gateway with profile demo.",
+                      "Start again from a copy of labs/cluster/istio-operator.yaml and change only "
+                      "spec.meshConfig.outboundTrafficPolicy.mode.")
     if egress is None:
         problems.append(f"there is no Service {EGRESS} (the course installation's demo profile creates it)")
     elif not state.ready_pods_for(egress):
@@ -249,6 +271,9 @@ def egress_gateway(ctx: Context) -> Outcome:
         return failed("There is no external host to route yet (no ServiceEntry declares one).",
                       "Declare the external host with a ServiceEntry first (step 3).",
                       "Then write a Gateway whose server hosts list that same host.")
+    if not mesh.workloads(state.pods).get(EGRESS_WORKLOAD):
+        # No egress gateway pods at all: the Gateway's selector cannot be judged (the first check says why).
+        return blocked([LAB.get("ready").title], f"there are no {EGRESS_WORKLOAD} pods to select")
     servers = egress_gateways_for(state, host)
     if not servers:
         return failed(f"No Gateway has an HTTP server for {host}.",
