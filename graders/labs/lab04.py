@@ -215,10 +215,10 @@ def _operator_cause(ctx: Context, gone: list[str], taken: dict[str, list[str]]) 
         if taken.get(name) and istio_install.includes_control_plane(op.spec):
             default = " (the default when none is given)" if "profile" not in op.spec else ""
             return (f"IstioOperator {name} uses profile {profile}{default}, so istioctl also renders the control "
-                    f"plane and that profile's default gateway, which are the course's own objects: it re-applies "
-                    f"{_objects(taken[name])} with profile {profile}'s values (mesh settings such as the course's "
-                    f"accessLogFile are reset) and they now belong to {name}, so uninstalling {name} would remove "
-                    "them", "spec.profile")
+                    "plane (and the profile's default gateways, if any), the course's own objects: it re-applies "
+                    f"{_objects(taken[name])} with profile {profile}'s values and this file's meshConfig in place "
+                    f"of the course's (its accessLogFile, for one), and they now belong to {name}, so uninstalling "
+                    f"{name} would remove them", "spec.profile")
         if gone and name == COURSE_INSTALL:
             return (f"IstioOperator {name} has the course installation's metadata.name, so istioctl treats it as "
                     f"that installation and prunes what it no longer renders: {_objects(gone)}", "metadata.name")
