@@ -222,8 +222,11 @@ def test_install_prunes_only_what_the_same_owner_no_longer_renders():
     # The course's name, or no name at all: everything the file does not render is pruned.
     assert install(course, _gateway_iop("istio-lab"))[1] == course_keys
     assert install(course, _gateway_iop(None))[1] == course_keys
-    # Another revision or another istioctl version is never selected.
+    # Another revision or another istioctl version is never selected; a revision's istiod has its own name.
     assert install(course, _gateway_iop(None, revision="canary"))[1] == set()
+    canary = {**_course_iop(), "metadata": {"name": "canary"}}
+    canary["spec"] = {**canary["spec"], "revision": "canary"}
+    assert ("Deployment", "istio-system", "istiod-canary") in _keys(install(course, canary)[0])
     older = [{**o, "metadata": {**o["metadata"], "labels": {**o["metadata"].get("labels", {}),
                                                            "operator.istio.io/version": "1.29.0"}}} for o in course]
     assert install(older, _gateway_iop("istio-lab"))[1] == set()

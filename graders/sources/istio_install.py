@@ -161,6 +161,8 @@ def render(iop: Mapping[str, Any]) -> list[dict]:
     spec = iop.get("spec") if isinstance(iop.get("spec"), Mapping) else {}
     owner = {OWNER_LABEL: "unknown", **owner_labels(iop)}
     pilot_labels = {"app": "istiod", "istio": "pilot", **owner, COMPONENT_LABEL: "Pilot"}
+    # istio-discovery's deployment.yaml:7 and service.yaml: istiod, or istiod-<revision> for a revision.
+    istiod = "istiod" if owner[REV_LABEL] == "default" else f"istiod-{owner[REV_LABEL]}"
     profile = str(spec.get("profile") or "default")
     demo = profile == "demo"
     enabled_defaults = PROFILE_GATEWAYS.get(profile, {"ingress"})
@@ -169,7 +171,7 @@ def render(iop: Mapping[str, Any]) -> list[dict]:
         out.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}})
         out.append({
             "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "istiod", "namespace": "istio-system", "labels": pilot_labels},
+            "metadata": {"name": istiod, "namespace": "istio-system", "labels": pilot_labels},
             "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "istiod", "istio": "pilot"}},
                      "template": {"metadata": {"labels": {"app": "istiod", "istio": "pilot"}},
                                   "spec": {"containers": [{"name": "discovery", "image": "pilot",
@@ -179,7 +181,7 @@ def render(iop: Mapping[str, Any]) -> list[dict]:
         })
         out.append({
             "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": "istiod", "namespace": "istio-system", "labels": pilot_labels},
+            "metadata": {"name": istiod, "namespace": "istio-system", "labels": pilot_labels},
             "spec": {"type": "ClusterIP", "selector": {"app": "istiod", "istio": "pilot"}, "ports": [
                 {"name": "grpc-xds", "port": 15010}, {"name": "https-dns", "port": 15012},
                 {"name": "https-webhook", "port": 443, "targetPort": 15017},
