@@ -5,7 +5,7 @@ access-log proof is read through the API and a refusal is reported, not crashed 
 from __future__ import annotations
 
 import pytest
-from test_lab03 import assert_fails_exactly, empty_file, failing, variants
+from test_lab03 import empty_file, failing, variants
 
 from graders.checks import Context
 from graders.labs import lab_dir, run
@@ -15,24 +15,34 @@ from graders.sources import load_state
 LAB_DIR = lab_dir(LAB)
 
 
+def statuses(result, status: str) -> set[str]:
+    return {c.id for c in result.checks if c.status == status}
+
+
 @pytest.mark.parametrize("variant", variants("solutions", LAB_DIR))
 def test_every_solution_passes_every_check(variant):
     result = run("lab05", paths=[str(LAB_DIR / "solutions" / variant)])
-    assert failing(result) == set(), [(c.id, c.message) for c in result.checks if not c.passed]
+    assert failing(result) == LIVE_ONLY, [(c.id, c.message) for c in result.checks if not c.passed]
+    assert statuses(result, "not-evaluated") == LIVE_ONLY
+    assert result.score == result.max_score == sum(c.points for c in LAB.checks) - 2
 
 
+LIVE_ONLY = {"egress-log"}  # not-evaluated off-cluster: its points are not in max_score there
 WRONG = {
     # resolution NONE: the egress gateway would forward to the original address, itself.
-    "resolution-none": ({"service-entry", "egress-log"}, {"service-entry": "spec.resolution"}),
+    "resolution-none": ({"service-entry"}, set(), {"service-entry": "spec.resolution"}),
     # no `mesh` in spec.gateways: sidecars never use the egress gateway.
-    "missing-mesh-route": ({"mesh-route", "egress-log"}, {"mesh-route": "spec.gateways"}),
-    # the Gateway selects the ingress gateway's pods.
-    "gateway-selects-ingress": ({"egress-gateway", "gateway-route", "egress-log"},
+    "missing-mesh-route": ({"mesh-route"}, set(), {"mesh-route": "spec.gateways"}),
+    # the Gateway selects the ingress gateway's pods: what needs the egress Gateway is blocked.
+    "gateway-selects-ingress": ({"egress-gateway"}, {"gateway-route", "egress-not-ingress"},
                                 {"egress-gateway": "spec.selector"}),
     # the course's ALLOW_ANY was never changed.
-    "allow-any-left-on": ({"registry-only"}, {"registry-only": "outboundTrafficPolicy"}),
+    "allow-any-left-on": ({"registry-only"}, set(), {"registry-only": "outboundTrafficPolicy"}),
     # step 1's experiment left in place: a Gateway on the egress gateway routing to Bookinfo.
-    "egress-as-ingress": ({"egress-not-ingress"}, {"egress-not-ingress": "spec.selector"}),
+    "egress-as-ingress": ({"egress-not-ingress"}, set(), {"egress-not-ingress": "spec.selector"}),
+    # only meshConfig under the course's name: the default profile has no egress gateway, istioctl prunes it.
+    "minimal-iop": ({"ready"}, {"egress-gateway", "gateway-route", "egress-not-ingress"},
+                    {"ready": "spec.profile and components.egressGateways"}),
 }
 
 
@@ -42,27 +52,60 @@ def test_every_wrong_attempt_has_an_expectation():
 
 @pytest.mark.parametrize("attempt", sorted(WRONG))
 def test_wrong_attempt_fails_exactly_the_right_checks(attempt):
-    expected, hints = WRONG[attempt]
-    assert_fails_exactly(run("lab05", paths=[str(LAB_DIR / "wrong" / attempt)]), expected, hints)
+    failed, blocked, hints = WRONG[attempt]
+    result = run("lab05", paths=[str(LAB_DIR / "wrong" / attempt)])
+    assert (statuses(result, "failed"), statuses(result, "blocked")) == (failed, blocked), \
+        [(c.id, c.message) for c in result.checks if not c.passed]
+    assert statuses(result, "not-evaluated") == LIVE_ONLY
+    for check_id, words in hints.items():  # two progressive hints, the first at the right field
+        chk = result.check(check_id)
+        assert len(chk.hints) >= 2 and words.lower() in chk.hints[0].lower(), chk.hints
+    assert all(c.hint for c in result.checks if c.status == "failed")
 
 
 def test_egress_as_ingress_is_explained_by_the_trace_outcome():
-    message = run("lab05", paths=[str(LAB_DIR / "wrong" / "egress-as-ingress")]).check("egress-not-ingress").message
+    result = run("lab05", paths=[str(LAB_DIR / "wrong" / "egress-as-ingress")])
+    message = result.check("egress-not-ingress").message
     assert "`unreachable`" in message and "ClusterIP" in message and "default/productpage" in message
+    # The exit Gateway is credited, not step 1's hosts-"*" Gateway that also covers httpbin.org.
+    assert result.check("egress-gateway").message.startswith("Gateway default/httpbin-egress programs")
+
+
+def test_an_install_that_prunes_the_egress_gateway_is_named_as_the_cause():
+    result = run("lab05", paths=[str(LAB_DIR / "wrong" / "minimal-iop")])
+    assert result.check("ready").message.startswith(
+        "There is no Service istio-system/istio-egressgateway: IstioOperator istio-lab in "
+        "labs/lab05/wrong/minimal-iop/istio-operator.yaml is the course installation and does not render the egress "
+        "gateway")
+    # The learner's Gateway selector is not blamed for pods that are gone.
+    egress = result.check("egress-gateway")
+    assert egress.status == "blocked" and "spec.selector" not in egress.message
 
 
 def test_start_state(tmp_path):
+    """Nothing is awarded for what the learner has not done: the entry-point check waits for step 4's
+    exit Gateway, and the log check is not evaluated off-cluster."""
     result = run("lab05", paths=[empty_file(tmp_path)])
     assert result.check("ready").passed
-    assert result.check("egress-not-ingress").passed
+    assert result.check("egress-not-ingress").status == "blocked"
     assert "ALLOW_ANY" in result.check("registry-only").message
-    assert result.check("egress-log").skipped
+    assert result.check("egress-log").status == "not-evaluated"
+    assert result.score == 1
 
 
-def test_simulated_log_check_says_what_a_live_cluster_would_show():
-    message = run("lab05", paths=[str(LAB_DIR / "solutions" / "reference")]).check("egress-log").message
-    assert message.startswith("Not checked against a log (simulated cluster)")
-    assert "outbound|80||httpbin.org" in message
+def test_simulated_log_check_is_not_evaluated_and_left_out_of_the_score():
+    result = run("lab05", paths=[str(LAB_DIR / "solutions" / "reference")])
+    chk = result.check("egress-log")
+    assert chk.status == "not-evaluated" and not chk.passed and chk.hint is None
+    assert chk.message.startswith("Needs a live cluster")
+    assert result.max_score == sum(c.points for c in LAB.checks) - chk.points
+    assert result.to_json()["not_evaluated_points"] == chk.points
+
+
+def test_exit_gateway_in_place_is_what_the_entry_point_check_credits():
+    chk = run("lab05", paths=[str(LAB_DIR / "solutions" / "reference")]).check("egress-not-ingress")
+    assert chk.passed and chk.message.startswith("Gateway default/httpbin-egress uses it as an exit for httpbin.org")
+    assert "`unreachable`" in chk.message
 
 
 def test_live_mode_without_operator_file_cannot_read_the_policy_and_says_why(fake_api, fake_kubeconfig):
@@ -126,6 +169,23 @@ def test_live_log_check_without_the_request_says_how_to_send_one(fake_api, fake_
     assert "kubectl exec deploy/curl -- curl -sI http://httpbin.org/headers" in chk.hints[0]
 
 
+def test_live_log_line_with_a_5xx_is_not_counted_as_the_request_leaving(fake_api, fake_kubeconfig):
+    """A 503 UF on hop 2 means the egress gateway could not get an answer from the host: no points."""
+    fake_api.add_all(_solution_objects())
+    failed_hop2 = HOP2.replace('" 200 - via_upstream', '" 503 UF upstream_reset_before_response_started')
+    for pod in _egress_pods(fake_api):
+        fake_api.set_log("istio-system", pod, "istio-proxy", failed_hop2 + "\n")
+    chk = run("lab05", kubeconfig=fake_kubeconfig, only=["egress-log"]).check("egress-log")
+    assert chk.status == "failed"
+    assert chk.message.startswith("The egress gateway sent httpbin.org to outbound|80||httpbin.org but got no good "
+                                  "answer") and "status 503" in chk.message
+    assert "UF" in chk.hints[0] and "spec.resolution" in chk.hints[0]
+    # Once a request is answered, the same log passes.
+    for pod in _egress_pods(fake_api):
+        fake_api.set_log("istio-system", pod, "istio-proxy", failed_hop2 + "\n" + HOP2 + "\n")
+    assert run("lab05", kubeconfig=fake_kubeconfig, only=["egress-log"]).check("egress-log").passed
+
+
 def test_live_log_check_reports_a_refusal_with_the_permission_to_ask_for(fake_api, fake_kubeconfig):
     fake_api.add_all(_solution_objects())
     fake_api.forbid("pods/log", verb="get", namespace="istio-system")
@@ -144,7 +204,7 @@ def _solution_objects() -> list[dict]:
 
 
 def test_access_log_lines_are_recognised():
-    from graders.labs.lab05 import egress_lines
+    from graders.labs.lab05 import egress_lines, log_status
 
     hop2 = ('[2026-11-30T10:00:00.000Z] "GET /get HTTP/1.1" 200 - via_upstream - "-" 0 254 180 179 "10.244.0.12" '
             '"curl/8.11.1" "7f3c" "httpbin.org" "52.1.2.3:80" outbound|80||httpbin.org 10.244.0.9:41234 '
@@ -152,7 +212,11 @@ def test_access_log_lines_are_recognised():
     other = hop2.replace("httpbin.org", "example.com")
     refused = ('[2026-11-30T10:00:01.000Z] "GET /get HTTP/1.1" 502 - direct_response - "-" 0 0 0 - "-" "curl/8.11.1" '
                '"8a1d" "httpbin.org" "-" - - 10.96.0.1:80 10.244.0.12:50002 - block_all')
-    assert egress_lines("\n".join([other, hop2, refused]), "httpbin.org") == [hop2]
+    upstream_failed = hop2.replace('" 200 - via_upstream', '" 503 UF upstream_reset_before_response_started')
+    not_found = hop2.replace('" 200 -', '" 404 -')
+    text = "\n".join([other, hop2, refused, upstream_failed, not_found])
+    assert egress_lines(text, "httpbin.org") == ([hop2, not_found], [upstream_failed])
+    assert (log_status(hop2), log_status(upstream_failed), log_status("garbage")) == (200, 503, None)
 
 
 def test_ready_names_a_missing_client(tmp_path):
@@ -170,8 +234,23 @@ def test_snapshot_mode_is_honest_about_what_a_snapshot_cannot_hold(tmp_path):
     snap = snapshot_of(tmp_path, [LAB_DIR / "start", LAB_DIR / "solutions" / "reference"], [])
     result = run("lab05", snapshot=snap)
     assert result.mode == "snapshot"
-    assert failing(result) == {"registry-only"}  # the mesh config is ConfigMap data: never in a snapshot
+    assert failing(result) == {"registry-only", "egress-log"}  # the mesh config is ConfigMap data: never in a snapshot
     assert "never read" in result.check("registry-only").message
-    assert "snapshots hold no pod logs" in result.check("egress-log").message
+    assert result.check("egress-log").status == "not-evaluated"  # snapshots hold no pod logs
+    assert "snapshot target" in result.check("egress-log").message
     iop = str(LAB_DIR / "solutions" / "reference" / "istio-operator.yaml")
     assert run("lab05", snapshot=snap, paths=[iop]).check("registry-only").passed
+
+
+def test_notebook_text():
+    from test_lab04 import assert_notebook_guides_the_learner
+
+    markdown = assert_notebook_guides_the_learner(LAB_DIR.parent / "lab05-egress.ipynb", "lab05")
+    # REGISTRY_ONLY's 502 is the block_all virtual host's direct response (httproute.go), not the BlackHoleCluster.
+    assert "`block_all`" in markdown and "direct response with status 502" in markdown
+    assert "(the request goes to Envoy's `BlackHoleCluster`)" not in markdown
+    # The step 1 check is graded after step 4: its cell follows the gateway-route check.
+    import json
+
+    sources = ["".join(c["source"]) for c in json.loads((LAB_DIR.parent / "lab05-egress.ipynb").read_text())["cells"]]
+    assert sources.index('lab.check("egress-not-ingress")') > sources.index('lab.check("gateway-route")')

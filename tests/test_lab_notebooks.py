@@ -96,7 +96,7 @@ def test_notebook_runs_and_its_result_equals_the_check_command(nb_path: Path, tm
         assert payload == by_id[payload["id"]]
         # The result is readable without HTML or widgets.
         assert payload["message"] in out["data"]["text/plain"]
-        assert "✅" in out["data"]["text/plain"]
+        assert "✅" in out["data"]["text/plain"] or payload["status"] == "not-evaluated"  # lab 5's live-only log
     # With a live kernel every check cell also offers a "Check again" button (a widget view).
     check_cells = [c for c in nb.cells if c.cell_type == "code" and "lab.check(" in c.source]
     for cell in check_cells:

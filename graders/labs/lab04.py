@@ -40,7 +40,7 @@ INHERITED = {"app": "istio-ingressgateway", "istio": "ingressgateway"}  # the le
 SELECTED_KEY = "istio"  # the label the course's Gateways (and istio.io's examples) select
 SPARE_NODE_PORT = 30081  # kind maps host 127.0.0.1:8081 to it (labs/cluster/kind-config.yaml.tmpl)
 COURSE_NODE_PORT = 30080  # the first gateway's HTTP node port
-WORK = "lab04/work/"  # as JupyterLab started in labs/ shows it
+WORK = "your work folder (labs/lab04/work/)"  # lab04/work in JupyterLab started in labs/
 
 LAB = Lab("lab04", "A second ingress gateway", chapter="chapters/05-adding-gateways",
           notebook="labs/lab04-second-gateway.ipynb",
@@ -81,12 +81,6 @@ def learner_operators(state: State) -> list[IstioOperator]:
     return [op for op in state.istio_operators if not op.meta.origin.startswith("baseline")]
 
 
-def _gateway_components(op: IstioOperator) -> list[Mapping]:
-    comps = op.spec.get("components") if isinstance(op.spec.get("components"), Mapping) else {}
-    value = comps.get("ingressGateways") if isinstance(comps, Mapping) else None
-    return [c for c in value if isinstance(c, Mapping)] if isinstance(value, list) else []
-
-
 def _course_object(state: State, kind: str, name: str):
     if kind == "Service":
         return state.service("istio-system", name)
@@ -117,7 +111,7 @@ def course_install_changes(state: State) -> tuple[list[str], list[str], dict[str
     return gone, changed, taken
 
 
-def _shown(path: str) -> str:
+def shown_path(path: str) -> str:
     try:
         return str(Path(path).resolve().relative_to(REPO_ROOT))
     except ValueError:
@@ -129,7 +123,7 @@ def trace_command(ctx: Context, gateway: str) -> str:
     args = f"--gateway {gateway} --path /productpage"
     if ctx.state.mode == "live":
         return f"`python -m graders trace --context {ctx.target.context or 'kind-istio-lab'} {args}`"
-    sources = [_shown(s) for s in ctx.state.sources]
+    sources = [shown_path(s) for s in ctx.state.sources]
     if ctx.state.mode == "snapshot" and sources:
         sources[0] = f"--snapshot {sources[0]}"
     return f"`python -m graders trace {' '.join([*sources, args])}`"
@@ -158,7 +152,7 @@ def second_gateway_running(ctx: Context) -> Outcome:
     if found is None:
         return failed("Only the course's own gateways (istio-ingressgateway and istio-egressgateway in istio-system) "
                       "run in this cluster.",
-                      f"Describe the second gateway in an IstioOperator in {WORK}: one entry under "
+                      f"Describe the second gateway in an IstioOperator in {WORK}, one entry under "
                       "components.ingressGateways (name, namespace, enabled); create its namespace, then "
                       "`istioctl install -f` the file.",
                       "Step 2 of the notebook walks through the fields; the namespace must exist before the install.")
@@ -221,10 +215,10 @@ def _operator_cause(ctx: Context, gone: list[str], taken: dict[str, list[str]]) 
         if taken.get(name) and istio_install.includes_control_plane(op.spec):
             default = " (the default when none is given)" if "profile" not in op.spec else ""
             return (f"IstioOperator {name} uses profile {profile}{default}, so istioctl also renders the control "
-                    f"plane and that profile's default gateway, which are the course's own objects: it re-applies "
-                    f"{_objects(taken[name])} with profile {profile}'s values (mesh settings such as the course's "
-                    f"accessLogFile are reset) and they now belong to {name}, so uninstalling {name} would remove "
-                    "them", "spec.profile")
+                    "plane (and the profile's default gateways, if any), the course's own objects: it re-applies "
+                    f"{_objects(taken[name])} with profile {profile}'s values and this file's meshConfig in place "
+                    f"of the course's (its accessLogFile, for one), and they now belong to {name}, so uninstalling "
+                    f"{name} would remove them", "spec.profile")
         if gone and name == COURSE_INSTALL:
             return (f"IstioOperator {name} has the course installation's metadata.name, so istioctl treats it as "
                     f"that installation and prunes what it no longer renders: {_objects(gone)}", "metadata.name")
@@ -322,8 +316,10 @@ def test_on_new_gateway(ctx: Context) -> Outcome:
 
 
 @LAB.check("test-reachable", "Bookinfo in test answers through the second gateway", points=3,
-           needs=("ready", "second-gateway"))
+           needs=("ready", "second-gateway", "own-labels", "test-on-new-gateway"))
 def test_reachable(ctx: Context) -> Outcome:
+    """Judged once the gateway and test's Gateway are right: with an inherited istio label or test's Gateway
+    elsewhere, the request fails because of that one mistake, which is charged where it is made."""
     state = ctx.state
     workload, pods = second_gateway(state)  # type: ignore[misc]
     ns = workload.partition("/")[0]

@@ -14,12 +14,23 @@ here with the shared binding rules of ``graders.mesh``; nothing is sent to the e
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from graders import mesh
 from graders.analyzers.vs_destinations import known_external, subset_labels
-from graders.checks import Context, Lab, Outcome, client_ports, failed, istio_and_bookinfo_ready, passed
+from graders.checks import (
+    Context,
+    Lab,
+    Outcome,
+    blocked,
+    client_ports,
+    failed,
+    istio_and_bookinfo_ready,
+    passed,
+)
+from graders.labs.lab04 import COURSE_INSTALL, learner_operators, shown_path
 from graders.sources import istio_install
 from graders.state import CLUSTER_DOMAIN, Destination, Gateway, HttpRoute, Server, ServiceEntry, State, VirtualService
 
@@ -147,33 +158,47 @@ def outbound_policy(state: State) -> tuple[str | None, str]:
         if istio_install.includes_control_plane(spec):
             mode = istio_install.outbound_policy(spec) or "ALLOW_ANY"
             where = (f"the course installation, IstioOperator {op.meta.name}" if op.meta.origin.startswith("baseline")
-                     else f"IstioOperator {op.meta.name} in {op.meta.origin.split(':')[0]}")
+                     else f"IstioOperator {op.meta.name} in {shown_path(op.meta.origin.rsplit(':', 1)[0])}")
     return mode, where
 
 
 # --- the access log (live mode only; read through the API, never by exec) ----------------------------
 @dataclass(frozen=True)
 class LogEvidence:
-    lines: tuple[str, ...]  # lines that show the external host forwarded to its cluster
+    lines: tuple[str, ...]  # lines that show the external host forwarded to its cluster and answered
     read: int  # pods whose log was read
     error: str | None = None
+    failed: tuple[str, ...] = ()  # lines of hop 2 with a 5xx (or no) response
 
 
-def egress_lines(text: str, host: str) -> list[str]:
-    """Access-log lines of a request for ``host`` that the gateway sent to that host's cluster.
+_STATUS = re.compile(r'^\[[^\]]*\] "[^"]*" (\d{1,3}) ')  # [start time] "METHOD path PROTOCOL" status
 
-    Istio's default text format quotes the authority (``"httpbin.org"``) and names the upstream
-    cluster (``outbound|80||httpbin.org``); a line with both shows hop 2 happened on this gateway."""
-    return [line for line in text.splitlines()
-            if f'"{host}"' in line and f"outbound|{HTTP_PORT}||{host}" in line]
+
+def log_status(line: str) -> int | None:
+    """The response code of an access-log line in Istio's default text format (0: no response)."""
+    m = _STATUS.match(line)
+    return int(m.group(1)) if m else None
+
+
+def egress_lines(text: str, host: str) -> tuple[list[str], list[str]]:
+    """Access-log lines of a request for ``host`` that the gateway sent to that host's cluster:
+    (answered, failed). Istio's default text format quotes the authority (``"httpbin.org"``) and
+    names the upstream cluster (``outbound|80||httpbin.org``); a line with both shows hop 2 was
+    tried on this gateway. Only a response below 500 shows the request really left and was answered:
+    a 5xx (or 0, no response) means the gateway could not reach the host or got an error back."""
+    lines = [line for line in text.splitlines()
+             if f'"{host}"' in line and f"outbound|{HTTP_PORT}||{host}" in line]
+    answered = [line for line in lines if 0 < (log_status(line) or 0) < 500]
+    return answered, [line for line in lines if line not in answered]
 
 
 def read_egress_log(ctx: Context, host: str) -> LogEvidence:
     """The egress gateway's access-log lines for ``host`` (the last LOG_TAIL_LINES of each pod)."""
     ns, _, _ = EGRESS.partition("/")
     logs = ctx.pod_logs(ns, "istio=egressgateway", "istio-proxy", LOG_TAIL_LINES)
-    found = [line for _, text in logs.logs for line in egress_lines(text, host)]
-    return LogEvidence(tuple(found), len(logs.logs), logs.error)
+    found = [egress_lines(text, host) for _, text in logs.logs]
+    return LogEvidence(tuple(line for ok, _ in found for line in ok), len(logs.logs), logs.error,
+                       tuple(line for _, bad in found for line in bad))
 
 
 # --- the checks ---------------------------------------------------------------------------------------
@@ -185,6 +210,18 @@ def ready(ctx: Context) -> Outcome:
     state = ctx.state
     problems = []
     egress = state.service(*EGRESS.split("/"))
+    pruner = next((op for op in learner_operators(state) if op.meta.name == COURSE_INSTALL and not any(
+        o["kind"] == "Service" and o["metadata"]["name"] == "istio-egressgateway"
+        for o in istio_install.render({"metadata": {"name": op.meta.name}, "spec": op.spec}))), None)
+    if egress is None and pruner is not None:
+        where = shown_path(pruner.meta.origin.rsplit(":", 1)[0])
+        return failed(f"There is no Service {EGRESS}: IstioOperator {pruner.meta.name} in {where} is the course "
+                      "installation and does not render the egress gateway, so installing it prunes the egress "
+                      "gateway.",
+                      f"Look at spec.profile and components.egressGateways of IstioOperator {pruner.meta.name}: the "
+                      "course's file installs the egress gateway with profile demo.",
+                      "Start again from a copy of labs/cluster/istio-operator.yaml and change only "
+                      "spec.meshConfig.outboundTrafficPolicy.mode.")
     if egress is None:
         problems.append(f"there is no Service {EGRESS} (the course installation's demo profile creates it)")
     elif not state.ready_pods_for(egress):
@@ -193,29 +230,11 @@ def ready(ctx: Context) -> Outcome:
         problems.append("the client pod default/curl is missing or not ready")
     if problems:
         return failed("Not ready yet: " + "; ".join(problems) + ".",
-                      "`kubectl -n istio-system get pods` and `kubectl get pods -l app=curl` show what is missing or "
-                      "not Ready.",
+                      f"{ctx.look('get pods -n istio-system')} and {ctx.look('get pods -n default')} show what is "
+                      "missing or not Ready.",
                       "`python -m graders lab setup 5` creates the curl client; the egress gateway comes with the "
                       "course installation (labs/cluster/istio-operator.yaml).")
     return passed(f"Istio, the egress gateway {EGRESS} and the client default/curl are ready.")
-
-
-@LAB.check("egress-not-ingress", "The egress gateway is not used as an entry point", points=1)
-def egress_not_ingress(ctx: Context) -> Outcome:
-    misuse = [(f, ingress_misuse(ctx.state, f.details.get("gateway", "")))
-              for f in ctx.findings_for("GW-NOT-EXTERNALLY-REACHABLE")]
-    misuse = [(f, services) for f, services in misuse if services]
-    tr = ctx.trace(port=HTTP_PORT, host="localhost", path="/productpage", gateway=EGRESS)
-    why = f"a request from outside to {EGRESS} ends as `{tr.outcome}` ({tr.summary})"
-    if misuse:
-        f, services = misuse[0]
-        return failed(f"Gateway {f.details.get('gateway')} routes to {', '.join(services)} but runs on "
-                      f"{f.details.get('workload')}, exposed only by {f.details.get('services')}: {why}.",
-                      f"Look at spec.selector of Gateway {f.details.get('gateway')} and at the TYPE column of "
-                      "`kubectl -n istio-system get svc`.",
-                      "Clients outside the cluster come in through the ingress gateway (a NodePort Service here); "
-                      "delete the step 1 experiment from labs/lab05/work/ once you have seen it fail.")
-    return passed(f"No Gateway uses the egress gateway as an entry point; as step 1 showed, {why}.")
 
 
 @LAB.check("service-entry", "The external host is declared with resolution DNS", points=2)
@@ -226,8 +245,8 @@ def service_entry(ctx: Context) -> Outcome:
     if not entries:
         return failed("No ServiceEntry declares an external host (location MESH_EXTERNAL), so the mesh registry "
                       "does not know it.",
-                      "Write a ServiceEntry in labs/lab05/work/ with spec.hosts, spec.ports, spec.location and "
-                      "spec.resolution.",
+                      "Write a ServiceEntry in your work folder (labs/lab05/work/) with spec.hosts, spec.ports, "
+                      "spec.location and spec.resolution.",
                       "Under REGISTRY_ONLY a host that no ServiceEntry declares is refused by the sidecar itself.")
     se = entries[0]
     if se.resolution.upper() not in DNS_RESOLUTIONS:
@@ -250,21 +269,29 @@ def egress_gateway(ctx: Context) -> Outcome:
     host = external_host(state)
     if host is None:
         return failed("There is no external host to route yet (no ServiceEntry declares one).",
-                      "Declare the external host with a ServiceEntry first (step 2).",
+                      "Declare the external host with a ServiceEntry first (step 3).",
                       "Then write a Gateway whose server hosts list that same host.")
+    if not mesh.workloads(state.pods).get(EGRESS_WORKLOAD):
+        # No egress gateway pods at all: the Gateway's selector cannot be judged (the first check says why).
+        return blocked([LAB.get("ready").title], f"there are no {EGRESS_WORKLOAD} pods to select")
     servers = egress_gateways_for(state, host)
     if not servers:
         return failed(f"No Gateway has an HTTP server for {host}.",
                       "Write a Gateway whose spec.servers[].hosts lists the external host.",
                       "It is the egress gateway's listener for that host: port 80, protocol HTTP.")
-    for gw, server in servers:
+    hop, routed = gateway_hop(state, host)  # the Gateway the host's VirtualService is bound to, when there is one
+    routed = routed if hop else None
+    exact = [(g, srv) for g, srv in servers if any(mesh.split_server_host(h, g.meta.namespace)[1] == host
+                                                   for h in srv.hosts)]
+    ordered = sorted(servers, key=lambda p: (p[0] is not routed, (p[0], p[1]) not in exact))
+    for gw, server in ordered:
         if on_egress(state, gw):
             ports = client_ports(state, server.port, EGRESS)
             if not ports:
                 return failed(f"Gateway {gw.meta.key} port {server.port} is not a port (or targetPort) of Service "
                               f"{EGRESS}, so the mesh hop cannot reach its listener.",
                               f"Compare spec.servers[].port.number of Gateway {gw.meta.key} with "
-                              "`kubectl -n istio-system get svc istio-egressgateway`.",
+                              f"{ctx.look('get svc istio-egressgateway -n istio-system')}.",
                               "The egress gateway Service maps 80 to 8080 and 443 to 8443.")
             return passed(f"Gateway {gw.meta.key} programs {EGRESS_WORKLOAD} for {host} on port {server.port} "
                           f"(Service port {', '.join(map(str, ports))}).")
@@ -273,7 +300,7 @@ def egress_gateway(ctx: Context) -> Outcome:
     return failed(f"Gateway {gw.meta.key} accepts {host} but selects {', '.join(selected) or 'no pod'}, not the "
                   f"egress gateway {EGRESS_WORKLOAD}.",
                   f"Look at spec.selector of Gateway {gw.meta.key} and the labels of the egress gateway pods "
-                  "(`kubectl -n istio-system get pods --show-labels`).",
+                  f"({ctx.look('get pods -n istio-system --show-labels')}).",
                   "The same Envoy image runs both gateways; the selector decides which one gets this listener.")
 
 
@@ -306,7 +333,7 @@ def mesh_route(ctx: Context) -> Outcome:
     host = external_host(state)
     if host is None:
         return failed("There is no external host to route yet (no ServiceEntry declares one).",
-                      "Declare the external host with a ServiceEntry first (step 2).",
+                      "Declare the external host with a ServiceEntry first (step 3).",
                       "Then one VirtualService for that host carries both hops.")
     hop, unbound = mesh_hop(state, host)
     if hop is None:
@@ -363,6 +390,32 @@ def gateway_route(ctx: Context) -> Outcome:
                   f"of VirtualService {hop.vs.meta.key}).")
 
 
+@LAB.check("egress-not-ingress", "The egress gateway serves as an exit, not as an entry point", points=1,
+           needs=("egress-gateway",))
+def egress_not_ingress(ctx: Context) -> Outcome:
+    """Judged once the egress gateway has its real job (step 4), so the point is not given for an empty
+    cluster: step 1's experiment must be gone and the exit Gateway in place."""
+    misuse = [(f, ingress_misuse(ctx.state, f.details.get("gateway", "")))
+              for f in ctx.findings_for("GW-NOT-EXTERNALLY-REACHABLE")]
+    misuse = [(f, services) for f, services in misuse if services]
+    tr = ctx.trace(port=HTTP_PORT, host="localhost", path="/productpage", gateway=EGRESS)
+    why = f"a request from outside to {EGRESS} ends as `{tr.outcome}` ({tr.summary})"
+    if misuse:
+        f, services = misuse[0]
+        return failed(f"Gateway {f.details.get('gateway')} routes to {', '.join(services)} but runs on "
+                      f"{f.details.get('workload')}, exposed only by {f.details.get('services')}: {why}.",
+                      f"Look at spec.selector of Gateway {f.details.get('gateway')} and at the TYPE column of "
+                      f"{ctx.look('get svc -n istio-system')}.",
+                      "Clients outside the cluster come in through the ingress gateway (a NodePort Service here); "
+                      "delete the step 1 experiment from your work folder (labs/lab05/work/) once you have seen it "
+                      "fail.")
+    host = external_host(ctx.state) or ""
+    _, gw = gateway_hop(ctx.state, host)
+    exit_gw = f"Gateway {gw.meta.key} uses it as an exit for {host}" if gw else f"it is an exit for {host}"
+    return passed(f"{exit_gw}, and no Gateway on the egress gateway routes to an in-cluster Service; as step 1 "
+                  f"showed, {why}.")
+
+
 @LAB.check("registry-only", "Undeclared external hosts are refused (REGISTRY_ONLY)", points=2)
 def registry_only(ctx: Context) -> Outcome:
     mode, where = outbound_policy(ctx.state)
@@ -386,15 +439,13 @@ def registry_only(ctx: Context) -> Outcome:
 
 
 @LAB.check("egress-log", "The egress gateway's access log shows the request leaving", points=2,
-           needs=("service-entry", "mesh-route", "gateway-route"))
+           needs=("service-entry", "mesh-route", "gateway-route"), live_only=True)
 def egress_log(ctx: Context) -> Outcome:
+    """Only a live cluster has an access log (snapshots hold no pod logs; the simulated cluster sends
+    nothing), so elsewhere this check is not evaluated and its points are left out of the score."""
     host = external_host(ctx.state) or ""
     what = (f"line with the authority \"{host}\" and the upstream cluster outbound|{HTTP_PORT}||{host} in the "
             f"access log of the {EGRESS_WORKLOAD} pods")
-    if ctx.state.mode != "live":
-        source = "simulated cluster" if ctx.state.simulated else "snapshot (snapshots hold no pod logs)"
-        return passed(f"Not checked against a log ({source}): the configuration sends http://{host}/ from a sidecar "
-                      f"to {EGRESS} and on to {host}; on a live cluster this check looks for a {what}.")
     logs = read_egress_log(ctx, host)
     if logs.error:
         return failed(f"The egress gateway's log could not be read through the API ({logs.error}).",
@@ -404,9 +455,17 @@ def egress_log(ctx: Context) -> Outcome:
     if logs.lines:
         return passed(f"Found {len(logs.lines)} matching line(s) in the access log of {EGRESS_WORKLOAD}, e.g. "
                       f"{logs.lines[-1][:240]}")
-    return failed(f"No {what} (read the last {LOG_TAIL_LINES} lines of {logs.read} pod(s)).",
-                  f"Send a request from a pod with a sidecar first, e.g. `kubectl exec deploy/curl -- curl -sI "
-                  f"http://{host}/headers`, then grade again.",
-                  "No line at all means the sidecar did not use the egress gateway: check the `mesh` route; a line "
-                  "with 502/503 means the gateway's own route or the ServiceEntry is wrong. "
+    send = (f"Send a request from a pod with a sidecar, e.g. `kubectl exec deploy/curl -- curl -sI "
+            f"http://{host}/headers`, then grade again.")
+    if logs.failed:
+        status = log_status(logs.failed[-1])
+        return failed(f"The egress gateway sent {host} to outbound|{HTTP_PORT}||{host} but got no good answer: "
+                      f"{len(logs.failed)} line(s), the last with status {status}: {logs.failed[-1][:240]}",
+                      "The response flags after the status say why (UF/URX: the connection to the host failed, "
+                      "NC: no such cluster): compare spec.resolution and spec.ports of your ServiceEntry with "
+                      "the gateway route's destination. " + send,
+                      "A 5xx here comes from the egress gateway itself or from the external host, so the request "
+                      "did not succeed; it is not counted.")
+    return failed(f"No {what} (read the last {LOG_TAIL_LINES} lines of {logs.read} pod(s)).", send,
+                  "No line at all means the sidecar did not use the egress gateway: check the `mesh` route. "
                   "meshConfig.accessLogFile must be /dev/stdout (the course installation sets it).")

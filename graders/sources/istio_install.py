@@ -161,6 +161,8 @@ def render(iop: Mapping[str, Any]) -> list[dict]:
     spec = iop.get("spec") if isinstance(iop.get("spec"), Mapping) else {}
     owner = {OWNER_LABEL: "unknown", **owner_labels(iop)}
     pilot_labels = {"app": "istiod", "istio": "pilot", **owner, COMPONENT_LABEL: "Pilot"}
+    # istio-discovery's deployment.yaml:7 and service.yaml: istiod, or istiod-<revision> for a revision.
+    istiod = "istiod" if owner[REV_LABEL] == "default" else f"istiod-{owner[REV_LABEL]}"
     profile = str(spec.get("profile") or "default")
     demo = profile == "demo"
     enabled_defaults = PROFILE_GATEWAYS.get(profile, {"ingress"})
@@ -169,7 +171,7 @@ def render(iop: Mapping[str, Any]) -> list[dict]:
         out.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}})
         out.append({
             "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "istiod", "namespace": "istio-system", "labels": pilot_labels},
+            "metadata": {"name": istiod, "namespace": "istio-system", "labels": pilot_labels},
             "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "istiod", "istio": "pilot"}},
                      "template": {"metadata": {"labels": {"app": "istiod", "istio": "pilot"}},
                                   "spec": {"containers": [{"name": "discovery", "image": "pilot",
@@ -179,7 +181,7 @@ def render(iop: Mapping[str, Any]) -> list[dict]:
         })
         out.append({
             "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": "istiod", "namespace": "istio-system", "labels": pilot_labels},
+            "metadata": {"name": istiod, "namespace": "istio-system", "labels": pilot_labels},
             "spec": {"type": "ClusterIP", "selector": {"app": "istiod", "istio": "pilot"}, "ports": [
                 {"name": "grpc-xds", "port": 15010}, {"name": "https-dns", "port": 15012},
                 {"name": "https-webhook", "port": 443, "targetPort": 15017},
@@ -219,8 +221,8 @@ def pruned(existing: Sequence[Mapping], iop: Mapping[str, Any], rendered: Sequen
     out = set()
     for obj in existing:
         labels = _labels(obj)
-        if obj.get("kind") in PRUNED_KINDS and COMPONENT_LABEL in labels and key(obj) not in keep \
-                and all(labels.get(k) == v for k, v in selector.items()):
+        prunable = isinstance(obj.get("kind"), str) and obj["kind"] in PRUNED_KINDS and COMPONENT_LABEL in labels
+        if prunable and key(obj) not in keep and all(labels.get(k) == v for k, v in selector.items()):
             out.add(key(obj))
     return out
 
@@ -235,14 +237,22 @@ def keep_node_ports(old: Mapping, new: dict) -> dict:
     ``patchAllocatedValues``, pkg/registry/core/service/storage/storage.go)."""
     if not (_needs_node_ports(old) and _needs_node_ports(new)):
         return new
-    before = {p.get("name"): p.get("nodePort") for p in _mapping(old, "spec").get("ports") or []
-              if isinstance(p, Mapping) and p.get("nodePort")}
-    ports = [dict(p) for p in new["spec"].get("ports") or []]
-    used = {p.get("nodePort") for p in ports if p.get("nodePort")}
+    def ports_of(svc: Mapping) -> list[Mapping]:
+        value = _mapping(svc, "spec").get("ports")
+        return [p for p in value if isinstance(p, Mapping)] if isinstance(value, list) else []
+
+    def node_port(p: Mapping) -> int | None:
+        value = p.get("nodePort")
+        return value if isinstance(value, int) and not isinstance(value, bool) and value else None
+
+    before = {str(p.get("name")): node_port(p) for p in ports_of(old) if node_port(p)}
+    ports = [dict(p) for p in ports_of(new)]
+    used = {node_port(p) for p in ports} - {None}
     for p in ports:
-        if not p.get("nodePort") and before.get(p.get("name")) not in (None, *used):
-            p["nodePort"] = before[p.get("name")]
-    return {**new, "spec": {**new["spec"], "ports": ports}}
+        kept = before.get(str(p.get("name")))
+        if node_port(p) is None and kept is not None and kept not in used:
+            p["nodePort"] = kept
+    return {**new, "spec": {**_mapping(new, "spec"), "ports": ports}}
 
 
 def install(existing: Sequence[Mapping], iop: Mapping[str, Any]) -> tuple[list[dict], set[Key]]:
