@@ -9,8 +9,9 @@ where that behaviour is uncertain the step says so instead of guessing.
 
 Outcomes: ok (routed; the status is the application's), unreachable (no external path),
 connection-refused (no listener or no such Service port), not-found (gateway 404 NR),
-no-healthy-upstream (503 UH), no-cluster (503 NC), and connection-closed (an HTTPS/TLS-only or
-TCP listener: a plain HTTP request gets no HTTP response).
+no-healthy-upstream (503 UH), no-cluster (503 NC), and connection-closed (an HTTPS/TLS-only
+listener, or a TCP listener whose destination has no cluster or endpoint: a plain HTTP request gets
+no HTTP response). A TCP server with no matching ``tcp`` route has no listener at all (refused).
 """
 
 from __future__ import annotations
