@@ -231,13 +231,24 @@ class ReservedPort:
     port: int
     owner: str  # what already listens there
     paths: tuple[str, ...]  # path prefixes it answers with 200 (others: 404); () = not reachable from outside
-    exact: bool  # True when the pod-level effect is read from Istio's source, False when inferred
+    exact: bool  # True when the pod-level effect is read from Istio's and Envoy's source, False when inferred
+
+    @property
+    def collision(self) -> str:
+        """What Envoy does with istiod's listener on this port."""
+        if self.exact:
+            return (f"its listener has the same name as the bootstrap's (0.0.0.0_{self.port}) and Envoy never "
+                    "replaces a static listener: it skips istiod's without an error (blockUpdate in Envoy's "
+                    "listener manager; the update is accepted, no NACK)")
+        return f"Envoy cannot bind it because {self.owner} already holds the port, so the listener is rejected"
 
 
 # Istio's reserved proxy ports that collide on a gateway pod. The Envoy bootstrap
-# (tools/packaging/common/envoy_bootstrap.json at 1.30.3) declares static listeners named
-# 0.0.0.0_15021 (route prefix /healthz/ready to pilot-agent) and 0.0.0.0_15090 (/stats/prometheus),
-# and the admin interface on 127.0.0.1:15000; pilot-agent serves 15020 on every address. istiod's
+# (tools/packaging/common/envoy_bootstrap.json at 1.30.3, lines 563-580 and 709-770) declares static
+# listeners named 0.0.0.0_15021 (route prefix /healthz/ready to pilot-agent) and 0.0.0.0_15090
+# (/stats/prometheus), and the admin interface on 127.0.0.1:15000; pilot-agent serves 15020 on every
+# address. istiod names a gateway listener <bind>_<port> (getListenerName, gateway.go:329), so on 15021
+# and 15090 it has the static listener's name, which Envoy never updates. istiod's
 # reserved-port check (conflictWithReservedListener, pilot/pkg/model/context.go:851) is called only
 # for sidecar listeners (listener.go:426, listener_inbound.go:380), never by buildGatewayListeners
 # (gateway.go:125), so a Gateway server there still becomes a listener that collides.

@@ -225,9 +225,8 @@ class _Tracer:
         if gateways:
             self.add("listener", f"{', '.join(gateways)} asks for a listener on {port.port}, which is reserved: "
                      f"{port.owner} already uses it in every gateway pod. istiod does not check reserved ports for "
-                     "gateways and builds the listener anyway; Envoy cannot add it next to the one already there, "
-                     "so it is refused (istioctl proxy-status shows the listener update rejected) and the Gateway's "
-                     "routes never apply here.", *gateways, uncertain=not port.exact)
+                     f"gateways and builds the listener anyway, but {port.collision}. The Gateway's routes never "
+                     "apply here.", *gateways, uncertain=not port.exact)
         else:
             self.add("listener", f"Port {port.port} is reserved: {port.owner} listens there in every gateway pod.",
                      uncertain=not port.exact)
