@@ -270,3 +270,29 @@ def test_tls_and_https_servers_share_a_port_without_rejection(tmp_path):
     result = trace(tmp_path, objects, port=443, host="foo.example.com")
     assert result["outcome"] == "connection-closed"
     assert not any("rejects" in s["result"] for s in result["steps"])
+
+
+def test_gateways_on_80_and_8080_collide_on_the_resolved_listener(tmp_path):
+    """TestBuildGatewayListeners core/gateway_test.go:2865: Service port 80 resolves to targetPort 8080
+    (resolvePorts, pilot/pkg/model/gateway.go:482), so a Gateway on 80 and one on 8080 share listener 8080.
+    Deliberately better than istioctl: IST0145 compares the declared ports and stays silent here."""
+    objects = stream(app("a"), app("b"), gateway("old", server(80, "shop.example.com"), created=0),
+                     gateway("new", server(8080, "shop.example.com"), created=1),
+                     virtual_service("a", ["shop.example.com"], ["old"], [rule(dest("a"))]),
+                     virtual_service("b", ["shop.example.com"], ["new"], [rule(dest("b"))]))
+    assert _conflicts(analyze(tmp_path, objects)) == [("error", "Gateway default/old", "Gateway default/new")]
+    assert outcome(trace(tmp_path, objects, host="shop.example.com")) == ("ok", None, "default/a")
+
+
+@pytest.mark.parametrize(("declared", "expected", "finding"), [(80, ("ok", None, "default/web"), False),
+                                                               (8080, ("no-cluster", 503, None), True)])
+def test_omitted_destination_port_uses_the_gateway_server_port(tmp_path, declared, expected, finding):
+    """GetDestinationCluster (route/route.go:362-368), as TestHTTPGateway "httpsRedirect on https" shows
+    (gateway_simulation_test.go:558, expectation at :582: simpleRoute's host b has no port, the server's
+    port is 443, the cluster is outbound|443||b.default). A multi-port Service without a port in the route
+    gets the Gateway server's declared port. Deliberately better than istioctl: IST0112 warns on every
+    omitted port; the engine reports only a fallback port the Service lacks, and the trace agrees."""
+    objects = stream(app("web", ports=(80, 9090)), gateway("gw", server(declared, "*")),
+                     virtual_service("web", ["*"], ["gw"], [rule(dest("web"))]))
+    assert outcome(trace(tmp_path, objects)) == expected
+    assert bool(findings(analyze(tmp_path, objects), "VS-DESTINATION-PORT-MISMATCH")) is finding
