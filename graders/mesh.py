@@ -214,7 +214,7 @@ TLS_FAMILY = {"HTTPS", "TLS"}
 
 
 def protocol_family(protocol: str) -> str:
-    """Servers istiod can keep together on one port (mergeGateways, pilot/pkg/model/gateway.go:294-409):
+    """Servers istiod can keep together on one port (mergeGateways, pilot/pkg/model/gateway.go:289-409):
     plain HTTP ones share a route table ("http"), HTTPS and TLS ones split by SNI ("tls"); anything else
     (TCP, MONGO, ...) is an opaque protocol that takes the port alone."""
     if protocol in HTTP_FAMILY:
@@ -222,6 +222,34 @@ def protocol_family(protocol: str) -> str:
     if protocol in TLS_FAMILY:
         return "tls"
     return protocol.lower()
+
+
+def can_merge(plain: str, protocol: str) -> bool:
+    """canMergeProtocols (pilot/pkg/model/gateway.go:513) as mergeGateways calls it (:304): a server can
+    join the plain-text server already on its port only when both are HTTP-family."""
+    return protocol_family(plain) == "http" and protocol_family(protocol) == "http"
+
+
+def merge_port(servers: list[ListenerServer]) -> tuple[list[ListenerServer], list[ListenerServer],
+                                                       ListenerServer | None]:
+    """mergeGateways (pilot/pkg/model/gateway.go:289-409) for the servers landing on one port, in merge order:
+    (kept, rejected, the plain-text server). The first server that is not HTTPS/TLS becomes the port's
+    plain-text server; once there is one, a later server is kept only if both are HTTP-family (a second
+    TCP server, an HTTPS after HTTP, ... are skipped with "conflict with existing server"). HTTPS/TLS
+    servers that come before any plain-text one are kept beside it, as separate filter chains by SNI."""
+    kept: list[ListenerServer] = []
+    rejected: list[ListenerServer] = []
+    plain: ListenerServer | None = None
+    for ls in servers:
+        if plain is None:
+            kept.append(ls)
+            if protocol_family(ls.server.protocol) != "tls":
+                plain = ls
+        elif can_merge(plain.server.protocol, ls.server.protocol):
+            kept.append(ls)
+        else:
+            rejected.append(ls)
+    return kept, rejected, plain
 
 
 @dataclass(frozen=True)

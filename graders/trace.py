@@ -251,27 +251,28 @@ class _Tracer:
         return ""
 
     def _protocol(self, servers: list[ListenerServer]) -> list[ListenerServer]:
-        first = servers[0]
-        family = mesh.protocol_family(first.server.protocol)
-        kept = [ls for ls in servers if mesh.protocol_family(ls.server.protocol) == family]
-        rejected = [ls for ls in servers if mesh.protocol_family(ls.server.protocol) != family]
-        if family not in ("http", "tls"):
-            # Plain TCP (or another opaque protocol) cannot be merged at all (canMergeProtocols,
-            # pilot/pkg/model/gateway.go:513): every later server on the port is skipped, whatever its hosts.
-            kept, rejected = [first], servers[1:]
+        kept, rejected, plain = mesh.merge_port(servers)
         for ls in rejected:
+            first = plain or kept[0]
             self.add("protocol", f"Server {ls.server.protocol} of {ls.gateway.meta.key} conflicts with the "
-                     f"{first.server.protocol} server that came first on this port; istiod rejects it "
-                     "(\"conflict with existing server\", pilot/pkg/model/gateway.go:308).",
+                     f"{first.server.protocol} server of {first.gateway.meta.key} that came first on this port; "
+                     "istiod rejects it (\"conflict with existing server\", pilot/pkg/model/gateway.go:298).",
                      ls.gateway.meta.ref)
-        if family not in ("http", "tls"):
-            self._tcp(first)
-        if family != "http":
+        if plain is None:
+            first = kept[0]
             self.add("protocol", f"The listener serves {first.server.protocol} (from {first.gateway.meta.key}); a "
-                     "plain HTTP request does not match its TLS/TCP filter chain and the connection is closed "
+                     "plain HTTP request does not match its TLS filter chains and the connection is closed "
                      "without an HTTP response.", first.gateway.meta.ref)
             raise _Done("connection-closed")
-        return kept
+        tls = [ls for ls in kept if mesh.protocol_family(ls.server.protocol) == "tls"]
+        if tls:
+            self.add("protocol", f"The listener also has TLS filter chains (servers of "
+                     f"{', '.join(dict.fromkeys(ls.gateway.meta.key for ls in tls))}), chosen by SNI; a plain "
+                     f"request has no SNI and takes the {plain.server.protocol} filter chain.",
+                     *dict.fromkeys(ls.gateway.meta.ref for ls in tls))
+        if mesh.protocol_family(plain.server.protocol) != "http":
+            self._tcp(plain)
+        return [ls for ls in kept if mesh.protocol_family(ls.server.protocol) == "http"]
 
     def _virtual_host(self, servers: list[ListenerServer], pod: Pod) -> list[RouteCandidate]:
         host = mesh.strip_port(self.req.host)

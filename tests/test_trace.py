@@ -511,7 +511,7 @@ def test_issue10_item8_tcp_server_without_tcp_route_has_no_listener(tmp_path):
 
 def test_issue10_item8_second_tcp_server_on_a_port_is_dropped_whatever_its_hosts(tmp_path):
     """canMergeProtocols(TCP, TCP) is false (pilot/pkg/model/gateway.go:513): the newer server is skipped with
-    'conflict with existing server' (:308), although the hosts differ."""
+    'conflict with existing server' (:298), although the hosts differ."""
     text = docs(TCP_GATEWAY.format(name="tcp-a", ts="2026-01-01T00:00:00Z", host="a.example.com"),
                 TCP_GATEWAY.format(name="tcp-b", ts="2026-01-02T00:00:00Z", host="b.example.com"), TCP_ROUTE)
     f = only(state_of(tmp_path, text), "GW-CONFLICT")

@@ -296,3 +296,23 @@ def test_omitted_destination_port_uses_the_gateway_server_port(tmp_path, declare
                      virtual_service("web", ["*"], ["gw"], [rule(dest("web"))]))
     assert outcome(trace(tmp_path, objects)) == expected
     assert bool(findings(analyze(tmp_path, objects), "VS-DESTINATION-PORT-MISMATCH")) is finding
+
+
+HTTPS_SERVER = server(443, "shop.example.com", protocol="HTTPS", tls={"mode": "SIMPLE", "credentialName": "shop"})
+
+
+@pytest.mark.parametrize(("https_first", "expected", "conflicts"), [
+    (True, ("ok", None, "default/a"), []),
+    (False, ("ok", None, "default/a"), [("error", "Gateway default/plain", "Gateway default/secure")]),
+])
+def test_https_and_http_on_one_port_depend_on_which_came_first(tmp_path, https_first, expected, conflicts):
+    """mergeGateways (pilot/pkg/model/gateway.go:296-300 and :339-347): a server joins the port's plain-text
+    server only if both are HTTP, so an HTTPS server after an HTTP one is skipped ("conflict with existing
+    server"); an HTTP server after an HTTPS one becomes the plain-text server beside the HTTPS filter chain.
+    TestMergeGatewaysHttpsFirstBug (model/gateway_test.go:439) checks the same two orders with binds.
+    A plain HTTP request reaches the HTTP routes either way."""
+    objects = stream(app("a"), gateway("secure", HTTPS_SERVER, created=0 if https_first else 1),
+                     gateway("plain", server(443, "shop.example.com"), created=1 if https_first else 0),
+                     virtual_service("a", ["shop.example.com"], ["plain"], [rule(dest("a"))]))
+    assert outcome(trace(tmp_path, objects, port=443, host="shop.example.com")) == expected
+    assert _conflicts(analyze(tmp_path, objects)) == conflicts
