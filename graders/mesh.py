@@ -54,7 +54,7 @@ def host_subset_of(n: str, o: str) -> bool:
 
 
 def hosts_intersect(a: str, b: str) -> str | None:
-    """The names two host patterns share, as ``host.Names.Intersection`` computes it (names.go:82):
+    """The names two host patterns share, as ``host.Names.Intersection`` computes it (names.go:83):
     ``a`` when it is a subset of ``b``, else ``b`` when it is a subset of ``a``, else None.
     Case-sensitive: ``foo.com`` and ``Foo.com`` share nothing."""
     if host_subset_of(a, b):
@@ -279,7 +279,7 @@ class ReservedPort:
 # and 15090 it has the static listener's name, which Envoy never updates. istiod's
 # reserved-port check (conflictWithReservedListener, pilot/pkg/model/context.go:851) is called only
 # for sidecar listeners (listener.go:426, listener_inbound.go:380), never by buildGatewayListeners
-# (gateway.go:125), so a Gateway server there still becomes a listener that collides.
+# (gateway.go:118), so a Gateway server there still becomes a listener that collides.
 RESERVED_PORTS: dict[int, ReservedPort] = {
     15000: ReservedPort(15000, "Envoy's admin interface (bound to 127.0.0.1 only)", (), False),
     15020: ReservedPort(15020, "pilot-agent's status and merged-metrics server",

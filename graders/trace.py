@@ -530,8 +530,8 @@ class _Tracer:
 
     def _tcp(self, ls: ListenerServer) -> None:
         """A plain TCP server gets a filter chain only from the first VirtualService (in istiod's order)
-        with a ``tcp`` rule matching it (buildGatewayNetworkFiltersFromTCPRoutes, gateway.go:867); with
-        none, the listener has no filter chain and istiod omits it (gateway.go:210, 80)."""
+        with a ``tcp`` rule matching it (buildGatewayNetworkFiltersFromTCPRoutes, gateway.go:849); with
+        none, the listener has no filter chain and istiod omits it (gateway.go:81, 217)."""
         for vs in mesh.virtual_services_for_proxy(self.state, ls.gateway.meta.key, self.proxy_ns):
             if not mesh.tcp_hosts_match(ls.server, ls.gateway, vs):
                 continue

@@ -459,7 +459,7 @@ def test_issue10_item5_redirect_code_is_honoured(tmp_path, code, status):
 
 
 def test_issue10_item6_gateway_and_virtualservice_hosts_are_compared_case_sensitively(tmp_path):
-    """host.Names.Intersection is exact-string (pkg/config/host/names.go:82, name.go:64); istiod lower-cases
+    """host.Names.Intersection is exact-string (pkg/config/host/names.go:83, name.go:64); istiod lower-cases
     only the resulting domain (gateway.go:489)."""
     text = docs(gateway(hosts='"foo.com"'), virtual_service(hosts='"Foo.com"'))
     assert run(tmp_path, text, host="foo.com", path="/productpage").outcome == "not-found"
@@ -500,8 +500,8 @@ spec:
 
 
 def test_issue10_item8_tcp_server_without_tcp_route_has_no_listener(tmp_path):
-    """No tcp route: no filter chain (gateway.go:867-899), and a listener without filter chains is omitted
-    (gateway.go:80, 210): connection refused, not connection-closed."""
+    """No tcp route: no filter chain (gateway.go:805-843), and a listener without filter chains is omitted
+    (gateway.go:81, 217): connection refused, not connection-closed."""
     text = TCP_GATEWAY.format(name="tcp-a", ts="2026-01-01T00:00:00Z", host="*")
     t = run(tmp_path, text, port=80)
     assert t.outcome == "connection-refused" and "no filter chain" in t.steps[-1].result

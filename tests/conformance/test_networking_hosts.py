@@ -7,7 +7,7 @@ Sources (each case id names the test, file and line):
 - TestVirtualServiceWithExportTo: pilot/pkg/model/push_context_test.go:2935
 
 istiod builds one virtual host per name in the intersection of a Gateway server's hosts (after its
-namespace filter) and a VirtualService's hosts (gateway.go:465-489), so the intersection is observable:
+namespace filter) and a VirtualService's hosts (gateway.go:440-489), so the intersection is observable:
 a request for a name in it is routed through the virtual host the trace names, any other gets 404.
 """
 

@@ -32,7 +32,7 @@ def one_vs(*rules: dict[str, Any]) -> str:
 
 def two_vs(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> str:
     """An older VirtualService ``first`` and a newer ``second`` on the same host: one virtual host, the
-    older one's routes first, then SortVHostRoutes moves catch-alls last (route.go:1610)."""
+    older one's routes first, then SortVHostRoutes moves catch-alls last (route.go:1621)."""
     return stream(APPS, GW, virtual_service("first", ["*"], ["gateway"], first, created=1),
                   virtual_service("second", ["*"], ["gateway"], second, created=2))
 
