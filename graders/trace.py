@@ -271,7 +271,7 @@ class _Tracer:
                      f"request has no SNI and takes the {plain.server.protocol} filter chain.",
                      *dict.fromkeys(ls.gateway.meta.ref for ls in tls))
         if mesh.protocol_family(plain.server.protocol) != "http":
-            self._tcp(plain)
+            self._tcp(plain, others=bool(tls))
         return [ls for ls in kept if mesh.protocol_family(ls.server.protocol) == "http"]
 
     def _virtual_host(self, servers: list[ListenerServer], pod: Pod) -> list[RouteCandidate]:
@@ -528,7 +528,7 @@ class _Tracer:
                  ref, vs.meta.ref)
         raise _Done("no-cluster")
 
-    def _tcp(self, ls: ListenerServer) -> None:
+    def _tcp(self, ls: ListenerServer, others: bool = False) -> None:
         """A plain TCP server gets a filter chain only from the first VirtualService (in istiod's order)
         with a ``tcp`` rule matching it (buildGatewayNetworkFiltersFromTCPRoutes, gateway.go:849); with
         none, the listener has no filter chain and istiod omits it (gateway.go:81, 217)."""
@@ -542,6 +542,12 @@ class _Tracer:
                              "plain HTTP request is relayed unchanged, so the destination application answers it.",
                              ls.gateway.meta.ref, vs.meta.ref, uncertain=True)
                     self._tcp_destination(vs, rule, ls)
+        if others:
+            self.add("protocol", f"The TCP server of {ls.gateway.meta.key} has no VirtualService with a matching tcp "
+                     "route, so istiod builds no filter chain for it ('listener missed network filter'); the "
+                     "listener keeps only its TLS filter chains, which a plain request does not match: the "
+                     "connection is closed.", ls.gateway.meta.ref)
+            raise _Done("connection-closed")
         self.add("protocol", f"The TCP server of {ls.gateway.meta.key} has no VirtualService with a matching tcp "
                  "route, so istiod builds no filter chain for it ('listener missed network filter') and omits a "
                  "listener without filter chains: nothing listens on this port and the connection is refused.",

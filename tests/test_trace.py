@@ -579,3 +579,13 @@ def test_issue10_item14_gateway_on_the_status_port_meets_the_bootstrap_listener(
     assert any("reserved" in s.result for s in t.steps if s.step == "listener")
     f = only(state_of(tmp_path, text), "GW-PORT-RESERVED")
     assert f.severity == "error" and "Gateway default/bookinfo-gateway" in f.resources
+
+
+def test_tcp_server_without_route_beside_tls_servers_leaves_only_their_filter_chains(tmp_path):
+    """An HTTPS server first, then a TCP server without a tcp route on the same port: the TLS filter chain
+    keeps the listener alive (gateway.go:201-206 appends the chains of each server port), the TCP server adds none,
+    so a plain request matches no chain and is closed rather than refused."""
+    https = gateway(port=443, protocol="HTTPS", created="2026-01-01T00:00:00Z", hosts='"a.example.com"')
+    tcp = TCP_GATEWAY.format(name="tcp-a", ts="2026-01-02T00:00:00Z", host="b.example.com").replace("8080", "443")
+    t = run(tmp_path, docs(https, tcp), port=443)
+    assert t.outcome == "connection-closed" and "keeps only its TLS filter chains" in t.steps[-1].result
