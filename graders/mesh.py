@@ -54,7 +54,7 @@ def host_subset_of(n: str, o: str) -> bool:
 
 
 def hosts_intersect(a: str, b: str) -> str | None:
-    """The names two host patterns share, as ``host.Names.Intersection`` computes it (names.go:82):
+    """The names two host patterns share, as ``host.Names.Intersection`` computes it (names.go:83):
     ``a`` when it is a subset of ``b``, else ``b`` when it is a subset of ``a``, else None.
     Case-sensitive: ``foo.com`` and ``Foo.com`` share nothing."""
     if host_subset_of(a, b):
@@ -223,7 +223,7 @@ TLS_FAMILY = {"HTTPS", "TLS"}
 
 
 def protocol_family(protocol: str) -> str:
-    """Servers istiod can keep together on one port (mergeGateways, pilot/pkg/model/gateway.go:294-409):
+    """Servers istiod can keep together on one port (mergeGateways, pilot/pkg/model/gateway.go:289-409):
     plain HTTP ones share a route table ("http"), HTTPS and TLS ones split by SNI ("tls"); anything else
     (TCP, MONGO, ...) is an opaque protocol that takes the port alone."""
     if protocol in HTTP_FAMILY:
@@ -233,6 +233,34 @@ def protocol_family(protocol: str) -> str:
     return protocol.lower()
 
 
+def can_merge(plain: str, protocol: str) -> bool:
+    """canMergeProtocols (pilot/pkg/model/gateway.go:513) as mergeGateways calls it (:304): a server can
+    join the plain-text server already on its port only when both are HTTP-family."""
+    return protocol_family(plain) == "http" and protocol_family(protocol) == "http"
+
+
+def merge_port(servers: list[ListenerServer]) -> tuple[list[ListenerServer], list[ListenerServer],
+                                                       ListenerServer | None]:
+    """mergeGateways (pilot/pkg/model/gateway.go:289-409) for the servers landing on one port, in merge order:
+    (kept, rejected, the plain-text server). The first server that is not HTTPS/TLS becomes the port's
+    plain-text server; once there is one, a later server is kept only if both are HTTP-family (a second
+    TCP server, an HTTPS after HTTP, ... are skipped with "conflict with existing server"). HTTPS/TLS
+    servers that come before any plain-text one are kept beside it, as separate filter chains by SNI."""
+    kept: list[ListenerServer] = []
+    rejected: list[ListenerServer] = []
+    plain: ListenerServer | None = None
+    for ls in servers:
+        if plain is None:
+            kept.append(ls)
+            if protocol_family(ls.server.protocol) != "tls":
+                plain = ls
+        elif can_merge(plain.server.protocol, ls.server.protocol):
+            kept.append(ls)
+        else:
+            rejected.append(ls)
+    return kept, rejected, plain
+
+
 @dataclass(frozen=True)
 class ReservedPort:
     """A port the proxy's own bootstrap or pilot-agent already uses in every gateway pod."""
@@ -240,16 +268,27 @@ class ReservedPort:
     port: int
     owner: str  # what already listens there
     paths: tuple[str, ...]  # path prefixes it answers with 200 (others: 404); () = not reachable from outside
-    exact: bool  # True when the pod-level effect is read from Istio's source, False when inferred
+    exact: bool  # True when the pod-level effect is read from Istio's and Envoy's source, False when inferred
+
+    @property
+    def collision(self) -> str:
+        """What Envoy does with istiod's listener on this port."""
+        if self.exact:
+            return (f"its listener has the same name as the bootstrap's (0.0.0.0_{self.port}) and Envoy never "
+                    "replaces a static listener: it skips istiod's without an error (blockUpdate in Envoy's "
+                    "listener manager; the update is accepted, no NACK)")
+        return f"Envoy cannot bind it because {self.owner} already holds the port, so the listener is rejected"
 
 
 # Istio's reserved proxy ports that collide on a gateway pod. The Envoy bootstrap
-# (tools/packaging/common/envoy_bootstrap.json at 1.30.3) declares static listeners named
-# 0.0.0.0_15021 (route prefix /healthz/ready to pilot-agent) and 0.0.0.0_15090 (/stats/prometheus),
-# and the admin interface on 127.0.0.1:15000; pilot-agent serves 15020 on every address. istiod's
+# (tools/packaging/common/envoy_bootstrap.json at 1.30.3, lines 563-580 and 709-770) declares static
+# listeners named 0.0.0.0_15021 (route prefix /healthz/ready to pilot-agent) and 0.0.0.0_15090
+# (/stats/prometheus), and the admin interface on 127.0.0.1:15000; pilot-agent serves 15020 on every
+# address. istiod names a gateway listener <bind>_<port> (getListenerName, gateway.go:329), so on 15021
+# and 15090 it has the static listener's name, which Envoy never updates. istiod's
 # reserved-port check (conflictWithReservedListener, pilot/pkg/model/context.go:851) is called only
 # for sidecar listeners (listener.go:426, listener_inbound.go:380), never by buildGatewayListeners
-# (gateway.go:125), so a Gateway server there still becomes a listener that collides.
+# (gateway.go:118), so a Gateway server there still becomes a listener that collides.
 RESERVED_PORTS: dict[int, ReservedPort] = {
     15000: ReservedPort(15000, "Envoy's admin interface (bound to 127.0.0.1 only)", (), False),
     15020: ReservedPort(15020, "pilot-agent's status and merged-metrics server",

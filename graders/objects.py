@@ -244,7 +244,7 @@ def _string_match(m: Any, field: str) -> StringMatch | None:
 def _match_map(m: Mapping, key: str, where: str, *, lower: bool = False,
                null_ok: bool = True) -> tuple[tuple[str, StringMatch], ...]:
     """``headers``, ``withoutHeaders`` or ``queryParams``: name -> StringMatch, where a null or ``{}``
-    condition (and in withoutHeaders regex ``*``, which istiod special-cases) means 'present'."""
+    condition (and regex ``*``, which istiod turns into a presence match) means 'present'."""
     out = []
     for name, value in _get(m, key, dict, {}, where).items():
         field = f"{where}{key}.{name}"
@@ -253,7 +253,7 @@ def _match_map(m: Mapping, key: str, where: str, *, lower: bool = False,
         if value is None and not null_ok:
             raise Invalid(field, "cannot be null", "write {} to match any value of a present header")
         sm = _string_match(value, field) or StringMatch("present", "")
-        if key == "withoutHeaders" and sm == StringMatch("regex", "*"):
+        if sm == StringMatch("regex", "*"):  # canBeConvertedToPresentMatch (route/route.go:1165), all three maps
             sm = StringMatch("present", "")
         out.append((name.lower() if lower else name, sm))
     return tuple(out)

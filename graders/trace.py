@@ -9,8 +9,9 @@ where that behaviour is uncertain the step says so instead of guessing.
 
 Outcomes: ok (routed; the status is the application's), unreachable (no external path),
 connection-refused (no listener or no such Service port), not-found (gateway 404 NR),
-no-healthy-upstream (503 UH), no-cluster (503 NC), and connection-closed (an HTTPS/TLS-only or
-TCP listener: a plain HTTP request gets no HTTP response).
+no-healthy-upstream (503 UH), no-cluster (503 NC), and connection-closed (an HTTPS/TLS-only
+listener, or a TCP listener whose destination has no cluster or endpoint: a plain HTTP request gets
+no HTTP response). A TCP server with no matching ``tcp`` route has no listener at all (refused).
 """
 
 from __future__ import annotations
@@ -224,9 +225,8 @@ class _Tracer:
         if gateways:
             self.add("listener", f"{', '.join(gateways)} asks for a listener on {port.port}, which is reserved: "
                      f"{port.owner} already uses it in every gateway pod. istiod does not check reserved ports for "
-                     "gateways and builds the listener anyway; Envoy cannot add it next to the one already there, "
-                     "so it is refused (istioctl proxy-status shows the listener update rejected) and the Gateway's "
-                     "routes never apply here.", *gateways, uncertain=not port.exact)
+                     f"gateways and builds the listener anyway, but {port.collision}. The Gateway's routes never "
+                     "apply here.", *gateways, uncertain=not port.exact)
         else:
             self.add("listener", f"Port {port.port} is reserved: {port.owner} listens there in every gateway pod.",
                      uncertain=not port.exact)
@@ -251,27 +251,28 @@ class _Tracer:
         return ""
 
     def _protocol(self, servers: list[ListenerServer]) -> list[ListenerServer]:
-        first = servers[0]
-        family = mesh.protocol_family(first.server.protocol)
-        kept = [ls for ls in servers if mesh.protocol_family(ls.server.protocol) == family]
-        rejected = [ls for ls in servers if mesh.protocol_family(ls.server.protocol) != family]
-        if family not in ("http", "tls"):
-            # Plain TCP (or another opaque protocol) cannot be merged at all (canMergeProtocols,
-            # pilot/pkg/model/gateway.go:513): every later server on the port is skipped, whatever its hosts.
-            kept, rejected = [first], servers[1:]
+        kept, rejected, plain = mesh.merge_port(servers)
         for ls in rejected:
+            first = plain or kept[0]
             self.add("protocol", f"Server {ls.server.protocol} of {ls.gateway.meta.key} conflicts with the "
-                     f"{first.server.protocol} server that came first on this port; istiod rejects it "
-                     "(\"conflict with existing server\", pilot/pkg/model/gateway.go:308).",
+                     f"{first.server.protocol} server of {first.gateway.meta.key} that came first on this port; "
+                     "istiod rejects it (\"conflict with existing server\", pilot/pkg/model/gateway.go:298).",
                      ls.gateway.meta.ref)
-        if family not in ("http", "tls"):
-            self._tcp(first)
-        if family != "http":
+        if plain is None:
+            first = kept[0]
             self.add("protocol", f"The listener serves {first.server.protocol} (from {first.gateway.meta.key}); a "
-                     "plain HTTP request does not match its TLS/TCP filter chain and the connection is closed "
+                     "plain HTTP request does not match its TLS filter chains and the connection is closed "
                      "without an HTTP response.", first.gateway.meta.ref)
             raise _Done("connection-closed")
-        return kept
+        tls = [ls for ls in kept if mesh.protocol_family(ls.server.protocol) == "tls"]
+        if tls:
+            self.add("protocol", f"The listener also has TLS filter chains (servers of "
+                     f"{', '.join(dict.fromkeys(ls.gateway.meta.key for ls in tls))}), chosen by SNI; a plain "
+                     f"request has no SNI and takes the {plain.server.protocol} filter chain.",
+                     *dict.fromkeys(ls.gateway.meta.ref for ls in tls))
+        if mesh.protocol_family(plain.server.protocol) != "http":
+            self._tcp(plain, others=bool(tls))
+        return [ls for ls in kept if mesh.protocol_family(ls.server.protocol) == "http"]
 
     def _virtual_host(self, servers: list[ListenerServer], pod: Pod) -> list[RouteCandidate]:
         host = mesh.strip_port(self.req.host)
@@ -527,10 +528,10 @@ class _Tracer:
                  ref, vs.meta.ref)
         raise _Done("no-cluster")
 
-    def _tcp(self, ls: ListenerServer) -> None:
+    def _tcp(self, ls: ListenerServer, others: bool = False) -> None:
         """A plain TCP server gets a filter chain only from the first VirtualService (in istiod's order)
-        with a ``tcp`` rule matching it (buildGatewayNetworkFiltersFromTCPRoutes, gateway.go:867); with
-        none, the listener has no filter chain and istiod omits it (gateway.go:210, 80)."""
+        with a ``tcp`` rule matching it (buildGatewayNetworkFiltersFromTCPRoutes, gateway.go:849); with
+        none, the listener has no filter chain and istiod omits it (gateway.go:81, 217)."""
         for vs in mesh.virtual_services_for_proxy(self.state, ls.gateway.meta.key, self.proxy_ns):
             if not mesh.tcp_hosts_match(ls.server, ls.gateway, vs):
                 continue
@@ -541,6 +542,12 @@ class _Tracer:
                              "plain HTTP request is relayed unchanged, so the destination application answers it.",
                              ls.gateway.meta.ref, vs.meta.ref, uncertain=True)
                     self._tcp_destination(vs, rule, ls)
+        if others:
+            self.add("protocol", f"The TCP server of {ls.gateway.meta.key} has no VirtualService with a matching tcp "
+                     "route, so istiod builds no filter chain for it ('listener missed network filter'); the "
+                     "listener keeps only its TLS filter chains, which a plain request does not match: the "
+                     "connection is closed.", ls.gateway.meta.ref)
+            raise _Done("connection-closed")
         self.add("protocol", f"The TCP server of {ls.gateway.meta.key} has no VirtualService with a matching tcp "
                  "route, so istiod builds no filter chain for it ('listener missed network filter') and omits a "
                  "listener without filter chains: nothing listens on this port and the connection is refused.",

@@ -459,7 +459,7 @@ def test_issue10_item5_redirect_code_is_honoured(tmp_path, code, status):
 
 
 def test_issue10_item6_gateway_and_virtualservice_hosts_are_compared_case_sensitively(tmp_path):
-    """host.Names.Intersection is exact-string (pkg/config/host/names.go:82, name.go:64); istiod lower-cases
+    """host.Names.Intersection is exact-string (pkg/config/host/names.go:83, name.go:64); istiod lower-cases
     only the resulting domain (gateway.go:489)."""
     text = docs(gateway(hosts='"foo.com"'), virtual_service(hosts='"Foo.com"'))
     assert run(tmp_path, text, host="foo.com", path="/productpage").outcome == "not-found"
@@ -500,8 +500,8 @@ spec:
 
 
 def test_issue10_item8_tcp_server_without_tcp_route_has_no_listener(tmp_path):
-    """No tcp route: no filter chain (gateway.go:867-899), and a listener without filter chains is omitted
-    (gateway.go:80, 210): connection refused, not connection-closed."""
+    """No tcp route: no filter chain (gateway.go:805-843), and a listener without filter chains is omitted
+    (gateway.go:81, 217): connection refused, not connection-closed."""
     text = TCP_GATEWAY.format(name="tcp-a", ts="2026-01-01T00:00:00Z", host="*")
     t = run(tmp_path, text, port=80)
     assert t.outcome == "connection-refused" and "no filter chain" in t.steps[-1].result
@@ -511,7 +511,7 @@ def test_issue10_item8_tcp_server_without_tcp_route_has_no_listener(tmp_path):
 
 def test_issue10_item8_second_tcp_server_on_a_port_is_dropped_whatever_its_hosts(tmp_path):
     """canMergeProtocols(TCP, TCP) is false (pilot/pkg/model/gateway.go:513): the newer server is skipped with
-    'conflict with existing server' (:308), although the hosts differ."""
+    'conflict with existing server' (:298), although the hosts differ."""
     text = docs(TCP_GATEWAY.format(name="tcp-a", ts="2026-01-01T00:00:00Z", host="a.example.com"),
                 TCP_GATEWAY.format(name="tcp-b", ts="2026-01-02T00:00:00Z", host="b.example.com"), TCP_ROUTE)
     f = only(state_of(tmp_path, text), "GW-CONFLICT")
@@ -579,3 +579,13 @@ def test_issue10_item14_gateway_on_the_status_port_meets_the_bootstrap_listener(
     assert any("reserved" in s.result for s in t.steps if s.step == "listener")
     f = only(state_of(tmp_path, text), "GW-PORT-RESERVED")
     assert f.severity == "error" and "Gateway default/bookinfo-gateway" in f.resources
+
+
+def test_tcp_server_without_route_beside_tls_servers_leaves_only_their_filter_chains(tmp_path):
+    """An HTTPS server first, then a TCP server without a tcp route on the same port: the TLS filter chain
+    keeps the listener alive (gateway.go:201-206 appends the chains of each server port), the TCP server adds none,
+    so a plain request matches no chain and is closed rather than refused."""
+    https = gateway(port=443, protocol="HTTPS", created="2026-01-01T00:00:00Z", hosts='"a.example.com"')
+    tcp = TCP_GATEWAY.format(name="tcp-a", ts="2026-01-02T00:00:00Z", host="b.example.com").replace("8080", "443")
+    t = run(tmp_path, docs(https, tcp), port=443)
+    assert t.outcome == "connection-closed" and "keeps only its TLS filter chains" in t.steps[-1].result

@@ -8,7 +8,7 @@ Stronger than IST0145 in three ways, each a real source of confusion:
 - the finding names the winner (oldest creationTimestamp, then name, then namespace: istiod's
   merge order) and the effect (HTTP: merged, older route wins a shared path; HTTPS/TLS with an
   identical host: the newer server is dropped; another protocol on the port, or a second plain TCP
-  server whatever its hosts: rejected, pilot/pkg/model/gateway.go:304-313).
+  server whatever its hosts: rejected, pilot/pkg/model/gateway.go:296-301).
 
 It is linear in the number of servers: each new host is looked up in indexes of the hosts seen
 before it (exact names, wildcard suffixes, and every proper suffix of a seen name), so finding
@@ -25,6 +25,7 @@ from graders.analyzers import Analyzer
 from graders.catalogue import Finding, finding
 from graders.mesh import (
     bound_virtual_services,
+    can_merge,
     gateway_pods,
     hosts_intersect,
     privileged_dropped,
@@ -115,7 +116,7 @@ def effect(state: State, winner: Entry, loser: Entry, identical: bool, proxy_ns:
     if fw == fl and fw not in ("http", "tls"):
         return "error", (f"A plain {winner.server.protocol} listener cannot be shared: {MERGE_ORDER}, so istiod keeps "
                          f"{w}'s server and skips the newer one of {lo} whatever its hosts (\"conflict with existing "
-                         "server\", pilot/pkg/model/gateway.go:308; canMergeProtocols, :513): a TCP connection carries "
+                         "server\", pilot/pkg/model/gateway.go:298; canMergeProtocols, :513): a TCP connection carries "
                          "no Host header or SNI to choose between them.")
     if fw != fl:
         return "error", (f"The listener already serves {winner.server.protocol} from {w} (merged first: "
@@ -162,15 +163,19 @@ def run(state: State) -> Iterator[Finding]:
     for (workload, listener, bind), entries in groups.items():
         if len({id(e.gateway) for e in entries}) < 2:
             continue
-        index = HostIndex()
-        first_protocol: Entry | None = None
+        # Hosts overlap only within a protocol family: TLS servers that came before the port's plain-text
+        # server sit beside it as separate filter chains (mesh.merge_port).
+        indexes: dict[str, HostIndex] = defaultdict(HostIndex)
+        plain: Entry | None = None
         pairs: dict[tuple[str, str], tuple[Entry, Entry, list[str], list[bool]]] = {}
         for entry in entries:
+            family = protocol_family(entry.server.protocol)
+            index = indexes[family]
             winner = index.oldest_overlap(entry)
-            if first_protocol is None:
-                first_protocol = entry
-            elif _cannot_merge(first_protocol, entry) and first_protocol.gateway is not entry.gateway:
-                winner = first_protocol if winner is None or first_protocol.order < winner.order else winner
+            if plain is not None and plain.gateway is not entry.gateway and _cannot_merge(plain, entry):
+                winner = plain  # skipped whatever its hosts ("conflict with existing server")
+            if plain is None and family != "tls":
+                plain = entry
             if winner is not None:
                 key = (winner.gateway.meta.key, entry.gateway.meta.key)
                 _, _, hosts, identical = pairs.setdefault(key, (winner, entry, [], [False]))
@@ -194,14 +199,14 @@ def run(state: State) -> Iterator[Finding]:
 
 def _mergeable(a: Entry, b: Entry) -> bool:
     """Can istiod put both servers on one listener (HTTP with HTTP, TLS with TLS by SNI)?"""
-    return not _cannot_merge(a, b)
+    fa, fb = protocol_family(a.server.protocol), protocol_family(b.server.protocol)
+    return fa == fb and fa in ("http", "tls")
 
 
 def _cannot_merge(first: Entry, entry: Entry) -> bool:
-    """Does the first server on a port make istiod skip ``entry`` whatever the hosts? A different
-    protocol family, or two plain TCP (opaque) servers (canMergeProtocols, gateway.go:513)."""
-    fa, fb = protocol_family(first.server.protocol), protocol_family(entry.server.protocol)
-    return fa != fb or fa not in ("http", "tls")
+    """Does the port's plain-text server make istiod skip ``entry`` whatever the hosts? Unless both are
+    HTTP-family (canMergeProtocols, gateway.go:513; see mesh.merge_port)."""
+    return not can_merge(first.server.protocol, entry.server.protocol)
 
 
 def _why_older(winner: Gateway, loser: Gateway) -> str:

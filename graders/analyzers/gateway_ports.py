@@ -65,8 +65,8 @@ def _reserved_effect(listener: int) -> tuple[str, str] | None:
         answers = (f"clients reaching port {listener} get its answers ({', '.join(port.paths)} 200, anything else "
                    "404)" if port.paths else "nothing outside the pod can reach it")
         return "error", (f"{port.owner} already uses it in every gateway pod. istiod does not check reserved ports "
-                         "for gateways (only for sidecars) and builds the listener anyway; Envoy refuses it next to "
-                         f"the one already there, so {answers} and this server's routes never apply.")
+                         f"for gateways (only for sidecars) and builds the listener anyway, but {port.collision}; "
+                         f"so {answers} and this server's routes never apply.")
     if listener in SIDECAR_PORTS:
         return "warning", (f"it is {SIDECAR_PORTS[listener]}. Nothing binds it in a gateway pod, so the listener "
                            "works today, but Istio documents the port as reserved and a proxy that captures "

@@ -270,3 +270,49 @@ def test_tls_and_https_servers_share_a_port_without_rejection(tmp_path):
     result = trace(tmp_path, objects, port=443, host="foo.example.com")
     assert result["outcome"] == "connection-closed"
     assert not any("rejects" in s["result"] for s in result["steps"])
+
+
+def test_gateways_on_80_and_8080_collide_on_the_resolved_listener(tmp_path):
+    """TestBuildGatewayListeners core/gateway_test.go:2865: Service port 80 resolves to targetPort 8080
+    (resolvePorts, pilot/pkg/model/gateway.go:482), so a Gateway on 80 and one on 8080 share listener 8080.
+    Deliberately better than istioctl: IST0145 compares the declared ports and stays silent here."""
+    objects = stream(app("a"), app("b"), gateway("old", server(80, "shop.example.com"), created=0),
+                     gateway("new", server(8080, "shop.example.com"), created=1),
+                     virtual_service("a", ["shop.example.com"], ["old"], [rule(dest("a"))]),
+                     virtual_service("b", ["shop.example.com"], ["new"], [rule(dest("b"))]))
+    assert _conflicts(analyze(tmp_path, objects)) == [("error", "Gateway default/old", "Gateway default/new")]
+    assert outcome(trace(tmp_path, objects, host="shop.example.com")) == ("ok", None, "default/a")
+
+
+@pytest.mark.parametrize(("declared", "expected", "finding"), [(80, ("ok", None, "default/web"), False),
+                                                               (8080, ("no-cluster", 503, None), True)])
+def test_omitted_destination_port_uses_the_gateway_server_port(tmp_path, declared, expected, finding):
+    """GetDestinationCluster (route/route.go:362-368), as TestHTTPGateway "httpsRedirect on https" shows
+    (gateway_simulation_test.go:558, expectation at :582: simpleRoute's host b has no port, the server's
+    port is 443, the cluster is outbound|443||b.default). A multi-port Service without a port in the route
+    gets the Gateway server's declared port. Deliberately better than istioctl: IST0112 warns on every
+    omitted port; the engine reports only a fallback port the Service lacks, and the trace agrees."""
+    objects = stream(app("web", ports=(80, 9090)), gateway("gw", server(declared, "*")),
+                     virtual_service("web", ["*"], ["gw"], [rule(dest("web"))]))
+    assert outcome(trace(tmp_path, objects)) == expected
+    assert bool(findings(analyze(tmp_path, objects), "VS-DESTINATION-PORT-MISMATCH")) is finding
+
+
+HTTPS_SERVER = server(443, "shop.example.com", protocol="HTTPS", tls={"mode": "SIMPLE", "credentialName": "shop"})
+
+
+@pytest.mark.parametrize(("https_first", "expected", "conflicts"), [
+    (True, ("ok", None, "default/a"), []),
+    (False, ("ok", None, "default/a"), [("error", "Gateway default/plain", "Gateway default/secure")]),
+])
+def test_https_and_http_on_one_port_depend_on_which_came_first(tmp_path, https_first, expected, conflicts):
+    """mergeGateways (pilot/pkg/model/gateway.go:296-300 and :339-347): a server joins the port's plain-text
+    server only if both are HTTP, so an HTTPS server after an HTTP one is skipped ("conflict with existing
+    server"); an HTTP server after an HTTPS one becomes the plain-text server beside the HTTPS filter chain.
+    TestMergeGatewaysHttpsFirstBug (model/gateway_test.go:439) checks the same two orders with binds.
+    A plain HTTP request reaches the HTTP routes either way."""
+    objects = stream(app("a"), gateway("secure", HTTPS_SERVER, created=0 if https_first else 1),
+                     gateway("plain", server(443, "shop.example.com"), created=1 if https_first else 0),
+                     virtual_service("a", ["shop.example.com"], ["plain"], [rule(dest("a"))]))
+    assert outcome(trace(tmp_path, objects, port=443, host="shop.example.com")) == expected
+    assert _conflicts(analyze(tmp_path, objects)) == conflicts
