@@ -281,6 +281,17 @@ def test_no_page_is_wider_than_a_desktop_window(visits):
     assert not too_wide, f"pages wider than {DESKTOP['width']} px: {too_wide}"
 
 
+def test_the_four_numbers_table_fits_a_desktop_column(visits):
+    """Chapter 3's table of object paths once ran past its column on a desktop; the paths now wrap
+    after their dots (_static/code-breaks.js) instead."""
+    page = visits["chapters/03-ports.html"].page
+    overflow = page.evaluate("""() => { const t = document.querySelector('article table');
+        const box = t.closest('.pst-scrollable-table-container') || t;
+        return [box.scrollWidth, box.clientWidth, t.querySelectorAll('code wbr').length]; }""")
+    assert overflow[2] > 0, "no break points were added to the table's object paths"
+    assert overflow[0] <= overflow[1], f"the table is wider than its column at {DESKTOP['width']} px: {overflow}"
+
+
 @pytest.fixture(scope="module")
 def phone_visits(visits):
     """The same loaded pages, re-laid out at a phone's width (390 px)."""
