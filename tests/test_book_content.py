@@ -118,18 +118,52 @@ def bookcell():
         sys.path.remove(str(CHAPTERS))
 
 
-def test_page_guard_passes_when_the_tool_agrees(bookcell, capsys):
-    bookcell.run("python -m graders analyze chapters/examples/ports-7070.yaml", expect=1,
-                 codes=("GW-PORT-NOT-ON-SERVICE",))
-    bookcell.run("python -m graders trace chapters/examples/ports-80.yaml --port 80 --path /productpage",
-                 outcome="ok")
-    out = capsys.readouterr().out
-    assert out.startswith("$ python -m graders analyze chapters/examples/ports-7070.yaml")
-    assert "[exit code 1]" in out and "[exit code 0]" in out
+def test_page_guard_passes_when_the_tool_agrees(bookcell):
+    page = bookcell.Page()
+    analyzed = bookcell.render("python -m graders analyze chapters/examples/ports-7070.yaml", expect=1,
+                               codes=("GW-PORT-NOT-ON-SERVICE",), page=page)
+    traced = bookcell.render("python -m graders trace chapters/examples/ports-80.yaml --port 80 --path /productpage",
+                             outcome="ok", page=page)
+    assert analyzed.problems == [] and traced.problems == []
+    assert analyzed.html.startswith('<div class="course-run"><pre class="course-cmd">$ python -m graders analyze '
+                                    "chapters/examples/ports-7070.yaml</pre>")
+    assert "exit code 1" in analyzed.html, "a non-zero exit code is part of what the reader must see"
+    assert "exit code 0" not in traced.html, "exit code 0 is noise on every example"
 
 
-@pytest.mark.parametrize("kwargs", [{"expect": 0}, {"codes": ("GW-CONFLICT",)}, {"outcome": "ok"}],
-                         ids=["exit-code", "finding", "outcome"])
+def test_outputs_are_laid_out_for_a_browser(bookcell):
+    """No terminal hard-wraps, the banner once per page, and a trace folded down to its deciding step."""
+    page = bookcell.Page()
+    first = bookcell.render("python -m graders analyze", page=page)
+    assert "Mode: simulated" in first.html
+    first = bookcell.render("python -m graders analyze chapters/examples/ports-7070.yaml", page=page)
+    assert "Mode: simulated" not in first.html, "same mode, other files: the banner is not repeated"
+    message = first.data["findings"][0]["message"]
+    assert len(message) > 100 and bookcell.html.escape(message, quote=False) in first.html, \
+        "the finding's sentence is shown whole, for the browser to wrap"
+    assert "\n  " in first.text, "(the same command's text output is hard-wrapped for a terminal)"
+    second = bookcell.render("python -m graders trace chapters/examples/ports-7070.yaml --port 80 --path /productpage",
+                             page=page)
+    assert "Mode: simulated" not in second.html, "the banner is repeated on the same page"
+    steps = second.data["steps"]
+    assert len(steps) > 1
+    shown, folded = second.html.split("</details>")[-1], second.html.split("</details>")[0]
+    assert "<details>" in second.html and f"[{steps[0]['step']}]" in folded
+    assert f"[{steps[-1]['step']}]" in shown, "the step that stopped the request is not hidden"
+    ok = bookcell.render("python -m graders trace chapters/examples/ports-80.yaml --port 80 --path /productpage",
+                         page=page)
+    visible = [part.split("</details>")[-1] for part in ok.html.split("<details>")]
+    assert ok.data["outcome"] == "ok" and any("[route]" in part for part in visible), \
+        "a request that reached the application shows the route that matched it"
+    focused = bookcell.render("python -m graders trace chapters/examples/ports-80.yaml --port 80 --path /productpage",
+                              focus="listener", page=page)
+    visible = [part.split("</details>")[-1] for part in focused.html.split("<details>")]
+    assert any("[listener]" in part for part in visible) and focused.html.count("<details>") == 2
+
+
+@pytest.mark.parametrize("kwargs", [{"expect": 0}, {"codes": ("GW-CONFLICT",)}, {"outcome": "ok"},
+                                    {"outcome": "connection-refused", "focus": "no-such-step"}],
+                         ids=["exit-code", "finding", "outcome", "focus"])
 def test_page_guard_fails_the_build_when_a_claim_drifts(bookcell, kwargs):
     with pytest.raises(AssertionError, match="no longer holds"):
         bookcell.run("python -m graders trace chapters/examples/ports-7070.yaml --port 80 --path /productpage"
@@ -157,3 +191,39 @@ def test_built_pages_show_no_execution_errors():
         html = page.read_text(encoding="utf-8")
         assert "Traceback (most recent call last)" not in html, page.name
         assert "AssertionError" not in html, page.name
+
+
+def test_figures_are_numbered_per_chapter():
+    sys.path.insert(0, str(CHAPTERS))
+    try:
+        booksite = importlib.import_module("booksite")
+    finally:
+        sys.path.remove(str(CHAPTERS))
+    book_wide = {"chapters/01-why-gateway": {"figure": {"id1": (2,), "id2": (3,)}},
+                 "chapters/05-adding-gateways": {"figure": {"id3": (7,)}},
+                 "chapters/troubleshooting": {"figure": {"id4": (10,)}}}
+    assert booksite.per_chapter(book_wide) == {
+        "chapters/01-why-gateway": {"figure": {"id1": (1, 1), "id2": (1, 2)}},
+        "chapters/05-adding-gateways": {"figure": {"id3": (5, 1)}},
+        "chapters/troubleshooting": {"figure": {"id4": (1,)}}}
+
+
+@needs_build
+def test_site_has_per_chapter_figure_numbers_the_footer_and_no_lab_quiz_code():
+    ch5 = (SITE / "chapters" / "05-adding-gateways.html").read_text(encoding="utf-8")
+    assert re.search(r"Fig\. 5\.1", ch5), "chapter 5's first figure is Fig. 5.1"
+    assert "Written for Istio 1.30" in ch5, "the footer configured in _config.yml"
+    for lab in (SITE / "labs").glob("*.html"):
+        assert "answer=" not in lab.read_text(encoding="utf-8"), f"{lab.name} shows a quiz's answer in its code"
+    setup = (SITE / "chapters" / "00-setup.html").read_text(encoding="utf-8")
+    assert "pinned_toolchain" not in setup, "chapter 0 shows the Python that prints its version table"
+
+
+@pytest.mark.parametrize("chapter", NUMBERED, ids=lambda p: p.stem)
+def test_self_check_answers_are_folded(chapter):
+    """Answers printed right after the questions are read before the reader has thought."""
+    text = chapter.read_text(encoding="utf-8")
+    block = text[text.index("Self-check"):]
+    block = block[:block.index("\n:::")]
+    assert not re.search(r"\*\([^)]", block), "an answer *(...)* sits right after its question"
+    assert re.search(r":class: dropdown", text[text.index("Self-check"):]), "the answers follow, folded"

@@ -30,7 +30,11 @@ KNOWN_PAGE_ERROR = "Identifier 'THEBE_JS_URL' has already been declared"
 # Pages that draw diagrams at build time (graphviz -> SVG).
 DIAGRAM_PAGES = [f"chapters/{name}.html" for name in (
     "00-setup", "01-why-gateway", "02-gateway-resource", "03-ports", "04-conflicts", "05-adding-gateways",
-    "06-egress", "07-gateway-api")]
+    "06-egress", "07-gateway-api", "troubleshooting")]
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 720}  # Playwright's default viewport, which `visits` uses
+# Smallest label a diagram may show on a phone, in CSS pixels.
+MIN_LABEL_PX = 11
 SCREENSHOT_PAGES = ["intro.html", "chapters/03-ports.html", "chapters/04-conflicts.html",
                     "chapters/analyzer-codes.html"]
 # Folders of the build that hold assets, not pages.
@@ -226,17 +230,6 @@ def test_diagrams_are_svg(visits, page_path):
         assert re.search(r"<text[^>]*>", text), f"{src} has no labels (empty drawing?)"
 
 
-def test_search_finds_targetport(browser, base_url):
-    page = browser.new_page()
-    try:
-        load(page, base_url + "search.html?q=targetPort")
-        page.wait_for_selector("#search-results ul.search li", timeout=30_000)
-        hits = page.eval_on_selector_all("#search-results ul.search li a", "els => els.map(e => e.href)")
-        assert any("chapters/03-ports.html" in h for h in hits), f"search missed the ports chapter: {hits}"
-    finally:
-        page.close()
-
-
 def test_screenshots_of_key_pages(browser, base_url):
     """Pictures for a human reviewer; the test only checks that they were taken."""
     SCREENSHOTS.mkdir(exist_ok=True)
@@ -250,5 +243,160 @@ def test_screenshots_of_key_pages(browser, base_url):
         load(page, base_url + "search.html?q=targetPort")
         page.wait_for_selector("#search-results ul.search li", timeout=30_000)
         page.screenshot(path=str(SCREENSHOTS / "search.png"))
+    finally:
+        page.close()
+
+
+def widest(page) -> tuple[int, int, list[str]]:
+    """The page's scroll width, its viewport width, and, when the page is too wide, the chain of
+    elements down to the smallest one whose removal makes it fit (text overflowing its box has no
+    box of its own, so it is found by hiding elements one at a time, then put back)."""
+    return page.evaluate("""() => {
+      const W = document.documentElement.clientWidth, wide = () => document.documentElement.scrollWidth > W;
+      const path = [];
+      let candidates = wide() ? [...document.body.children] : [];
+      while (candidates.length) {
+        let found = null;
+        for (const c of candidates) {
+          const before = c.style.display; c.style.display = 'none';
+          const fits = !wide(); c.style.display = before;
+          if (fits) { found = c; break; }
+        }
+        if (!found) break;
+        path.push(found.tagName.toLowerCase() + (found.className ? '.' + String(found.className).split(' ')[0] : ''));
+        candidates = [...found.children];
+      }
+      const last = path.length ? path.slice(-3) : [];
+      return [document.documentElement.scrollWidth, W, last];
+    }""")
+
+
+def test_no_page_is_wider_than_a_desktop_window(visits):
+    too_wide = {}
+    for page_path, visit in visits.items():
+        assert visit.page.viewport_size == DESKTOP
+        width, window, culprits = widest(visit.page)
+        if width > window:
+            too_wide[page_path] = (width, culprits)
+    assert not too_wide, f"pages wider than {DESKTOP['width']} px: {too_wide}"
+
+
+def test_the_four_numbers_table_fits_a_desktop_column(visits):
+    """Chapter 3's table of object paths once ran past its column on a desktop; the paths now wrap
+    after their dots (_static/code-breaks.js) instead."""
+    page = visits["chapters/03-ports.html"].page
+    overflow = page.evaluate("""() => { const t = document.querySelector('article table');
+        const box = t.closest('.pst-scrollable-table-container') || t;
+        return [box.scrollWidth, box.clientWidth, t.querySelectorAll('code wbr').length]; }""")
+    assert overflow[2] > 0, "no break points were added to the table's object paths"
+    assert overflow[0] <= overflow[1], f"the table is wider than its column at {DESKTOP['width']} px: {overflow}"
+
+
+@pytest.fixture(scope="module")
+def phone_visits(visits):
+    """The same loaded pages, re-laid out at a phone's width (390 px)."""
+    for visit in visits.values():
+        visit.page.set_viewport_size(PHONE)
+    for visit in visits.values():
+        visit.page.wait_for_timeout(50)
+    yield visits
+    for visit in visits.values():
+        visit.page.set_viewport_size(DESKTOP)
+
+
+def test_no_page_is_wider_than_a_phone(phone_visits):
+    too_wide = {}
+    for page_path, visit in phone_visits.items():
+        width, window, culprits = widest(visit.page)
+        if width > window:
+            too_wide[page_path] = (width, culprits)
+    assert not too_wide, f"pages wider than a {PHONE['width']} px phone (page width, what sticks out): {too_wide}"
+
+
+def diagram_label_sizes(page) -> list[tuple[str, float]]:
+    """For each diagram: its file and the on-screen size of its smallest label, in CSS pixels
+    (font size in the drawing's units x displayed width / the drawing's own width)."""
+    return page.evaluate("""() => [...document.querySelectorAll('div.graphviz object')].map(o => {
+        const svg = o.contentDocument && o.contentDocument.querySelector('svg');
+        if (!svg) return [o.data, -1];
+        const sizes = [...svg.querySelectorAll('text')].map(t => parseFloat(t.getAttribute('font-size')));
+        const scale = o.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+        return [o.data.split('/').pop(), Math.min(...sizes) * scale];
+      })""")
+
+
+@pytest.mark.parametrize("page_path", DIAGRAM_PAGES)
+def test_diagram_labels_stay_readable_on_a_phone(phone_visits, page_path):
+    page = phone_visits[page_path].page
+    page.wait_for_function("() => [...document.querySelectorAll('div.graphviz object')]"
+                           ".every(o => o.contentDocument && o.contentDocument.querySelector('svg'))", timeout=10_000)
+    sizes = diagram_label_sizes(page)
+    assert sizes, f"{page_path} has no diagram"
+    small = [(name, round(px, 1)) for name, px in sizes if px < MIN_LABEL_PX]
+    assert not small, f"{page_path}: labels smaller than {MIN_LABEL_PX} px at {PHONE['width']} px: {small}"
+
+
+@pytest.mark.parametrize("toggle, drawer, shows", [
+    (".bd-header-article .primary-toggle", "#pst-primary-sidebar-modal", "Chapters"),
+    (".bd-header-article .secondary-toggle", "#pst-secondary-sidebar-modal", "The four numbers"),
+], ids=["menu", "contents"])
+def test_phone_buttons_open_their_drawers(browser, base_url, toggle, drawer, shows):
+    """The theme once bound these buttons' handler to hidden header icons: tapping them did nothing."""
+    page = browser.new_page(viewport=PHONE)
+    try:
+        load(page, base_url + "chapters/03-ports.html")
+        button = page.locator(toggle).first
+        assert button.is_visible(), f"{toggle} is not shown on a phone"
+        panel = page.locator(drawer)
+        assert not panel.is_visible(), f"{drawer} is open before anything was tapped"
+        button.click()
+        page.wait_for_timeout(600)
+        box = panel.bounding_box()
+        assert panel.is_visible() and box is not None and box["width"] > 200, \
+            f"tapping {toggle} did not open {drawer}: {box}"
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] + 1, f"{drawer} is off screen: {box}"
+        link = panel.get_by_text(shows).first
+        assert link.is_visible(), f"{drawer} opened without its links ({shows!r} not visible)"
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"phone_{drawer.strip('#')}.png"))
+    finally:
+        page.close()
+
+
+def test_desktop_has_one_header_row_with_one_search_box(browser, base_url):
+    page = browser.new_page(viewport=DESKTOP)
+    try:
+        load(page, base_url + "chapters/03-ports.html")
+        boxes = [b for b in page.locator(".search-button-field, .bd-search").all() if b.is_visible()]
+        assert len(boxes) == 1, f"{len(boxes)} search boxes on a desktop page"
+        header = page.locator("#pst-header, header.bd-header")
+        assert header.count() == 0 or not header.first.is_visible(), "a second header row is shown"
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("query", ["targetPort", "8080", "30080", "8443"])
+def test_search_finds_the_ports_chapter(browser, base_url, query):
+    """Port numbers included: Sphinx's search drops queries made only of digits (_static/search-digits.js)."""
+    page = browser.new_page()
+    try:
+        load(page, base_url + f"search.html?q={query}")
+        page.wait_for_selector("#search-results ul.search li", timeout=30_000)
+        hits = page.eval_on_selector_all("#search-results ul.search li a", "els => els.map(e => e.href)")
+        assert any("chapters/03-ports.html" in h for h in hits), f"search for {query} missed the ports chapter: {hits}"
+    finally:
+        page.close()
+
+
+def test_phone_screenshots(browser, base_url):
+    """Pictures of the phone layout for a human reviewer."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport=PHONE)
+    try:
+        for page_path in ["chapters/01-why-gateway.html", "chapters/03-ports.html", "chapters/troubleshooting.html"]:
+            load(page, base_url + page_path)
+            out = SCREENSHOTS / ("phone_" + page_path.replace("/", "_").removesuffix(".html") + ".png")
+            page.screenshot(path=str(out), full_page=True)
+            assert out.stat().st_size > 10_000, f"{out} looks blank"
     finally:
         page.close()
