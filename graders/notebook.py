@@ -338,9 +338,13 @@ def quiz_bundle(question: str, options: Sequence[str], answer: int, explanation:
     """The question as its own output: options lettered, the answer folded (HTML) or spelled out (text)."""
     text = "\n".join([question, *(f"  {LETTERS[i]}) {o}" for i, o in enumerate(options)),
                       f"Answer: {LETTERS[answer]}) {options[answer]}. {explanation}"])
-    items = "".join(f"<li>{_esc(o)}</li>" for o in options)
+    # Letters written out, not <ol type="a">: JupyterLab's sanitizer drops the type, and the answer
+    # buttons say a, b, c.
+    items = "".join(f"<div class='igc-option' style='margin:0.15em 0 0.15em 1em'>{LETTERS[i]}) {_esc(o)}</div>"
+                    for i, o in enumerate(options))
     return {"text/plain": text,
-            "text/html": f"<div class='igc-quiz'><strong>{_esc(question)}</strong><ol type='a'>{items}</ol>"
+            "text/html": f"<div class='igc-quiz'><strong>{_esc(question)}</strong><div style='margin:0.3em 0'>"
+                         f"{items}</div>"
                          f"<details><summary>Show the answer</summary>{LETTERS[answer]}) {_esc(options[answer])}. "
                          f"{_esc(explanation)}</details></div>"}
 
