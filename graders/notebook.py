@@ -313,8 +313,9 @@ class LabSession:
 
     def _refresh(self) -> None:
         """Update every panel this session showed to the last grading (by display id): a panel showing
-        an older result would contradict the report. Batch grading shows no one, so it skips this."""
-        if os.environ.get(BATCH_ENV):
+        an older result would contradict the report. Batch grading shows no one, and outside a kernel
+        (a plain Python shell) an update would only print the panel again, so both skip this."""
+        if os.environ.get(BATCH_ENV) or not _live_kernel():
             return
         for check_id, handle in self._panels:
             handle.update(self._bundle(check_id), raw=True)
