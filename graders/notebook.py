@@ -58,7 +58,7 @@ STATUS_STYLE = {
 _MUTED = "#57606a"
 
 
-def _esc(text: str) -> str:
+def rich_text(text: str) -> str:
     """Escape for HTML, rendering `code` spans as <code>."""
     parts = html.escape(text).split("`")
     return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
@@ -88,14 +88,14 @@ def check_html(chk: CheckResult) -> str:
     _, fg, bg = STATUS_STYLE[status]
     out = [f'<div class="igc-check igc-{status}" style="border-left:4px solid {fg};background:{bg};'
            f'padding:0.5em 0.8em;margin:0.4em 0;border-radius:4px">',
-           f'<div>{badge(status)}<strong>{_esc(chk.title)}</strong> <span style="color:{_MUTED}">'
-           f'({_esc(chk.id)}, {_points(chk, status)})</span></div>',
-           f'<div style="color:{fg};margin-top:0.2em">{_esc(chk.message)}</div>']
+           f'<div>{badge(status)}<strong>{rich_text(chk.title)}</strong> <span style="color:{_MUTED}">'
+           f'({rich_text(chk.id)}, {_points(chk, status)})</span></div>',
+           f'<div style="color:{fg};margin-top:0.2em">{rich_text(chk.message)}</div>']
     if status == "failed" and chk.hints:
-        out.append(f'<div style="margin-top:0.3em"><strong>Hint:</strong> {_esc(chk.hints[0])}</div>')
+        out.append(f'<div style="margin-top:0.3em"><strong>Hint:</strong> {rich_text(chk.hints[0])}</div>')
         for more in chk.hints[1:]:
             out.append(f'<details style="margin-top:0.2em"><summary>Still stuck? Another hint</summary>'
-                       f'{_esc(more)}</details>')
+                       f'{rich_text(more)}</details>')
     out.append("</div>")
     return "".join(out)
 
@@ -113,11 +113,13 @@ def tally(result: LabResult) -> str:
 def lab_html(result: LabResult, when: str = "") -> str:
     ok = result.all_passed
     _, fg, _ = STATUS_STYLE["passed" if ok else "failed"]
-    head = (f'<div class="igc-lab"><div style="font-size:1.1em"><strong>{_esc(result.lab)}: {_esc(result.title)}'
+    head = (f'<div class="igc-lab"><div style="font-size:1.1em"><strong>{rich_text(result.lab)}: '
+            f'{rich_text(result.title)}'
             f'</strong> — <span style="color:{fg}"><strong>score {result.score}/{result.max_score}</strong>'
             f'{" (all checks passed)" if ok else ""}</span> <span style="color:{_MUTED}">({tally(result)})</span></div>'
-            f'<div style="color:{_MUTED};font-size:0.9em">{_esc(_banner(result))}</div>')
-    tail = (f'<div style="color:{_MUTED}">Stuck? The background is in <code>{_esc(result.chapter)}.md</code>.</div>'
+            f'<div style="color:{_MUTED};font-size:0.9em">{rich_text(_banner(result))}</div>')
+    tail = (f'<div style="color:{_MUTED}">Stuck? The background is in '
+            f'<code>{rich_text(result.chapter)}.md</code>.</div>'
             if result.chapter and not ok else "")
     return head + "".join(check_html(c) for c in result.checks) + tail + _stamp_html(when) + "</div>"
 
@@ -128,7 +130,7 @@ MODE_NOTES = {"simulated": "simulated lab cluster: requests are traced, not sent
 
 
 def _stamp_html(when: str) -> str:
-    return (f'<div class="igc-when" style="color:{_MUTED};font-size:0.8em">graded at {_esc(when)}</div>'
+    return (f'<div class="igc-when" style="color:{_MUTED};font-size:0.8em">graded at {rich_text(when)}</div>'
             if when else "")
 
 
@@ -139,8 +141,8 @@ def check_bundle(chk: CheckResult, result: LabResult, when: str = "") -> dict[st
     mode = MODE_NOTES.get(result.mode, result.mode)
     stamp = f"; graded at {when}" if when else ""
     text = "\n".join([*check_lines(chk), f"   ({mode}{stamp})"])
-    note = (f'<div class="igc-when" style="color:{_MUTED};font-size:0.8em;margin-top:-0.3em">{_esc(mode)}'
-            f'{_esc(stamp)}</div>')
+    note = (f'<div class="igc-when" style="color:{_MUTED};font-size:0.8em;margin-top:-0.3em">{rich_text(mode)}'
+            f'{rich_text(stamp)}</div>')
     return {"text/plain": text, "text/html": check_html(chk) + note, MIME_CHECK: chk.to_json()}
 
 
@@ -157,7 +159,7 @@ def error_bundle(err: GraderError, lab_id: str, when: str = "") -> dict[str, Any
     return {"text/plain": text, MIME_ERROR: {"lab": lab_id, "message": str(err), "exit_code": err.exit_code},
             "text/html": f'<div class="igc-error" style="border-left:4px solid {fg};background:{bg};'
                          f'padding:0.5em 0.8em">{badge("failed")}<strong>Could not grade.</strong> '
-                         f'{_esc(str(err))}{_stamp_html(when)}</div>'}
+                         f'{rich_text(str(err))}{_stamp_html(when)}</div>'}
 
 
 BATCH_ENV = "GRADERS_BATCH_OUT"  # set by `python -m graders grade` in every kernel it starts
@@ -311,8 +313,9 @@ class LabSession:
 
     def _refresh(self) -> None:
         """Update every panel this session showed to the last grading (by display id): a panel showing
-        an older result would contradict the report. Batch grading shows no one, so it skips this."""
-        if os.environ.get(BATCH_ENV):
+        an older result would contradict the report. Batch grading shows no one, and outside a kernel
+        (a plain Python shell) an update would only print the panel again, so both skip this."""
+        if os.environ.get(BATCH_ENV) or not _live_kernel():
             return
         for check_id, handle in self._panels:
             handle.update(self._bundle(check_id), raw=True)
@@ -338,11 +341,15 @@ def quiz_bundle(question: str, options: Sequence[str], answer: int, explanation:
     """The question as its own output: options lettered, the answer folded (HTML) or spelled out (text)."""
     text = "\n".join([question, *(f"  {LETTERS[i]}) {o}" for i, o in enumerate(options)),
                       f"Answer: {LETTERS[answer]}) {options[answer]}. {explanation}"])
-    items = "".join(f"<li>{_esc(o)}</li>" for o in options)
+    # Letters written out, not <ol type="a">: JupyterLab's sanitizer drops the type, and the answer
+    # buttons say a, b, c.
+    items = "".join(f"<div class='igc-option' style='margin:0.15em 0 0.15em 1em'>{LETTERS[i]}) {rich_text(o)}</div>"
+                    for i, o in enumerate(options))
     return {"text/plain": text,
-            "text/html": f"<div class='igc-quiz'><strong>{_esc(question)}</strong><ol type='a'>{items}</ol>"
-                         f"<details><summary>Show the answer</summary>{LETTERS[answer]}) {_esc(options[answer])}. "
-                         f"{_esc(explanation)}</details></div>"}
+            "text/html": f"<div class='igc-quiz'><strong>{rich_text(question)}</strong><div style='margin:0.3em 0'>"
+                         f"{items}</div>"
+                         f"<details><summary>Show the answer</summary>{LETTERS[answer]}) {rich_text(options[answer])}. "
+                         f"{rich_text(explanation)}</details></div>"}
 
 
 def quiz(question: str, options: Sequence[str], answer: int, explanation: str) -> None:
@@ -374,8 +381,8 @@ def _quiz_widget(options: Sequence[str], answer: int, explanation: str) -> Any:
             return
         right = choice.index == answer
         verdict = (f"{badge('passed')}Right." if right else
-                   f"{badge('failed')}Not quite: the answer is {LETTERS[answer]}) “{_esc(options[answer])}”.")
-        feedback.value = f"<div>{verdict} {_esc(explanation)}</div>"
+                   f"{badge('failed')}Not quite: the answer is {LETTERS[answer]}) “{rich_text(options[answer])}”.")
+        feedback.value = f"<div>{verdict} {rich_text(explanation)}</div>"
 
     button.on_click(grade)
     return w.VBox([w.HBox([choice, button]), feedback])

@@ -135,7 +135,7 @@ def test_widgets_are_outputs_of_their_own_beside_readable_panels_and_questions(t
     assert quiz_cells
     for cell in quiz_cells:
         readable = [o for o in cell.outputs if "text/html" in o.get("data", {})]
-        assert len(readable) == 1 and "<ol type='a'>" in readable[0]["data"]["text/html"]
+        assert len(readable) == 1 and "a) " in readable[0]["data"]["text/html"]
         assert "Answer: " in readable[0]["data"]["text/plain"]
         assert any(WIDGET in o.get("data", {}) for o in cell.outputs), "answer buttons beside the question"
     for o in outputs_with(nb, MIME_CHECK) + outputs_with(nb, MIME_LAB):

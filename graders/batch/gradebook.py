@@ -8,7 +8,8 @@ Canvas import (``canvas.csv``): the columns Canvas's own gradebook export starts
 ID, SIS User ID, SIS Login ID, Section -- then one assignment column named
 ``<assignment name> (<assignment id>)``. Canvas matches learners by ID / SIS User ID / SIS Login ID,
 so those come from the roster (columns canvas_id, sis_user_id, sis_login_id, section); without a
-roster value the learner id is used as SIS Login ID. A "Points Possible" row follows the header,
+roster value the learner id is used as SIS Login ID (``canvas_notes`` says so in the run's output). A
+"Points Possible" row follows the header,
 as in Canvas's export. Error rows get an EMPTY score: Canvas leaves a blank cell unchanged, while 0
 would overwrite a grade the instructor may have entered by hand.
 """
@@ -47,6 +48,20 @@ def fmt_points(value: Any) -> str:
     if value is None:
         return ""
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+STATUSES = ("passed", "failed", "blocked", "not-evaluated")
+
+
+def check_status(c: Mapping[str, Any]) -> str:
+    """A harvested check's status: its own when it carries one, else derived as the check command does
+    (a check not run because an earlier one failed says "skipped: needs ...")."""
+    status = c.get("status")
+    if status in STATUSES:
+        return str(status)
+    if c.get("passed"):
+        return "passed"
+    return "blocked" if str(c.get("message") or "").startswith("skipped:") else "failed"
 
 
 def check_columns(results: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -102,3 +117,22 @@ def canvas_csv(results: Sequence[Mapping[str, Any]], roster: Mapping[str, Any], 
                     cell((entry.sis_login_id if entry else "") or r["learner"]), cell(entry.section if entry else ""),
                     score])
     return buf.getvalue()
+
+
+def canvas_notes(canvas: str, roster_given: bool) -> list[str]:
+    """Lines for the run's output saying which canvas.csv columns are empty and why (a CSV cannot carry a
+    comment Canvas would ignore). Read from the CSV itself, so they describe exactly the file written."""
+    rows = list(csv.reader(io.StringIO(canvas)))[2:]
+    if not rows:
+        return []
+    if not roster_given:
+        return ["canvas.csv: ID, SIS User ID and Section are empty because no --roster was given; Canvas matches "
+                "each row by SIS Login ID, which holds the learner id (the submission's folder or zip name). Check "
+                "that those are Canvas login ids, or pass --roster with canvas_id, sis_user_id, sis_login_id and "
+                "section columns."]
+    unmatched = sorted(r[3] for r in rows if not r[1] and not r[2])
+    if not unmatched:
+        return []
+    shown = ", ".join(unmatched[:5]) + (f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else "")
+    return [f"canvas.csv: {len(unmatched)} of {len(rows)} rows have no ID and no SIS User ID ({shown}): the roster "
+            "has no canvas_id or sis_user_id for them; Canvas matches them by SIS Login ID alone."]

@@ -100,4 +100,8 @@ def run(args: argparse.Namespace) -> int:
         return 130
     print(f"{report.graded} graded, {report.errors} error ({report.executed} run now, {report.kept} unchanged "
           f"and kept) -> {where}")
+    from graders.batch.gradebook import canvas_notes
+
+    for note in canvas_notes((out / "canvas.csv").read_text(encoding="utf-8"), bool(args.roster)):
+        print(note)
     return EXIT_FINDINGS if report.errors else EXIT_OK
