@@ -93,7 +93,8 @@ class Deadline:
         return self.end - time.monotonic()
 
     def passed(self) -> bool:
-        return self.expired or self.remaining() <= 0
+        """Expired, or so nearly that a socket timeout capped at what was left has just fired."""
+        return self.expired or self.remaining() <= 0.1
 
     @contextlib.contextmanager
     def doing(self, step: str) -> Iterator[None]:
@@ -132,6 +133,13 @@ class Deadline:
             self._watched.discard(obj)
 
 
+def add_argument(p: Any, default: float = DEFAULT_READ_DEADLINE) -> None:
+    """``--deadline SECONDS`` for a command that reads a cluster."""
+    p.add_argument("--deadline", type=seconds_arg, default=default, metavar="SECONDS",
+                   help=f"give up talking to the cluster after this many seconds in all (credential plugin, every "
+                        f"request, port-forward and probe; default {default:g}); the error names the slow step")
+
+
 def current() -> Deadline | None:
     return _CURRENT.get()
 
@@ -165,18 +173,11 @@ def _tracked(base: type) -> type:
         dl = current()
         if dl is not None:
             dl.watch(self)
-            self._graders_deadline = dl
         return base.request(self, *args, **kwargs)
 
-    def getresponse(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return base.getresponse(self, *args, **kwargs)  # reads the whole body (preload_content)
-        finally:
-            dl = self.__dict__.pop("_graders_deadline", None)
-            if dl is not None:
-                dl.unwatch(self)
-
-    return type(f"Deadline{base.__name__}", (base,), {"request": request, "getresponse": getresponse})
+    # No unwatch after the response: the kubernetes client reads the body later (preload_content=False),
+    # so the connection stays watched until the deadline ends; shutting an idle pooled one then is harmless.
+    return type(f"Deadline{base.__name__}", (base,), {"request": request})
 
 
 def install(api_client: Any) -> None:

@@ -394,6 +394,8 @@ def _transport_reason(err: object, timeout: float) -> str:
     if isinstance(reason, urllib3.exceptions.NameResolutionError) or "name or service not known" in low \
             or "nodename nor servname" in low or "failed to resolve" in low or "name resolution" in low:
         return "the server's host name does not resolve (DNS); check the server URL in the kubeconfig"
+    if isinstance(reason, urllib3.exceptions.ProtocolError) or "incompleteread" in low or "connection broken" in low:
+        return f"the answer was cut off before its end ({text[:160]})"
     if isinstance(reason, urllib3.exceptions.SSLError) or "ssl" in low or "certificate" in low:
         return f"TLS handshake failed ({text[:160]}); check the server URL and certificate data in the kubeconfig"
     # NewConnectionError subclasses ConnectTimeoutError in urllib3 2, so look at "refused" first.
