@@ -181,14 +181,12 @@ def _tracked(base: type) -> type:
 
 
 def install(api_client: Any) -> None:
-    """Make every connection of a kubernetes ``ApiClient`` interruptible by the deadline in force."""
-    import urllib3
-    from urllib3.connection import HTTPConnection, HTTPSConnection
+    """Make every connection of a kubernetes ``ApiClient`` interruptible by the deadline in force.
 
-    pools = {"http": type("DeadlineHTTPPool", (urllib3.HTTPConnectionPool,),
-                          {"ConnectionCls": _tracked(HTTPConnection)}),
-             "https": type("DeadlineHTTPSPool", (urllib3.HTTPSConnectionPool,),
-                           {"ConnectionCls": _tracked(HTTPSConnection)})}
+    The pool classes the client's manager already uses (plain, proxy or SOCKS) are kept; only their
+    connection class gains the watch."""
     manager = api_client.rest_client.pool_manager
     manager.clear()
-    manager.pool_classes_by_scheme = pools
+    manager.pool_classes_by_scheme = {
+        scheme: type(f"Deadline{pool.__name__}", (pool,), {"ConnectionCls": _tracked(pool.ConnectionCls)})
+        for scheme, pool in manager.pool_classes_by_scheme.items()}

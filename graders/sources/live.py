@@ -143,7 +143,8 @@ def new_api_client(context: str | None, kubeconfig: str | None, *, timeout: floa
     try:
         # persist_config=False: a token refresh must never rewrite the learner's kubeconfig.
         loader = _get_kube_config_loader(filename=path, active_context=name, persist_config=False)
-        loader._load_from_exec_plugin = lambda: _exec_credentials(loader, name)  # bounded, one clear line
+        # The client's exec step, replaced by one bounded by the deadline and failing in one clear line.
+        loader._load_from_exec_plugin = lambda: "exec" in loader._user and _exec_credentials(loader, name)
         _check_server(str(loader._cluster.safe_get("server") or ""), name, path)
         loader.load_and_set(cfg)
     except (ConfigException, OSError, ValueError, KeyError, TypeError) as err:

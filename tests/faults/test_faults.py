@@ -249,7 +249,8 @@ def test_a_dns_failure_is_not_called_a_timeout(tmp_path: Path) -> None:
 # --- options are validated when parsed --------------------------------------------------------------------
 @pytest.mark.parametrize("argv", [["snapshot", "--timeout", "nan"], ["snapshot", "--timeout", "inf"],
                                   ["analyze", "--deadline", "0"], ["check", "1", "--deadline", "-3"],
-                                  ["lab", "reset", "3", "--deadline", "inf"]])
+                                  ["lab", "reset", "3", "--deadline", "inf"],
+                                  ["grade", "x", "--lab", "lab01", "--out", "y", "--timeout", "inf"]])
 def test_bad_seconds_are_refused_when_parsed(argv: list[str]) -> None:
     rc, _, err, _ = graders(*argv)
     assert rc == 2 and len(err.strip().splitlines()) == 1 and "positive, finite number of seconds" in err, err
