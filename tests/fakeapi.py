@@ -394,6 +394,7 @@ class FakeCluster:
         self.store: dict[tuple[str, str], dict[tuple[str, str], dict]] = {}
         self.clock = SEED_TIME
         self.rv = 1000
+        self.deferred_gc = False  # True: deleting an owner leaves its dependents (with a dangling owner) behind
         self.ip_counter = 10
 
     # -- resource types --------------------------------------------------------------------
@@ -659,6 +660,8 @@ class FakeCluster:
             ep = self.get(ep_rt, md.get("namespace", ""), md["name"]) if ep_rt else None
             if ep is not None and not ep["metadata"].get("ownerReferences") and (obj.get("spec") or {}).get("selector"):
                 del self.bucket(ep_rt)[(md["namespace"], md["name"])]
+        if self.deferred_gc:  # a real cluster's garbage collector takes a moment: dependents still there
+            return
         # Garbage collection: objects owned (transitively) by the deleted one.
         owned = [(g_p, key, o) for g_p, bucket in self.store.items() for key, o in bucket.items()
                  if any(r.get("uid") == md.get("uid") for r in o["metadata"].get("ownerReferences", []))]
