@@ -594,3 +594,15 @@ def test_ownership_chains_are_attributed() -> None:
             {**obj("Pod", "going", "15"), "metadata": {"name": "going", "uid": "15", "deletionTimestamp": "x"}}]
     assert [o["metadata"]["name"] for o in learner_objects(objs)] == [
         "mine", "mine-z", "orphan", "both", "manual", "a", "b"]
+
+
+def test_reset_reads_every_page_of_a_paging_api_server(env: tuple, capsys) -> None:
+    api = env[0]
+    baseline = set(objects(api))
+    assert lab(env, capsys, "setup", "3")[0] == 0
+    api.page_size = 2  # at most 2 items per LIST answer, then a continue token
+    api.clear_requests()
+    rc, out = lab(env, capsys, "reset", "3")
+    assert rc == 0, out
+    assert set(objects(api)) == baseline, "objects on later pages were not deleted"
+    assert any(r.query.get("continue") for r in api.calls("list"))
