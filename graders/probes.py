@@ -210,22 +210,32 @@ def _open_forward(configuration: Any, url: str, headers: Mapping[str, str], pod:
     dl = deadline.current()
     step = f"opening a port-forward to pod {pod} port {port}"
     result: dict[str, Any] = {}
+    lock = threading.Lock()
 
     def connect() -> None:
         try:
-            result["forward"] = portforward_call(configuration, "GET", url, headers=headers)
+            forward = portforward_call(configuration, "GET", url, headers=headers)
         except Exception as err:  # ApiException, or anything the WebSocket client raises: the grader's failure
             result["error"] = err
+            return
+        with lock:
+            if result.get("abandoned"):  # the deadline passed meanwhile: nobody will use or close it
+                forward.close()
+            else:
+                result["forward"] = forward
 
+    previous = websocket.getdefaulttimeout()
     websocket.setdefaulttimeout(min(timeout, dl.remaining()) if dl else timeout)
     try:
         worker = threading.Thread(target=connect, name="graders-port-forward", daemon=True)
         worker.start()
         worker.join(max(0.05, dl.remaining()) if dl else None)
     finally:
-        websocket.setdefaulttimeout(None)
-    if worker.is_alive():
-        raise dl.error(step) if dl else GraderSideError(f"{step} did not finish")
+        websocket.setdefaulttimeout(previous)
+    with lock:
+        if worker.is_alive():
+            result["abandoned"] = True
+            raise dl.error(step) if dl else GraderSideError(f"{step} did not finish")
     if "forward" in result:
         return result["forward"]
     raise GraderSideError(forward_failure(str(getattr(result["error"], "reason", "") or result["error"]), pod, port))
@@ -237,7 +247,7 @@ def forward_failure(reason: str, pod: str, port: int) -> str:
 
     status = re.search(r"Handshake status (\d{3})", reason)
     said = re.search(r'"message"\s*:\s*"((?:[^"\\]|\\.)*)"', reason)
-    message = " ".join((said.group(1) if said else "").split())[:240]
+    message = " ".join((said.group(1) if said else "").replace("\\", "").split())[:240]  # un-escape \" in the repr
     head = f"the grader could not open a port-forward to pod {pod} port {port}"
     tail = "; this is a problem of the grading, not of your configuration, and costs no points"
     if status and status.group(1) in ("401", "403"):

@@ -272,3 +272,22 @@ def test_a_refused_port_forward_is_an_error_not_lost_points(api: FaultyApiServer
     assert "could not open a port-forward to pod istio-system/istio-ingressgateway-" in line, line
     assert "refused it (HTTP 403: " in line and "costs no points" in line and "pods/portforward" in line
     assert "-+-+-" not in line and "audit-id" not in line.lower(), "no raw HTTP headers"
+
+
+@pytest.mark.parametrize(("fault", "words"), [
+    ({"kind": "status", "status": 500}, "could not open a port-forward to pod istio-system/istio-ingressgateway-"),
+    ({"kind": "silence"}, "gave up after 2 s (--deadline 2): opening a port-forward to pod istio-system/"),
+])
+def test_a_broken_port_forward_is_the_graders_error(api: FaultyApiServer, tmp_path: Path, fault: dict,
+                                                     words: str) -> None:
+    from graders.deadline import Deadline
+    from graders.errors import GraderError, GraderSideError
+    from graders.probes import PortForward, probe
+
+    api.inject("/api/v1/namespaces/istio-system/pods/", **fault)  # the port-forward, not the list of pods
+    started = time.monotonic()
+    expected = GraderSideError if fault["kind"] == "status" else GraderError  # silence: the deadline's error
+    with pytest.raises(expected) as err, Deadline(DEADLINE):
+        probe(PortForward(CONTEXT, api.write_kubeconfig(tmp_path / "config")), retries=3)
+    assert words in str(err.value) and "-+-+-" not in str(err.value)
+    assert time.monotonic() - started < DEADLINE + 3
