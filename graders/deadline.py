@@ -140,6 +140,18 @@ def add_argument(p: Any, default: float = DEFAULT_READ_DEADLINE) -> None:
                         f"request, port-forward and probe; default {default:g}); the error names the slow step")
 
 
+def cluster_scope(seconds: float, live: bool) -> contextlib.AbstractContextManager:
+    """A command's deadline when it talks to a cluster (``live``), else nothing. The kubernetes client
+    is imported first: loading code is not talking to the cluster, and takes a second on a busy machine."""
+    if not live:
+        return contextlib.nullcontext()
+    import kubernetes.client
+    import kubernetes.config
+    import kubernetes.stream.ws_client  # noqa: F401
+
+    return Deadline(seconds)
+
+
 def current() -> Deadline | None:
     return _CURRENT.get()
 

@@ -21,6 +21,7 @@ from an upstream. A gateway's own replies lack it and have an empty body (404 NR
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import time
@@ -189,9 +190,22 @@ def _via_port_forward(pf: PortForward, gateway: str, port: int, host: str, path:
                               f"(Service port {port})") from None
             raise err
         finally:
-            forward.close()
+            _close_forward(forward)
     finally:
         api.close()
+
+
+def _close_forward(forward: Any) -> None:
+    """Close our end, give the client's proxy thread a moment to close the WebSocket (it does once every
+    port is closed), then make sure its socket is closed: no connection is left for the interpreter."""
+    forward.close()
+    dl = deadline.current()
+    end = time.monotonic() + min(1.0, max(0.0, dl.remaining()) if dl else 1.0)
+    while getattr(forward.websocket, "sock", None) is not None and time.monotonic() < end:
+        time.sleep(0.01)
+    # When the server closed first, the proxy thread returns without closing the WebSocket's socket.
+    with contextlib.suppress(Exception):
+        forward.websocket.shutdown()
 
 
 def _open_forward(configuration: Any, url: str, headers: Mapping[str, str], pod: str, port: int,

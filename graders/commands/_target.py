@@ -28,6 +28,6 @@ def load_target(args: argparse.Namespace) -> State:
 
     if args.no_baseline and (args.snapshot or args.context):
         raise InputError("--no-baseline only applies to the simulated cluster; drop it with --snapshot/--context")
-    with deadline.Deadline(args.deadline):
+    with deadline.cluster_scope(args.deadline, live=bool(args.context or args.kubeconfig)):
         return load_state(args.paths, snapshot=args.snapshot, context=args.context, kubeconfig=args.kubeconfig,
                           baseline=not args.no_baseline)

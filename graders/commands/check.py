@@ -56,7 +56,8 @@ def _intermixed(base: type) -> type:
 def run(args: argparse.Namespace) -> int:
     from graders.labs import run as run_lab
 
-    with deadline.Deadline(args.deadline):  # the read and every live request and port-forward of the checks
+    # the read and every live request and port-forward of the checks
+    with deadline.cluster_scope(args.deadline, live=bool(args.context or args.kubeconfig)):
         result = run_lab(args.lab, paths=args.paths or None, snapshot=args.snapshot, context=args.context,
                          kubeconfig=args.kubeconfig, baseline=not args.no_baseline)
     if args.output == "json":

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     path = _check_output(args.output)  # before touching the cluster: bad input fails fast
     if args.probe_url:
         check_url(args.probe_url)
-    with deadline.Deadline(args.deadline):  # the read, the port-forwards and the probes: one deadline
+    with deadline.cluster_scope(args.deadline, live=True):  # the read, the port-forwards and the probes
         read = read_cluster(args.context, args.kubeconfig, timeout=args.timeout)
         probes = []
         if args.probe or args.probe_url:

@@ -114,10 +114,11 @@ def test_a_trickling_gateway_stops_snapshot_probes_at_the_deadline(api: FaultyAp
 # --- Retry-After, overload, pagination ---------------------------------------------------------------
 def test_a_single_429_with_retry_after_is_waited_for(api: FaultyApiServer, tmp_path: Path) -> None:
     fault = api.inject("/api/v1/pods", "status", status=429, retry_after="1", times=1)
-    rc, out, err, took = analyze(api.write_kubeconfig(tmp_path / "config"), "-o", "json")
+    rc, out, err, took = graders("analyze", "--context", CONTEXT, "--kubeconfig", api.write_kubeconfig(
+        tmp_path / "config"), "--deadline", "6", "-o", "json")  # room for the 1 s wait on a busy machine
     assert (rc, err) == (0, ""), err
     assert fault.hits == 1 and yaml.safe_load(out)["mode"] == "live"
-    assert took < DEADLINE + MARGIN
+    assert took < 6 + MARGIN
 
 
 def test_a_retry_after_beyond_the_deadline_says_so(api: FaultyApiServer, tmp_path: Path) -> None:
