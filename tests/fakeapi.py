@@ -16,10 +16,19 @@ Usage::
         ... run code under test ...
         assert [r.verb for r in api.requests] == [...]
 
+What a real cluster adds by itself, it adds too, so "only course objects here" checks meet what
+kind shows them: every namespace gets the ServiceAccount ``default`` and the ConfigMap
+``kube-root-ca.crt``; a Service with a selector gets an Endpoints of its name (its labels, no
+owner) and an EndpointSlice it owns; a Deployment's roll-out writes an Event. Discovery serves
+every namespaced kind a learner could create (and a few create-only ones, as a real server does).
+LISTs page when asked (``limit``/``continue``; ``page_size`` makes the server page on its own) and
+answer metadata only for ``Accept: ...;as=PartialObjectMetadataList``.
+
 Simplifications (deliberate, documented): strategic-merge patches are applied as JSON merge
 patches; server-side apply is create-or-replace of the applied fields; deletion is immediate
-(no finalizers); a Deployment's ReplicaSet and Pods appear, Ready, when it is created or its spec
-changes (deleted pods are not recreated); no watches. Since Istio 1.21
+(no finalizers) and so is garbage collection of dependents (``cluster.deferred_gc = True`` leaves
+them behind, as a real collector does for a moment); a Deployment's ReplicaSet and Pods appear,
+Ready, when it is created or its spec changes (deleted pods are not recreated); no watches. Since Istio 1.21
 ``istioctl install`` stores no IstioOperator resource, so the install.istio.io CRD is absent
 unless asked for (``operator_crd=True``).
 """
