@@ -93,7 +93,8 @@ class Deadline:
         return self.end - time.monotonic()
 
     def passed(self) -> bool:
-        return self.expired or self.remaining() <= 0
+        """Expired, or so nearly that a socket timeout capped at what was left has just fired."""
+        return self.expired or self.remaining() <= 0.1
 
     @contextlib.contextmanager
     def doing(self, step: str) -> Iterator[None]:
@@ -132,6 +133,25 @@ class Deadline:
             self._watched.discard(obj)
 
 
+def add_argument(p: Any, default: float = DEFAULT_READ_DEADLINE) -> None:
+    """``--deadline SECONDS`` for a command that reads a cluster."""
+    p.add_argument("--deadline", type=seconds_arg, default=default, metavar="SECONDS",
+                   help=f"give up talking to the cluster after this many seconds in all (credential plugin, every "
+                        f"request, port-forward and probe; default {default:g}); the error names the slow step")
+
+
+def cluster_scope(seconds: float, live: bool) -> contextlib.AbstractContextManager:
+    """A command's deadline when it talks to a cluster (``live``), else nothing. The kubernetes client
+    is imported first: loading code is not talking to the cluster, and takes a second on a busy machine."""
+    if not live:
+        return contextlib.nullcontext()
+    import kubernetes.client
+    import kubernetes.config
+    import kubernetes.stream.ws_client  # noqa: F401
+
+    return Deadline(seconds)
+
+
 def current() -> Deadline | None:
     return _CURRENT.get()
 
@@ -165,29 +185,20 @@ def _tracked(base: type) -> type:
         dl = current()
         if dl is not None:
             dl.watch(self)
-            self._graders_deadline = dl
         return base.request(self, *args, **kwargs)
 
-    def getresponse(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return base.getresponse(self, *args, **kwargs)  # reads the whole body (preload_content)
-        finally:
-            dl = self.__dict__.pop("_graders_deadline", None)
-            if dl is not None:
-                dl.unwatch(self)
-
-    return type(f"Deadline{base.__name__}", (base,), {"request": request, "getresponse": getresponse})
+    # No unwatch after the response: the kubernetes client reads the body later (preload_content=False),
+    # so the connection stays watched until the deadline ends; shutting an idle pooled one then is harmless.
+    return type(f"Deadline{base.__name__}", (base,), {"request": request})
 
 
 def install(api_client: Any) -> None:
-    """Make every connection of a kubernetes ``ApiClient`` interruptible by the deadline in force."""
-    import urllib3
-    from urllib3.connection import HTTPConnection, HTTPSConnection
+    """Make every connection of a kubernetes ``ApiClient`` interruptible by the deadline in force.
 
-    pools = {"http": type("DeadlineHTTPPool", (urllib3.HTTPConnectionPool,),
-                          {"ConnectionCls": _tracked(HTTPConnection)}),
-             "https": type("DeadlineHTTPSPool", (urllib3.HTTPSConnectionPool,),
-                           {"ConnectionCls": _tracked(HTTPSConnection)})}
+    The pool classes the client's manager already uses (plain, proxy or SOCKS) are kept; only their
+    connection class gains the watch."""
     manager = api_client.rest_client.pool_manager
     manager.clear()
-    manager.pool_classes_by_scheme = pools
+    manager.pool_classes_by_scheme = {
+        scheme: type(f"Deadline{pool.__name__}", (pool,), {"ConnectionCls": _tracked(pool.ConnectionCls)})
+        for scheme, pool in manager.pool_classes_by_scheme.items()}

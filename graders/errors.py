@@ -25,3 +25,8 @@ class InputError(GraderError):
 
 class ClusterError(GraderError):
     """The cluster could not be read (unreachable, forbidden, no such context)."""
+
+
+class GraderSideError(GraderError):
+    """Something the grader itself could not do (a port-forward refused or broken, a probe it could
+    not send): an error of the grading with the reason, never points lost by the learner."""

@@ -8,6 +8,11 @@ The static trace predicts what a request would get; a probe asks the running gat
   the targetPort behind the Service port, which works on any cluster (it needs ``pods/portforward``,
   see deploy/rbac/grader-readonly.yaml) and, like ``kubectl port-forward svc/...``, skips kube-proxy.
 
+Everything runs under the command's deadline (graders.deadline): sockets are cut when it passes,
+retries stop when no time is left, and the error names the step. What the grader itself cannot do
+(a port-forward the API server refuses or that breaks) raises ``GraderSideError``: the grading fails
+with the reason, the learner loses no points for it.
+
 ``classify`` tells who answered. ``server: istio-envoy`` is on every response that passed the
 gateway, so it proves nothing; ``x-envoy-upstream-service-time`` is only on responses that came
 from an upstream. A gateway's own replies lack it and have an empty body (404 NR route_not_found,
@@ -16,6 +21,7 @@ from an upstream. A gateway's own replies lack it and have an empty body (404 NR
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import time
@@ -25,7 +31,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from graders.errors import InputError
+from graders import deadline
+from graders.errors import GraderSideError, InputError
 from graders.state import ProbeRecord
 
 DEFAULT_GATEWAY = "istio-system/istio-ingressgateway"
@@ -66,6 +73,9 @@ def _exchange(sock: Any, host: str, path: str, method: str, headers: Mapping[str
     """One HTTP/1.1 request on a connected socket; returns (status, lower-cased headers, body excerpt)."""
     conn = http.client.HTTPConnection(host, timeout=timeout)
     conn.sock = sock
+    dl = deadline.current()
+    if dl is not None:
+        dl.watch(sock)  # a gateway that trickles its answer is cut off when the deadline passes
     try:
         conn.request(method, path, headers={"Host": host, "User-Agent": "istio-gateway-course-probe/1",
                                             "Accept": "*/*", "Connection": "close", **(headers or {})})
@@ -77,10 +87,14 @@ def _exchange(sock: Any, host: str, path: str, method: str, headers: Mapping[str
         raise _Failed(f"timeout: no response within {timeout:g} s") from None
     except ConnectionRefusedError:
         raise _Failed("connection refused") from None
-    except (http.client.RemoteDisconnected, http.client.BadStatusLine, ConnectionResetError, BrokenPipeError) as err:
+    except (http.client.HTTPException, ConnectionResetError, BrokenPipeError, OSError) as err:
+        if dl is not None and dl.passed():
+            raise dl.error() from None
         raise _Failed(f"connection reset: the connection closed without an HTTP response ({err.__class__.__name__})"
                       ) from None
     finally:
+        if dl is not None:
+            dl.unwatch(sock)
         conn.close()
 
 
@@ -100,11 +114,14 @@ def check_url(base: str) -> tuple[str, int]:
 def _via_url(base: str, host: str, path: str, method: str, headers: Mapping[str, str] | None,
              timeout: float) -> tuple[int, dict[str, str], str]:
     addr = check_url(base)
+    dl = deadline.current()
     try:
-        sock = socket.create_connection(addr, timeout=timeout)
+        sock = socket.create_connection(addr, timeout=min(timeout, dl.remaining()) if dl else timeout)
     except ConnectionRefusedError:
         raise _Failed(f"connection refused: nothing accepts connections on {addr[0]}:{addr[1]}") from None
     except TimeoutError:
+        if dl is not None and dl.passed():
+            raise dl.error() from None
         raise _Failed(f"timeout: connecting to {addr[0]}:{addr[1]} took over {timeout:g} s") from None
     except OSError as err:
         raise _Failed(f"error: {err}") from None
@@ -138,9 +155,6 @@ def _via_port_forward(pf: PortForward, gateway: str, port: int, host: str, path:
                       headers: Mapping[str, str] | None, timeout: float) -> tuple[int, dict[str, str], str]:
     from urllib.parse import quote
 
-    from kubernetes.client.exceptions import ApiException
-    from kubernetes.stream.ws_client import portforward_call
-
     from graders.sources.live import Missing, Reader, new_api_client
 
     namespace, _, name = gateway.partition("/")
@@ -164,11 +178,7 @@ def _via_port_forward(pf: PortForward, gateway: str, port: int, host: str, path:
         _method, url, auth_headers, _body, _post = api.param_serialize(
             "GET", f"/api/v1/namespaces/{namespace}/pods/{pod}/portforward", query_params=[("ports", str(pod_port))],
             auth_settings=["BearerToken"])
-        try:
-            forward = portforward_call(api.configuration, "GET", url, headers=auth_headers)
-        except ApiException as err:
-            raise _Failed(f"error: port-forward to pod {namespace}/{pod} failed: {err.reason or err.status}"
-                          ) from None
+        forward = _open_forward(api.configuration, url, auth_headers, f"{namespace}/{pod}", pod_port, pf.api_timeout)
         sock = forward.socket(pod_port)
         sock.settimeout(timeout)
         try:
@@ -180,9 +190,88 @@ def _via_port_forward(pf: PortForward, gateway: str, port: int, host: str, path:
                               f"(Service port {port})") from None
             raise err
         finally:
-            forward.close()
+            _close_forward(forward)
     finally:
         api.close()
+
+
+def _close_forward(forward: Any) -> None:
+    """Close our end, give the client's proxy thread a moment to close the WebSocket (it does once every
+    port is closed), then make sure its socket is closed: no connection is left for the interpreter."""
+    forward.close()
+    dl = deadline.current()
+    end = time.monotonic() + min(1.0, max(0.0, dl.remaining()) if dl else 1.0)
+    while getattr(forward.websocket, "sock", None) is not None and time.monotonic() < end:
+        time.sleep(0.01)
+    # When the server closed first, the proxy thread returns without closing the WebSocket's socket.
+    with contextlib.suppress(Exception):
+        forward.websocket.shutdown()
+
+
+def _open_forward(configuration: Any, url: str, headers: Mapping[str, str], pod: str, port: int,
+                  timeout: float) -> Any:
+    """The kubernetes client's port-forward (a WebSocket to the API server), bounded by the deadline.
+
+    Its handshake has no timeout of its own, so it runs in a helper thread the deadline can walk
+    away from. A refusal (403: the grader lacks ``create pods/portforward``) or a broken handshake
+    is the grader's failure, said in one line without the raw HTTP headers the client puts in it.
+    """
+    import threading
+
+    import websocket
+    from kubernetes.stream.ws_client import portforward_call
+
+    dl = deadline.current()
+    step = f"opening a port-forward to pod {pod} port {port}"
+    result: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def connect() -> None:
+        try:
+            forward = portforward_call(configuration, "GET", url, headers=headers)
+        except Exception as err:  # ApiException, or anything the WebSocket client raises: the grader's failure
+            result["error"] = err
+            return
+        with lock:
+            if result.get("abandoned"):  # the deadline passed meanwhile: nobody will use or close it
+                forward.close()
+            else:
+                result["forward"] = forward
+
+    previous = websocket.getdefaulttimeout()
+    websocket.setdefaulttimeout(min(timeout, dl.remaining()) if dl else timeout)
+    try:
+        worker = threading.Thread(target=connect, name="graders-port-forward", daemon=True)
+        worker.start()
+        worker.join(max(0.05, dl.remaining()) if dl else None)
+    finally:
+        websocket.setdefaulttimeout(previous)
+    with lock:
+        if worker.is_alive():
+            result["abandoned"] = True
+            raise dl.error(step) if dl else GraderSideError(f"{step} did not finish")
+    if "forward" in result:
+        return result["forward"]
+    raise GraderSideError(forward_failure(str(getattr(result["error"], "reason", "") or result["error"]), pod, port))
+
+
+def forward_failure(reason: str, pod: str, port: int) -> str:
+    """One line from the client's port-forward error, which embeds the handshake's raw HTTP headers."""
+    import re
+
+    status = re.search(r"Handshake status (\d{3})", reason)
+    said = re.search(r'"message"\s*:\s*"((?:[^"\\]|\\.)*)"', reason)
+    message = " ".join((said.group(1) if said else "").replace("\\", "").split())[:240]  # un-escape \" in the repr
+    head = f"the grader could not open a port-forward to pod {pod} port {port}"
+    tail = "; this is a problem of the grading, not of your configuration, and costs no points"
+    if status and status.group(1) in ("401", "403"):
+        return (f"{head}: the API server refused it (HTTP {status.group(1)}{': ' + message if message else ''})"
+                f"{tail}. Grant `create` on pods/portforward in the gateway's namespace (deploy/rbac/"
+                "grader-readonly.yaml) or grade with a context that has it")
+    if status:
+        return f"{head}: the API server answered HTTP {status.group(1)}{': ' + message if message else ''}{tail}"
+    first = " ".join(reason.split("-+-+-")[0].split())[:200] or "the connection failed"
+    return f"{head}: {first}{tail}"
 
 
 def probe(target: Target, gateway: str = DEFAULT_GATEWAY, port: int = 80, host: str = "localhost",
@@ -193,6 +282,12 @@ def probe(target: Target, gateway: str = DEFAULT_GATEWAY, port: int = 80, host: 
     Retries (with a short, growing pause) while the outcome looks transient: pods still becoming
     Ready or configuration not yet pushed. The last attempt is what is recorded.
     """
+    with deadline.within():
+        return _probe(target, gateway, port, host, path, method, timeout, retries, headers)
+
+
+def _probe(target: Target, gateway: str, port: int, host: str, path: str, method: str, timeout: float,
+           retries: int, headers: Mapping[str, str] | None) -> ProbeRecord:
     record = ProbeRecord(gateway=gateway, port=port, host=host, path=path, method=method)
     pause = 0.25
     for attempt in range(retries + 1):
@@ -208,6 +303,9 @@ def probe(target: Target, gateway: str = DEFAULT_GATEWAY, port: int = 80, host: 
             record = ProbeRecord(gateway=gateway, port=port, host=host, path=path, method=method, error=str(err),
                                  at=at)
         if attempt == retries or classify(record) not in RETRY_ON:
+            break
+        dl = deadline.current()
+        if dl is not None and dl.remaining() < pause + 0.5:  # no time for another try: report what we have
             break
         time.sleep(pause)
         pause *= 2

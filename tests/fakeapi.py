@@ -16,10 +16,19 @@ Usage::
         ... run code under test ...
         assert [r.verb for r in api.requests] == [...]
 
+What a real cluster adds by itself, it adds too, so "only course objects here" checks meet what
+kind shows them: every namespace gets the ServiceAccount ``default`` and the ConfigMap
+``kube-root-ca.crt``; a Service with a selector gets an Endpoints of its name (its labels, no
+owner) and an EndpointSlice it owns; a Deployment's roll-out writes an Event. Discovery serves
+every namespaced kind a learner could create (and a few create-only ones, as a real server does).
+LISTs page when asked (``limit``/``continue``; ``page_size`` makes the server page on its own) and
+answer metadata only for ``Accept: ...;as=PartialObjectMetadataList``.
+
 Simplifications (deliberate, documented): strategic-merge patches are applied as JSON merge
 patches; server-side apply is create-or-replace of the applied fields; deletion is immediate
-(no finalizers); a Deployment's ReplicaSet and Pods appear, Ready, when it is created or its spec
-changes (deleted pods are not recreated); no watches. Since Istio 1.21
+(no finalizers) and so is garbage collection of dependents (``cluster.deferred_gc = True`` leaves
+them behind, as a real collector does for a moment); a Deployment's ReplicaSet and Pods appear,
+Ready, when it is created or its spec changes (deleted pods are not recreated); no watches. Since Istio 1.21
 ``istioctl install`` stores no IstioOperator resource, so the install.istio.io CRD is absent
 unless asked for (``operator_crd=True``).
 """
@@ -394,6 +403,7 @@ class FakeCluster:
         self.store: dict[tuple[str, str], dict[tuple[str, str], dict]] = {}
         self.clock = SEED_TIME
         self.rv = 1000
+        self.deferred_gc = False  # True: deleting an owner leaves its dependents (with a dangling owner) behind
         self.ip_counter = 10
 
     # -- resource types --------------------------------------------------------------------
@@ -659,6 +669,8 @@ class FakeCluster:
             ep = self.get(ep_rt, md.get("namespace", ""), md["name"]) if ep_rt else None
             if ep is not None and not ep["metadata"].get("ownerReferences") and (obj.get("spec") or {}).get("selector"):
                 del self.bucket(ep_rt)[(md["namespace"], md["name"])]
+        if self.deferred_gc:  # a real cluster's garbage collector takes a moment: dependents still there
+            return
         # Garbage collection: objects owned (transitively) by the deleted one.
         owned = [(g_p, key, o) for g_p, bucket in self.store.items() for key, o in bucket.items()
                  if any(r.get("uid") == md.get("uid") for r in o["metadata"].get("ownerReferences", []))]

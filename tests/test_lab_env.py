@@ -553,6 +553,19 @@ def test_what_kubernetes_puts_in_a_namespace_does_not_keep_it(env: tuple, capsys
     assert api.find("Namespace", "", "test") is None and "deleted   Namespace test" in out
 
 
+def test_namespaces_are_judged_before_anything_is_deleted(env: tuple, capsys) -> None:
+    """On a real cluster a deleted Deployment's Pods linger a moment, their owner gone: judged after the
+    Deployment's deletion they would look like nobody's and keep the namespace the dry run let go."""
+    api = env[0]
+    assert lab(env, capsys, "setup", "3")[0] == 0
+    api.cluster.deferred_gc = True
+    rc, dry = lab(env, capsys, "reset", "3", "--dry-run")
+    rc, out = lab(env, capsys, "reset", "3")
+    assert rc == 0, out
+    assert "would delete Namespace test" in dry and "deleted   Namespace test" in out
+    assert api.find("Namespace", "", "test") is None
+
+
 def test_a_resource_that_cannot_be_listed_keeps_the_namespace(env: tuple, capsys) -> None:
     api = env[0]
     assert lab(env, capsys, "setup", "3")[0] == 0
@@ -577,6 +590,19 @@ def test_ownership_chains_are_attributed() -> None:
             obj("EndpointSlice", "s-q", "6", ("4",)), obj("ServiceAccount", "default", "7"),
             obj("ReplicaSet", "mine", "8"), obj("Pod", "mine-z", "9", ("8",)),
             obj("Pod", "orphan", "10", ("404",)), obj("Pod", "both", "11", ("1", "8")),
-            obj("Endpoints", "manual", "12"), obj("Pod", "a", "13", ("14",)), obj("Pod", "b", "14", ("13",))]
+            obj("Endpoints", "manual", "12"), obj("Pod", "a", "13", ("14",)), obj("Pod", "b", "14", ("13",)),
+            {**obj("Pod", "going", "15"), "metadata": {"name": "going", "uid": "15", "deletionTimestamp": "x"}}]
     assert [o["metadata"]["name"] for o in learner_objects(objs)] == [
         "mine", "mine-z", "orphan", "both", "manual", "a", "b"]
+
+
+def test_reset_reads_every_page_of_a_paging_api_server(env: tuple, capsys) -> None:
+    api = env[0]
+    baseline = set(objects(api))
+    assert lab(env, capsys, "setup", "3")[0] == 0
+    api.page_size = 2  # at most 2 items per LIST answer, then a continue token
+    api.clear_requests()
+    rc, out = lab(env, capsys, "reset", "3")
+    assert rc == 0, out
+    assert set(objects(api)) == baseline, "objects on later pages were not deleted"
+    assert any(r.query.get("continue") for r in api.calls("list"))

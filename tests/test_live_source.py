@@ -270,3 +270,16 @@ def test_reads_the_real_course_cluster() -> None:
     assert gateway is not None and gateway.type == "NodePort"
     assert state.ready_pods_for(gateway), "the ingress gateway has no Ready pod"
     assert state.service("default", "productpage") is not None
+
+
+def test_client_certificate_users_like_kinds_are_not_taken_for_exec_plugins(tmp_path: Path) -> None:
+    """kind's kubeconfig authenticates with a client certificate: no token, no exec section."""
+    import base64
+
+    with FakeApiServer(token=None) as api:
+        cfg = yaml.safe_load(Path(api.write_kubeconfig(tmp_path / "config")).read_text())
+        cfg["users"][0]["user"] = {"client-certificate-data": base64.b64encode(b"cert").decode(),
+                                   "client-key-data": base64.b64encode(b"key").decode()}
+        (tmp_path / "config").write_text(yaml.safe_dump(cfg))
+        read = read_cluster(CONTEXT, str(tmp_path / "config"))
+    assert read.istio_installed and read.objects

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from graders import deadline
 from graders.state import State
 
 
@@ -16,6 +17,7 @@ def add_target_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--context", metavar="NAME", help="read a live cluster through this kubeconfig context "
                      "(kind clusters: kind-<name>)")
     p.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    deadline.add_argument(p)
     p.add_argument("--no-baseline", action="store_true",
                    help="analyze only the PATHs, without the simulated lab cluster underneath")
 
@@ -26,5 +28,6 @@ def load_target(args: argparse.Namespace) -> State:
 
     if args.no_baseline and (args.snapshot or args.context):
         raise InputError("--no-baseline only applies to the simulated cluster; drop it with --snapshot/--context")
-    return load_state(args.paths, snapshot=args.snapshot, context=args.context, kubeconfig=args.kubeconfig,
-                      baseline=not args.no_baseline)
+    with deadline.cluster_scope(args.deadline, live=bool(args.context or args.kubeconfig)):
+        return load_state(args.paths, snapshot=args.snapshot, context=args.context, kubeconfig=args.kubeconfig,
+                          baseline=not args.no_baseline)

@@ -13,6 +13,7 @@ import os
 import sys
 from xml.etree import ElementTree as ET
 
+from graders import deadline
 from graders.errors import EXIT_FINDINGS, EXIT_OK
 
 GREEN, RED, YELLOW, DIM, BOLD, RESET = "\033[32m", "\033[31m", "\033[33m", "\033[2m", "\033[1m", "\033[0m"
@@ -28,6 +29,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--snapshot", metavar="FILE", help="grade a snapshot file (python -m graders snapshot)")
     p.add_argument("--context", metavar="NAME", help="grade a live cluster through this kube context")
     p.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig file for --context")
+    deadline.add_argument(p)
     p.add_argument("--no-baseline", action="store_true",
                    help="grade only the given files, without the simulated lab cluster under them")
     p.add_argument("-o", "--output", choices=("text", "json", "junit"), default="text",
@@ -54,8 +56,10 @@ def _intermixed(base: type) -> type:
 def run(args: argparse.Namespace) -> int:
     from graders.labs import run as run_lab
 
-    result = run_lab(args.lab, paths=args.paths or None, snapshot=args.snapshot, context=args.context,
-                     kubeconfig=args.kubeconfig, baseline=not args.no_baseline)
+    # the read and every live request and port-forward of the checks
+    with deadline.cluster_scope(args.deadline, live=bool(args.context or args.kubeconfig)):
+        result = run_lab(args.lab, paths=args.paths or None, snapshot=args.snapshot, context=args.context,
+                         kubeconfig=args.kubeconfig, baseline=not args.no_baseline)
     if args.output == "json":
         print(json.dumps(result.to_json(), indent=2))
     elif args.output == "junit":

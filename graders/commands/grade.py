@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from graders.commands import seconds
+from graders.deadline import seconds_arg
 from graders.errors import EXIT_FINDINGS, EXIT_OK, InputError
 
 
@@ -28,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=None,
                    help="learners graded at once, each by a worker process with its own kernel "
                         "(default: number of cores; about 100 MiB each)")
-    p.add_argument("--timeout", type=seconds, default=120.0,
+    p.add_argument("--timeout", type=seconds_arg, default=120.0,
                    help="seconds of notebook execution per learner (default 120; kernel start-up has its own limit)")
     p.add_argument("--mode", choices=("snapshot", "live", "manifests"),
                    help="what to grade (default: snapshot.yaml if present, else manifests/)")

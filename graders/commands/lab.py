@@ -41,8 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="seconds any one step against the API server may take, credential plugin included "
                             f"(default {DEFAULT_WRITE_DEADLINE:g}); past it the command stops with one line naming "
                             "the step")
-        p.add_argument("--dry-run", action="store_true", help="print what would be applied, run and deleted; "
-                                                              "touch nothing")
+        p.add_argument("--dry-run", action="store_true", help="print what would be applied, run and deleted "
+                                                              "(and which namespaces kept, and why: the cluster is "
+                                                              "read, GET only); change nothing")
         p.set_defaults(func=run_action)
 
 

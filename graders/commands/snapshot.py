@@ -14,7 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from graders.commands import seconds
+from graders import deadline
+from graders.deadline import seconds_arg
 from graders.errors import EXIT_OK, InputError
 
 
@@ -32,8 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--probe-url", metavar="URL",
                    help="reach the gateway at this URL instead (the course's kind cluster: http://127.0.0.1:8080); "
                         "implies --probe")
-    p.add_argument("--timeout", type=seconds, default=5.0, metavar="SECONDS",
+    p.add_argument("--timeout", type=seconds_arg, default=5.0, metavar="SECONDS",
                    help="per-request timeout for the API server (default: 5)")
+    deadline.add_argument(p)
     p.set_defaults(func=run)
 
 
@@ -60,11 +62,12 @@ def run(args: argparse.Namespace) -> int:
     path = _check_output(args.output)  # before touching the cluster: bad input fails fast
     if args.probe_url:
         check_url(args.probe_url)
-    read = read_cluster(args.context, args.kubeconfig, timeout=args.timeout)
-    probes = []
-    if args.probe or args.probe_url:
-        target = args.probe_url or PortForward(read.context, args.kubeconfig, api_timeout=args.timeout)
-        probes = [record_dict(r) for r in default_probes(target)]
+    with deadline.cluster_scope(args.deadline, live=True):  # the read, the port-forwards and the probes
+        read = read_cluster(args.context, args.kubeconfig, timeout=args.timeout)
+        probes = []
+        if args.probe or args.probe_url:
+            target = args.probe_url or PortForward(read.context, args.kubeconfig, api_timeout=args.timeout)
+            probes = [record_dict(r) for r in default_probes(target)]
     doc = snapshot_document(read.objects, context=read.context,
                             taken_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                             istio_installed=read.istio_installed, probes=probes)

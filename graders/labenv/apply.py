@@ -117,18 +117,20 @@ def delete(kube: Kube, objs: Sequence[dict], kinds: Sequence[tuple[str, str]], *
     """Delete course objects; a course namespace that still holds anything that is not the course's
     (graders.labenv.residents) is kept. ``dry_run``: read the cluster and take the same decisions,
     reporting them (WOULD_DELETE) instead of deleting."""
+    for obj in objs:
+        if not owned(obj):  # never reached through course_objects; a guard against future callers
+            raise ClusterError(f"refusing to delete {Ref.of(obj)}: it does not carry {COURSE_SELECTOR}")
+    # Every namespace is judged before anything is deleted: what the dry run sees. Judged later, a
+    # course Deployment's Pods, still terminating with an owner already gone, would look like nobody's.
+    namespaces = [Ref.of(o).name for o in objs if Ref.of(o).kind == "Namespace"]
+    scan = kube.namespaced_resources() if namespaces else ([], [])
+    keep = {ns: keep_namespace(kube, ns, *scan) for ns in namespaces}
     out: list[Outcome] = []
-    scan: tuple | None = None
     for obj in objs:
         ref = Ref.of(obj)
-        if not owned(obj):  # never reached through course_objects; a guard against future callers
-            raise ClusterError(f"refusing to delete {ref}: it does not carry {COURSE_SELECTOR}")
-        if ref.kind == "Namespace":
-            scan = scan or kube.namespaced_resources()
-            why = keep_namespace(kube, ref.name, *scan)
-            if why:
-                out.append(Outcome(KEPT, ref, why))
-                continue
+        if ref.kind == "Namespace" and keep[ref.name]:
+            out.append(Outcome(KEPT, ref, keep[ref.name]))
+            continue
         if dry_run:
             out.append(Outcome(WOULD_DELETE, ref, f"lab {lab_of(obj)}"))
         elif kube.delete(ref):

@@ -63,8 +63,12 @@ class Kube:
             api_client, self.context, self.server = new_api_client(context, kubeconfig, timeout=timeout)
         self.reader = Reader(api_client, self.context, self.server, timeout)
         self._cache_dir = tempfile.TemporaryDirectory(prefix="graders-discovery-")
-        with self._errors("discover the API"):
-            self.dyn = DynamicClient(api_client, cache_file=str(Path(self._cache_dir.name) / "discovery.json"))
+        try:
+            with self._errors("discover the API"):
+                self.dyn = DynamicClient(api_client, cache_file=str(Path(self._cache_dir.name) / "discovery.json"))
+        except BaseException:
+            self._cache_dir.cleanup()
+            raise
         self._resources: dict[tuple[str, str], Any] = {}
 
     def close(self) -> None:
@@ -99,7 +103,7 @@ class Kube:
                     raise ClusterError(f"the cluster refused to {doing} ({status}: {reason}); use the admin context "
                                        f"kind created ({self.context})") from None
                 raise ClusterError(f"could not {doing}: {status} {reason}") from None
-            except (HTTPError, OSError) as err:
+            except (HTTPError, OSError, ValueError) as err:  # ValueError: the discovery client's view of a cut
                 if dl.passed():
                     raise dl.error() from None
                 raise ClusterError(f"cannot reach the cluster of context {self.context} at {self.server} while "

@@ -13,7 +13,8 @@ An object is accounted for when it is
   (a course Deployment's ReplicaSets and Pods, a course Service's EndpointSlices): the garbage
   collector removes it with its owners. An owner that is not in the namespace is not assumed to be
   anyone's: the object keeps the namespace;
-* the Endpoints the endpoints controller keeps for an accounted Service of the same name.
+* the Endpoints the endpoints controller keeps for an accounted Service of the same name;
+* already being deleted (``deletionTimestamp`` set): it goes whatever reset does.
 
 Events are not looked at (``TRANSIENT``): controllers write them about every object and they expire
 within the hour. Resources nobody may create (no ``create`` verb, e.g. metrics.k8s.io views of pods)
@@ -84,7 +85,7 @@ def learner_objects(objects: Sequence[Mapping]) -> list[Mapping]:
         if id(obj) in seen:  # an ownership cycle: nobody's for sure
             return False
         md = obj.get("metadata") or {}
-        if owned(dict(obj)) or _key(obj) in SYSTEM_NAMED:
+        if owned(dict(obj)) or _key(obj) in SYSTEM_NAMED or md.get("deletionTimestamp"):
             result = True
         elif obj.get("kind") == "Endpoints" and _key(obj)[1] in services and not md.get("ownerReferences"):
             result = accounted(services[_key(obj)[1]], seen | {id(obj)})

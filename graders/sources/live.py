@@ -143,7 +143,8 @@ def new_api_client(context: str | None, kubeconfig: str | None, *, timeout: floa
     try:
         # persist_config=False: a token refresh must never rewrite the learner's kubeconfig.
         loader = _get_kube_config_loader(filename=path, active_context=name, persist_config=False)
-        loader._load_from_exec_plugin = lambda: _exec_credentials(loader, name)  # bounded, one clear line
+        # The client's exec step, replaced by one bounded by the deadline and failing in one clear line.
+        loader._load_from_exec_plugin = lambda: "exec" in loader._user and _exec_credentials(loader, name)
         _check_server(str(loader._cluster.safe_get("server") or ""), name, path)
         loader.load_and_set(cfg)
     except (ConfigException, OSError, ValueError, KeyError, TypeError) as err:
@@ -394,6 +395,8 @@ def _transport_reason(err: object, timeout: float) -> str:
     if isinstance(reason, urllib3.exceptions.NameResolutionError) or "name or service not known" in low \
             or "nodename nor servname" in low or "failed to resolve" in low or "name resolution" in low:
         return "the server's host name does not resolve (DNS); check the server URL in the kubeconfig"
+    if isinstance(reason, urllib3.exceptions.ProtocolError) or "incompleteread" in low or "connection broken" in low:
+        return f"the answer was cut off before its end ({text[:160]})"
     if isinstance(reason, urllib3.exceptions.SSLError) or "ssl" in low or "certificate" in low:
         return f"TLS handshake failed ({text[:160]}); check the server URL and certificate data in the kubeconfig"
     # NewConnectionError subclasses ConnectTimeoutError in urllib3 2, so look at "refused" first.
