@@ -8,8 +8,10 @@ Three gatekeepers, each cited where it enforces the rule (Istio 1.30.3):
   DestinationRule requires ``host`` and each subset a ``name``; a ServiceEntry requires ``hosts``
   (never ``*``) and each port ``number`` and ``name``;
 - istiod's validating webhook (``pkg/config/validation/validation.go``, ``ValidateGateway`` at :408,
-  ``validateServer`` :457, ``validateServerPort`` :494, ``ValidateVirtualService`` hosts at
-  :1794-1825 and "http, tcp or tls must be provided" at :1826; host syntax in
+  ``validateServer`` :457, ``validateServerPort`` :494, ``ValidateVirtualService`` at :1743 (a
+  delegate, without hosts, has no gateways :1750-1754; hosts :1794-1810; "http, tcp or tls must be
+  provided" :1826), ``validateGatewayNames`` :2377, also for match gateways
+  (``pkg/config/validation/virtualservice.go``:170); host syntax in
   ``pkg/config/validation/agent/validation.go``: ``ValidateWildcardDomain`` :682,
   ``ValidatePartialWildCard`` :848, ``validateSidecarOrGatewayHostnamePart`` :857,
   ``ValidateNamespaceSlashWildcardHostname`` :881; labels in ``pkg/config/labels/instance.go``:30-48);
@@ -170,8 +172,55 @@ def _mesh_bound(gateways: Any) -> bool:
     return not gateways or (isinstance(gateways, list) and "mesh" in gateways)
 
 
+def fqdn_problem(name: str) -> str | None:
+    """agent.ValidateFQDN: 1 to 255 characters of DNS labels, the last not all digits."""
+    if not name or len(name) > 255:
+        return "must be 1 to 255 characters"
+    labels = name.split(".")
+    if labels[-1].isdigit():
+        return f"the top-level label '{labels[-1]}' cannot be all digits"
+    bad = next((lb for i, lb in enumerate(labels) if not (i == len(labels) - 1 and lb == "")
+                and (len(lb) > 63 or not _DNS1123_LABEL.match(lb))), None)
+    return None if bad is None else f"label '{bad}' is not a DNS label"
+
+
+def gateway_names_problem(names: Any, field: str) -> Problem | None:
+    """validateGatewayNames (validation.go:2377-2406), for spec.gateways and match[].gateways:
+    ``namespace/name`` with both DNS labels (so ``./name`` is refused, although istiod's
+    resolveGatewayName would read it), or a name without '/' that is a valid DNS name."""
+    for i, ref in enumerate(names if isinstance(names, list) else ()):
+        if not isinstance(ref, str):
+            continue
+        ns, slash, name = ref.partition("/")
+        if not slash:
+            problem = fqdn_problem(ref)
+        elif not ns or not name:
+            problem = "the namespace and the Gateway name around '/' cannot be empty"
+        elif not _DNS1123_LABEL.match(ns):
+            problem = (f"'{ns}' is not a namespace" + (" ('./' is not accepted here)" if ns == "." else ""))
+        elif not _DNS1123_LABEL.match(name):
+            problem = f"'{name}' is not a Gateway name (a DNS label)"
+        else:
+            problem = None
+        if problem:
+            return (f"{field}[{i}]", f"'{ref}' is not a valid gateway reference ({WEBHOOK}): {problem}",
+                    "write <namespace>/<gateway name>, such as default/bookinfo-gateway, or the name alone for a "
+                    "Gateway in the VirtualService's namespace")
+    return None
+
+
 def virtual_service_problem(obj: Mapping[str, Any]) -> Problem | None:
     spec = obj.get("spec") if isinstance(obj.get("spec"), Mapping) else {}
+    if not spec.get("hosts") and spec.get("gateways"):
+        return ("spec.hosts", f"is required when spec.gateways is set ({WEBHOOK}: a VirtualService without hosts is "
+                "a delegate, and a delegate must have no gateways)", "list the host names this VirtualService serves")
+    problem = gateway_names_problem(spec.get("gateways"), "spec.gateways")
+    for i, rule in enumerate(spec.get("http") or ()):
+        for j, m in enumerate((rule.get("match") or ()) if isinstance(rule, Mapping) else ()):
+            if problem is None and isinstance(m, Mapping):
+                problem = gateway_names_problem(m.get("gateways"), f"spec.http[{i}].match[{j}].gateways")
+    if problem:
+        return problem
     for i, host in enumerate(spec.get("hosts") or ()):
         if not isinstance(host, str):
             continue

@@ -519,7 +519,6 @@ def test_one_reachable_match_keeps_the_rule(tmp_path):
 @pytest.mark.parametrize(("ref", "says"), [
     ("other/bookinfo-gateway", "resolves to Gateway other/bookinfo-gateway, and no such Gateway exists"),
     ("nope", "(a name without a namespace means the VirtualService's own namespace, default)"),
-    ("./nope", "('./' means the VirtualService's own namespace, default)"),
     ("nope.other", "(the legacy form name.namespace)"),
 ])
 def test_gateway_not_found_explains_only_the_form_used(tmp_path, ref, says):
@@ -585,6 +584,14 @@ spec:
      "spec: {hosts: ['*'], http: [{route: [{destination: {host: a}}]}]}\n", "spec.hosts[0]", "bound to the mesh"),
     ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
      "spec: {hosts: [a.example.com], gateways: [g]}\n", "spec.http", "needs http, tcp or tls"),
+    ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+     "spec: {hosts: [a.example.com], gateways: [./g], http: [{route: [{destination: {host: a}}]}]}\n",
+     "spec.gateways[0]", "'./' is not accepted here"),
+    ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+     "spec: {hosts: [a.example.com], http: [{match: [{gateways: [a/B_c]}], route: [{destination: {host: a}}]}]}\n",
+     "spec.http[0].match[0].gateways[0]", "is not a Gateway name"),
+    ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+     "spec: {gateways: [g], http: [{route: [{destination: {host: a}}]}]}\n", "spec.hosts", "a delegate"),
     ("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\n"
      "spec: {host: reviews, subsets: [{labels: {version: v1}}]}\n", "spec.subsets[0].name", "CRD's schema"),
     ("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: s}\n"
