@@ -619,3 +619,13 @@ def test_lab1_gateway_without_port_name_and_protocol_is_refused(tmp_path):
     state = state_of(tmp_path, text)
     assert codes(state)[0] == "MANIFEST-INVALID" and not [g for g in state.gateways if g.meta.name == "g"]
 
+
+
+def test_match_port_zero_means_no_port_as_in_istiod(tmp_path):
+    """validateHTTPRouteMatchRequest checks a match port only when it is not 0
+    (pkg/config/validation/virtualservice.go:167); 0 is the unset value."""
+    text = rules_vs(f"{{match: [{{uri: {{prefix: /}}, port: 0}}], {TO_PRODUCTPAGE}}}")
+    state = state_of(tmp_path, text)
+    assert "MANIFEST-INVALID" not in codes(state)
+    (vs,) = [v for v in state.virtual_services if v.meta.key == "default/bookinfo"]
+    assert vs.http[0].matches[0].port is None
