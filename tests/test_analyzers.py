@@ -629,3 +629,12 @@ def test_match_port_zero_means_no_port_as_in_istiod(tmp_path):
     assert "MANIFEST-INVALID" not in codes(state)
     (vs,) = [v for v in state.virtual_services if v.meta.key == "default/bookinfo"]
     assert vs.http[0].matches[0].port is None
+
+
+def test_undefined_subset_of_a_service_entry_host_is_503_nc_in_analyze_and_trace(tmp_path):
+    from graders.trace import Request, trace
+
+    vs = vs_with_rules("{route: [{destination: {host: httpbin.org, port: {number: 80}, subset: v1}}]}")
+    state = state_of(tmp_path, docs(gateway(), HTTPBIN_SERVICE_ENTRY, vs))
+    assert only(state, "VS-SUBSET-NOT-FOUND").resources == ("VirtualService default/bookinfo",)
+    assert trace(state, Request(port=80, host="x", path="/")).outcome == "no-cluster"
