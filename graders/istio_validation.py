@@ -4,14 +4,15 @@ accepts an object a real cluster would not store.
 Three gatekeepers, each cited where it enforces the rule (Istio 1.30.3):
 
 - the CRD schema (``manifests/charts/base/files/crd-all.gen.yaml``): a Gateway server requires
-  ``port`` and ``hosts``, a server port requires ``number``, ``protocol`` and ``name``; a
+  ``port`` and ``hosts``, a server port requires ``number``, ``protocol`` and ``name`` (v1 at
+  :7229, the port's ``required`` list at :7281-7284); a
   DestinationRule requires ``host`` and each subset a ``name``; a ServiceEntry requires ``hosts``
   (never ``*``) and each port ``number`` and ``name``;
 - istiod's validating webhook (``pkg/config/validation/validation.go``, ``ValidateGateway`` at :408,
   ``validateServer`` :457, ``validateServerPort`` :494, ``ValidateVirtualService`` at :1743 (a
   delegate, without hosts, has no gateways :1750-1754; hosts :1794-1810; "http, tcp or tls must be
-  provided" :1826), ``validateGatewayNames`` :2377, also for match gateways
-  (``pkg/config/validation/virtualservice.go``:170); host syntax in
+  provided" :1828), ``validateGatewayNames`` :2377, also for match gateways
+  (``pkg/config/validation/virtualservice.go``:177); host syntax in
   ``pkg/config/validation/agent/validation.go``: ``ValidateWildcardDomain`` :682,
   ``ValidatePartialWildCard`` :848, ``validateSidecarOrGatewayHostnamePart`` :857,
   ``ValidateNamespaceSlashWildcardHostname`` :881; labels in ``pkg/config/labels/instance.go``:30-48);

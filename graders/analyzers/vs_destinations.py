@@ -7,7 +7,7 @@ only dotless names are expanded, so ``reviews.default`` is taken literally (and 
 A named subset must be defined by a DestinationRule for the host: istiod builds one cluster per
 defined subset (outbound|port|subset|host), so a route to an undefined one is 503 NC too. istioctl
 reports it as IST0101 "host+subset in destinationrule"
-(pkg/config/analysis/analyzers/virtualservice/destinationrules.go:49-64, 95-117)."""
+(pkg/config/analysis/analyzers/virtualservice/destinationrules.go:63-75, checkDestinationSubset :99)."""
 
 from __future__ import annotations
 

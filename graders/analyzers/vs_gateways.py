@@ -9,10 +9,10 @@ Gateway the learner probably meant.
 
 Host checks honour wildcards and the ``ns/host`` prefixes of Gateway servers, per server: a host
 offered only to another namespace does not count. istioctl's IST0132
-(pkg/config/analysis/analyzers/virtualservice/gateways.go:93-125) filters the same way, through
-host.NamesForNamespace (a host whose ``ns/`` prefix names another namespace is dropped, ``./`` is
+(pkg/config/analysis/analyzers/virtualservice/gateways.go:91-99, 103-133) filters the same way, through
+host.NamesForNamespace (gateways.go:120; a host whose ``ns/`` prefix names another namespace is dropped, ``./`` is
 the Gateway's namespace), but pools the hosts of all servers, and when a server lists ``*/*`` it
-replaces that server's hosts with ``*`` (sanitizeServerHostNamespace, gateways.go:127-141). It
+replaces that server's hosts with ``*`` (sanitizeServerHostNamespace, gateways.go:138-153). It
 also reports IST0132 next to IST0101 when the Gateway does not exist; here a missing Gateway is
 one finding, VS-GATEWAY-NOT-FOUND."""
 

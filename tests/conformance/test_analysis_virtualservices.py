@@ -57,7 +57,7 @@ GATEWAYS = docs(_gw("httpbin-gateway", "default", "80 http *"), _gw("crossnamesp
                 _vs("httpbin-mesh", "default", "'*.example.com'", "mesh", one(route("httpbin"))),
                 _vs("cross-test", "default", "'*'", "another/crossnamespace-gw", one(route("httpbin"))))
 GATEWAY_NOTE = ("Istio's Gateways have no servers and its VirtualServices no routes; istiod's webhook refuses both "
-                "(validation.go:427, :1826), so a server on 80 for * and a route are added. IST0132 then has nothing "
+                "(validation.go:427, :1828), so a server on 80 for * and a route are added. IST0132 then has nothing "
                 "to say about httpbin and cross-test, which Istio expects only because their Gateway has no host.")
 VS_CASES = [
     Case(f"{VSG}:21 (httpbin: the Gateway exists)", GATEWAYS,
@@ -68,7 +68,7 @@ VS_CASES = [
          found=(("VS-GATEWAY-NOT-FOUND", "VirtualService default/httpbin-bogus"),),
          absent=((NOT_IN_GW, "VirtualService default/httpbin-bogus"),),
          says=(("VS-GATEWAY-NOT-FOUND", "resolves to Gateway default/httpbin-gateway-bogus"),),
-         note="Does better than istioctl, which adds IST0132 for the same missing Gateway (gateways.go:69-85): one "
+         note="Does better than istioctl, which adds IST0132 for the same missing Gateway (gateways.go:81-99): one "
               "finding per cause."),
     Case(f"{VSG}:41 (httpbin-mesh: 'mesh' is no Gateway)", GATEWAYS,
          absent=(("VS-GATEWAY-NOT-FOUND", "VirtualService default/httpbin-mesh"),),
@@ -137,7 +137,7 @@ for line, name, bad, note in [
     (89, "testing-service-02-test-02", True, ""),
     (139, "testing-service-01-test-03", False, "each of the two Gateways offers one of the hosts"),
     (159, "testing-service-02-test-03", True, "the second Gateway offers none of its hosts: one finding for that "
-                                             "Gateway, as IST0132 checks each listed Gateway (gateways.go:76-84)"),
+                                             "Gateway, as IST0132 checks each listed Gateway (gateways.go:62-99)"),
     (200, "testing-service-01-test-04", False, DUP_PORT_NOTE),
     (218, "testing-service-02-test-04", False, DUP_PORT_NOTE),
     (236, "testing-service-03-test-04", True, DUP_PORT_NOTE),
@@ -171,7 +171,7 @@ for line, name, ns, bad, note in [
     (18, "testing-service-01-test-01", "istio-system", False, "'./' offers the host to the Gateway's own namespace"),
     (36, "testing-service-01-test-01", "default", True,
      "IST0132 drops hosts whose namespace prefix names another namespace (host.NamesForNamespace, "
-     "gateways.go:113); the engine withholds them per server the same way"),
+     "gateways.go:120); the engine withholds them per server the same way"),
     (70, "testing-service-01-test-02", "istio-system", False, ""),
     (88, "testing-service-01-test-02", "default", False, ""),
     (122, "testing-service-01-test-03", "istio-system", False, "*/* offers * to every namespace"),
