@@ -173,6 +173,18 @@ def _mesh_bound(gateways: Any) -> bool:
     return not gateways or (isinstance(gateways, list) and "mesh" in gateways)
 
 
+def names_match(a: str, b: str) -> bool:
+    """host.Name.Matches (pkg/config/host/name.go:37-60), used for duplicate VirtualService hosts
+    (validation.go:1813-1825): exact, case-sensitive, a leading ``*`` matching any suffix."""
+    if a.startswith("*") and b.startswith("*"):
+        return b[1:].endswith(a[1:]) if len(a) < len(b) else a[1:].endswith(b[1:])
+    if a.startswith("*"):
+        return b.endswith(a[1:])
+    if b.startswith("*"):
+        return a.endswith(b[1:])
+    return a == b
+
+
 def fqdn_problem(name: str) -> str | None:
     """agent.ValidateFQDN: 1 to 255 characters of DNS labels, the last not all digits."""
     if not name or len(name) > 255:
@@ -232,6 +244,13 @@ def virtual_service_problem(obj: Mapping[str, Any]) -> Problem | None:
         if host == "*" and _mesh_bound(spec.get("gateways")):
             return (f"spec.hosts[{i}]", f"'*' is not allowed for a VirtualService bound to the mesh ({WEBHOOK}); "
                     "no spec.gateways means the mesh", "list the Gateway in spec.gateways, or name the hosts")
+    hosts = [h for h in spec.get("hosts") or () if isinstance(h, str)]
+    for i, a in enumerate(hosts):
+        for b in hosts[i + 1:]:
+            if names_match(a, b):
+                return ("spec.hosts", f"'{a}' and '{b}' overlap ({WEBHOOK}: duplicate hosts in one VirtualService, "
+                        "a wildcard counting as a duplicate of the names it covers)",
+                        "keep only the broader host, or split the routes into two VirtualServices")
     if not any(spec.get(k) for k in ("http", "tcp", "tls")):
         return ("spec.http", f"a VirtualService needs http, tcp or tls routes ({WEBHOOK})",
                 "add spec.http with at least one route")

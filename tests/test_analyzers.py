@@ -585,6 +585,9 @@ spec:
     ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
      "spec: {hosts: [a.example.com], gateways: [g]}\n", "spec.http", "needs http, tcp or tls"),
     ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+     "spec: {hosts: ['*.example.com', a.example.com], gateways: [g], http: [{route: [{destination: {host: a}}]}]}\n",
+     "spec.hosts", "duplicate hosts"),
+    ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
      "spec: {hosts: [a.example.com], gateways: [./g], http: [{route: [{destination: {host: a}}]}]}\n",
      "spec.gateways[0]", "'./' is not accepted here"),
     ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
