@@ -143,9 +143,9 @@ def _server_problems(servers: list[Any]) -> Iterable[Problem | None]:
         if isinstance(protocol, str) and protocol and protocol.upper() not in PROTOCOLS:
             yield (f"{w}port.protocol", f"'{protocol}' is not a protocol Istio knows ({WEBHOOK})",
                    "use one of HTTP, HTTPS, HTTP2, GRPC, TCP, TLS")
-        elif isinstance(protocol, str) and protocol.upper() in ("HTTPS", "TLS") and s.get("tls") is None:
-            yield (f"{w}tls", f"is required for an {protocol.upper()} server ({WEBHOOK})",
-                   "add tls: {mode: SIMPLE, credentialName: <secret>} (or mode: PASSTHROUGH)")
+        elif isinstance(protocol, str) and protocol:
+            yield from _tls_problems(protocol.upper(), s.get("tls"), w)
+        yield _bind_problem(s.get("bind"), port.get("number"), w)
         name = port.get("name")
         if isinstance(name, str) and name:
             if name in names:
@@ -158,6 +158,56 @@ def _server_problems(servers: list[Any]) -> Iterable[Problem | None]:
             if problem:
                 yield (f"{w}hosts[{j}]", f"'{host}' is not a valid Gateway host ({WEBHOOK}): {problem}",
                        "write hosts like bookinfo.example.com, *.example.com, * or ns/bookinfo.example.com")
+
+
+HTTP_PROTOCOLS = ("HTTP", "HTTP2", "HTTP_PROXY", "GRPC", "GRPC-WEB")  # protocol.Instance.IsHTTP
+TERMINATING = ("SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL")
+
+
+def _tls_problems(protocol: str, tls: Any, w: str) -> Iterable[Problem | None]:
+    """validateServer's TLS/protocol pairing (validation.go:475-490) and validateTLSOptions'
+    certificate rules (:527-657), for the fields a learner writes."""
+    if protocol in ("HTTPS", "TLS") and tls is None:
+        yield (f"{w}tls", f"is required for an {protocol} server ({WEBHOOK})",
+               "add tls: {mode: SIMPLE, credentialName: <secret>} (or mode: PASSTHROUGH)")
+        return
+    if not isinstance(tls, Mapping):
+        return
+    mode = tls.get("mode") or "PASSTHROUGH"  # the enum's zero value
+    certs = bool(tls.get("serverCertificate")) or bool(tls.get("privateKey")) or bool(tls.get("caCertificates"))
+    if protocol in HTTP_PROTOCOLS and (mode not in ("PASSTHROUGH", "AUTO_PASSTHROUGH") or certs):
+        yield (f"{w}tls", f"a plain-text {protocol} server cannot have TLS settings other than httpsRedirect "
+               f"({WEBHOOK})", "use protocol HTTPS for a TLS server, or keep only tls: {httpsRedirect: true}")
+    elif protocol not in HTTP_PROTOCOLS and protocol not in ("HTTPS", "TLS"):
+        yield (f"{w}tls", f"a {protocol} server cannot have TLS settings ({WEBHOOK})",
+               "remove tls, or use protocol TLS or HTTPS")
+    credential = bool(tls.get("credentialName")) or bool(tls.get("credentialNames"))
+    if mode == "ISTIO_MUTUAL" and (credential or certs):
+        yield (f"{w}tls", f"ISTIO_MUTUAL takes no certificates or credentialName ({WEBHOOK})",
+               "remove the certificate fields, or use mode MUTUAL with a credentialName")
+    elif mode in TERMINATING and not credential and not tls.get("tlsCertificates"):
+        if not (tls.get("serverCertificate") and tls.get("privateKey")):
+            yield (f"{w}tls.credentialName", f"is required for mode {mode}: with neither it nor serverCertificate "
+                   f"and privateKey the gateway has no certificate ({WEBHOOK})",
+                   "set credentialName to the name of a TLS Secret in the gateway's namespace")
+        elif mode != "SIMPLE" and not tls.get("caCertificates"):
+            yield (f"{w}tls.caCertificates", f"is required for mode {mode} without a credentialName ({WEBHOOK})",
+                   "add caCertificates, or use a credentialName whose Secret holds ca.crt")
+
+
+def _bind_problem(bind: Any, number: Any, w: str) -> Problem | None:
+    """validateServerBind (validation.go:515-525): an IP address, or unix:// with port 0."""
+    if not isinstance(bind, str) or not bind:
+        return None
+    if bind.startswith("unix://"):
+        if number:
+            return (f"{w}port.number", f"must be 0 for a unix domain socket bind ({WEBHOOK})",
+                    "remove bind, or use an IP address")
+        return None
+    if not _is_ip(bind):
+        return (f"{w}bind", f"'{bind}' is not a valid IP address ({WEBHOOK})",
+                "bind to an IP address of the gateway pod, such as 0.0.0.0, or remove bind")
+    return None
 
 
 def gateway_problem(obj: Mapping[str, Any]) -> Problem | None:
@@ -258,11 +308,29 @@ def virtual_service_problem(obj: Mapping[str, Any]) -> Problem | None:
 
 
 def destination_rule_problem(obj: Mapping[str, Any]) -> Problem | None:
+    """ValidateDestinationRule (validation.go:659-686): the host is a (wildcard) domain, subset
+    names are present, DNS labels (validateSubsetName :2623) and unique."""
     spec = obj.get("spec") if isinstance(obj.get("spec"), Mapping) else {}
+    host = spec.get("host")
+    problem = wildcard_domain_problem(host) if isinstance(host, str) else None
+    if problem:
+        return ("spec.host", f"'{host}' is not a valid host ({WEBHOOK}): {problem}",
+                "write the Service name (reviews) or its full name (reviews.default.svc.cluster.local)")
+    seen: set[str] = set()
     for i, s in enumerate(spec.get("subsets") or ()):
-        if isinstance(s, Mapping) and not s.get("name"):
+        if not isinstance(s, Mapping):
+            continue
+        name = s.get("name")
+        if not name:
             return (f"spec.subsets[{i}].name", f"is required ({CRD.format(kind='DestinationRule')})",
                     "name the subset, for example name: v1")
+        if not isinstance(name, str) or len(name) > 63 or not _DNS1123_LABEL.match(name):
+            return (f"spec.subsets[{i}].name", f"'{name}' is not a valid subset name ({WEBHOOK}: a DNS label)",
+                    "use letters, digits and '-', for example v1")
+        if name in seen:
+            return (f"spec.subsets[{i}].name", f"'{name}' names two subsets ({WEBHOOK}: duplicate subset names)",
+                    "give each subset its own name")
+        seen.add(name)
     return None
 
 
