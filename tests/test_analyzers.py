@@ -357,7 +357,7 @@ def test_rules_after_a_catch_all_are_unreachable(tmp_path, first, why, istio_cod
     assert f.message.startswith(f"VirtualService default/bookinfo: http[1] 'api', http[2] come after http[0], "
                                 f"which takes every request ({why}).")
     assert "so they never reach Envoy" in f.message and f.istio_code == istio_code
-    assert f.hint.startswith("Move http[0] to the end of spec.http")
+    assert f.hint.startswith("Reorder spec.http so that every rule can match: move http[0] to the end of spec.http")
 
 
 @pytest.mark.parametrize("first", [
@@ -467,7 +467,7 @@ def test_route_to_a_defined_subset_is_fine(tmp_path, host):
 
 def test_subset_without_any_destination_rule_says_create_one(tmp_path):
     f = only(state_of(tmp_path, docs(gateway(), _to_reviews("v1"))), "VS-SUBSET-NOT-FOUND")
-    assert f.resources == ("VirtualService default/bookinfo",) and "Create a DestinationRule" in f.hint
+    assert f.resources == ("VirtualService default/bookinfo",) and "create a DestinationRule" in f.hint
 
 
 def test_analyze_and_trace_agree_on_an_undefined_subset(tmp_path):
@@ -493,7 +493,7 @@ def test_a_rule_whose_matches_an_earlier_rule_takes_is_unreachable(tmp_path, fir
     assert f.message.startswith("VirtualService default/bookinfo: http[1] 'late' comes after http[0] 'early', "
                                 "which already takes every request it matches (")
     assert f" {word} " in f.message and f.istio_code == ("IST0130" if word == "repeats" else "IST0131")
-    assert f.hint.startswith("Put http[1] 'late' before http[0] 'early'")
+    assert "put http[1] 'late' before http[0] 'early'" in f.hint and "so it never receives a request" in f.message
 
 
 @pytest.mark.parametrize(("first", "later"), [

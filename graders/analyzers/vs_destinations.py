@@ -80,10 +80,10 @@ def subset_labels(state: State, fqdn: str, subset: str | None) -> dict[str, str]
 def _subset_not_found(state: State, vs: VirtualService, dest: Destination, host: str, port: int | None) -> Finding:
     defined = sorted({s.name for dr in state.destination_rules_by_host.get(host, ()) for s in dr.subsets})
     rules = state.destination_rules_by_host.get(host, ())
-    fix = (f"Add a subset named '{dest.subset}' (with the pod labels it stands for, e.g. version: v1) to "
+    fix = (f"add a subset named '{dest.subset}' (with the pod labels it stands for, e.g. version: v1) to "
            f"DestinationRule {rules[0].meta.key}, or route to a defined subset: {', '.join(defined) or 'none'}."
            if rules else
-           f"Create a DestinationRule with spec.host {host} whose subsets include name: {dest.subset}, or drop "
+           f"create a DestinationRule with spec.host {host} whose subsets include name: {dest.subset}, or drop "
            "destination.subset to send requests to every pod of the host.")
     return finding("VS-SUBSET-NOT-FOUND", [vs.meta.ref, *(dr.meta.ref for dr in rules)], origin=vs.meta.origin,
                    vs=vs.meta.key, host=host, subset=dest.subset, cluster=f"outbound|{port or ''}|{dest.subset}|{host}",

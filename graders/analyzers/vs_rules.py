@@ -128,10 +128,9 @@ def _after_catch_all(vs_key: str, origin: str, ref: str, first: HttpRoute, later
         vs=vs_key, rules=", ".join(_name(r) for r in later),
         verb="comes" if one else "come", catch_all=_name(first),
         takes=f"takes every request ({_why(first)})",
-        mechanism=(f"istiod stops building a VirtualService's routes at its first catch-all rule, so {these} "
-                   f"never {reach} Envoy; moving catch-alls last (across VirtualServices) does not bring {them} "
-                   "back."),
-        fix=f"Move {_name(first)} to the end of spec.http, or give it a match that leaves room for the rules "
+        mechanism=(f"; it even stops building them at the first catch-all rule, so {these} never {reach} Envoy, "
+                   f"and moving catch-alls last (across VirtualServices) does not bring {them} back"),
+        fix=f"move {_name(first)} to the end of spec.http, or give it a match that leaves room for the rules "
             "below it.")
 
 
@@ -145,9 +144,8 @@ def _covered(vs_key: str, origin: str, ref: str, rule: HttpRoute,
         "VS-RULE-UNREACHABLE", [ref], origin=origin, istio_code="IST0130" if repeats_only else "IST0131",
         vs=vs_key, rules=_name(rule), verb="comes",
         catch_all=", ".join(by), takes=f"already takes every request it matches ({how})",
-        mechanism=("Envoy sends each request to the first route that matches and istiod keeps a VirtualService's "
-                   "rules in the order written, so it never receives a request."),
-        fix=f"Put {_name(rule)} before {by[0]} if it is the more specific rule, or remove the repeated match.")
+        mechanism=", so it never receives a request",
+        fix=f"put {_name(rule)} before {by[0]} if it is the more specific rule, or remove the repeated match.")
 
 
 def run(state: State) -> Iterator[Finding]:
