@@ -163,8 +163,9 @@ _MESSAGES = (
     ),
     Message(
         "VS-RULE-UNREACHABLE", "warning", "VirtualService rule never receives a request",
-        "VirtualService {vs}: {rules} {verb} after {catch_all}, which {takes}. {mechanism}",
-        "{fix}",
+        "VirtualService {vs}: {rules} {verb} after {catch_all}, which {takes}. Envoy sends a request to the "
+        "first route that matches, and istiod keeps one VirtualService's rules in the order written{mechanism}.",
+        "Reorder spec.http so that every rule can match: {fix}",
         "IST0130", None,
     ),
     Message(
@@ -197,7 +198,7 @@ _MESSAGES = (
         "VirtualService {vs} routes to {host} subset '{subset}', but no DestinationRule for that host defines "
         "a subset named '{subset}'. istiod builds a cluster only for each defined subset, so the route points at "
         "{cluster}, which does not exist: requests get 503 with response flag NC (cluster_not_found).",
-        "{fix}",
+        "Define the subset or route to one that exists: {fix}",
         "IST0101", None,
     ),
 )

@@ -269,7 +269,7 @@ def _http_match(m: Mapping, mw: str) -> HttpMatch:
         without_headers=_match_map(m, "withoutHeaders", mw, lower=True),
         query_params=_match_map(m, "queryParams", mw),
         ignore_uri_case=bool(_get(m, "ignoreUriCase", bool, False, mw)),
-        gateways=_strings(m, "gateways", mw), port=_port_number(port, f"{mw}port") if port is not None else None,
+        gateways=_strings(m, "gateways", mw), port=_port_number(port, f"{mw}port") if port not in (None, 0) else None,
         source_labels=_labels(m, "sourceLabels", mw), source_namespace=_get(m, "sourceNamespace", str, "", mw))
 
 

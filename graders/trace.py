@@ -474,6 +474,11 @@ class _Tracer:
                 if se is not None and not mesh.exported_to(se.export_to, se.meta.namespace, self.proxy_ns):
                     self._not_visible(se.meta.ref, se.export_to, vs, f"outbound|{dest.port or cand.server.port}||"
                                       f"{dest.host}")
+                if subset_labels(self.state, dest.host, dest.subset) is None:
+                    self.add("destination", f"Subset '{dest.subset}' is defined by no DestinationRule for "
+                             f"{dest.host}, so cluster outbound|{dest.port or cand.server.port}|{dest.subset}|"
+                             f"{dest.host} does not exist: 503 NC.", vs.meta.ref, *(se.meta.ref,) if se else ())
+                    raise _Done("no-cluster")
                 self.add("destination", f"{dest.host} is declared by a ServiceEntry; Envoy sends the request to "
                          "that external host.", *(se.meta.ref,) if se else ())
                 raise _Done("ok", None, {"service": dest.host, "port": dest.port})

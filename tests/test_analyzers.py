@@ -343,20 +343,21 @@ def rules_vs(*rules: str) -> str:
 TO_PRODUCTPAGE = route_to("productpage")
 
 
-@pytest.mark.parametrize(("first", "why"), [
-    (f"{{{TO_PRODUCTPAGE}}}", "it has no match"),
-    (f"{{match: [{{uri: {{prefix: /}}}}], {TO_PRODUCTPAGE}}}", "its match uri prefix /"),  # IST0130 misses this
-    (f"{{match: [{{uri: {{regex: '.*'}}}}], {TO_PRODUCTPAGE}}}", "its match uri regex .*"),
-    (f"{{match: [{{uri: {{exact: /x}}}}, {{uri: {{prefix: /}}}}], {TO_PRODUCTPAGE}}}", "its match uri prefix /"),
+@pytest.mark.parametrize(("first", "why", "istio_code"), [
+    (f"{{{TO_PRODUCTPAGE}}}", "it has no match", "IST0130"),
+    (f"{{match: [{{uri: {{prefix: /}}}}], {TO_PRODUCTPAGE}}}", "its match uri prefix /", "IST0131"),  # not IST0130
+    (f"{{match: [{{uri: {{regex: '.*'}}}}], {TO_PRODUCTPAGE}}}", "its match uri regex .*", None),
+    (f"{{match: [{{uri: {{exact: /x}}}}, {{uri: {{prefix: /}}}}], {TO_PRODUCTPAGE}}}", "its match uri prefix /",
+     "IST0131"),
 ])
-def test_rules_after_a_catch_all_are_unreachable(tmp_path, first, why):
+def test_rules_after_a_catch_all_are_unreachable(tmp_path, first, why, istio_code):
     text = rules_vs(first, f"{{name: api, match: [{{uri: {{prefix: /api}}}}], {TO_PRODUCTPAGE}}}",
                     f"{{match: [{{uri: {{prefix: /static}}}}], {TO_PRODUCTPAGE}}}")
     f = only(state_of(tmp_path, text), "VS-RULE-UNREACHABLE")
     assert f.message.startswith(f"VirtualService default/bookinfo: http[1] 'api', http[2] come after http[0], "
                                 f"which takes every request ({why}).")
-    assert "so they never reach Envoy" in f.message and f.istio_code == "IST0130"
-    assert f.hint.startswith("Move http[0] to the end of spec.http")
+    assert "so they never reach Envoy" in f.message and f.istio_code == istio_code
+    assert f.hint.startswith("Reorder spec.http so that every rule can match: move http[0] to the end of spec.http")
 
 
 @pytest.mark.parametrize("first", [
@@ -466,7 +467,7 @@ def test_route_to_a_defined_subset_is_fine(tmp_path, host):
 
 def test_subset_without_any_destination_rule_says_create_one(tmp_path):
     f = only(state_of(tmp_path, docs(gateway(), _to_reviews("v1"))), "VS-SUBSET-NOT-FOUND")
-    assert f.resources == ("VirtualService default/bookinfo",) and "Create a DestinationRule" in f.hint
+    assert f.resources == ("VirtualService default/bookinfo",) and "create a DestinationRule" in f.hint
 
 
 def test_analyze_and_trace_agree_on_an_undefined_subset(tmp_path):
@@ -491,8 +492,8 @@ def test_a_rule_whose_matches_an_earlier_rule_takes_is_unreachable(tmp_path, fir
     f = only(state_of(tmp_path, text), "VS-RULE-UNREACHABLE")
     assert f.message.startswith("VirtualService default/bookinfo: http[1] 'late' comes after http[0] 'early', "
                                 "which already takes every request it matches (")
-    assert f" {word} " in f.message and f.istio_code == "IST0130"
-    assert f.hint.startswith("Put http[1] 'late' before http[0] 'early'")
+    assert f" {word} " in f.message and f.istio_code == ("IST0130" if word == "repeats" else "IST0131")
+    assert "put http[1] 'late' before http[0] 'early'" in f.hint and "so it never receives a request" in f.message
 
 
 @pytest.mark.parametrize(("first", "later"), [
@@ -519,7 +520,6 @@ def test_one_reachable_match_keeps_the_rule(tmp_path):
 @pytest.mark.parametrize(("ref", "says"), [
     ("other/bookinfo-gateway", "resolves to Gateway other/bookinfo-gateway, and no such Gateway exists"),
     ("nope", "(a name without a namespace means the VirtualService's own namespace, default)"),
-    ("./nope", "('./' means the VirtualService's own namespace, default)"),
     ("nope.other", "(the legacy form name.namespace)"),
 ])
 def test_gateway_not_found_explains_only_the_form_used(tmp_path, ref, says):
@@ -585,6 +585,17 @@ spec:
      "spec: {hosts: ['*'], http: [{route: [{destination: {host: a}}]}]}\n", "spec.hosts[0]", "bound to the mesh"),
     ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
      "spec: {hosts: [a.example.com], gateways: [g]}\n", "spec.http", "needs http, tcp or tls"),
+    ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+     "spec: {hosts: ['*.example.com', a.example.com], gateways: [g], http: [{route: [{destination: {host: a}}]}]}\n",
+     "spec.hosts", "duplicate hosts"),
+    ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+     "spec: {hosts: [a.example.com], gateways: [./g], http: [{route: [{destination: {host: a}}]}]}\n",
+     "spec.gateways[0]", "'./' is not accepted here"),
+    ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+     "spec: {hosts: [a.example.com], http: [{match: [{gateways: [a/B_c]}], route: [{destination: {host: a}}]}]}\n",
+     "spec.http[0].match[0].gateways[0]", "is not a Gateway name"),
+    ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+     "spec: {gateways: [g], http: [{route: [{destination: {host: a}}]}]}\n", "spec.hosts", "a delegate"),
     ("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\n"
      "spec: {host: reviews, subsets: [{labels: {version: v1}}]}\n", "spec.subsets[0].name", "CRD's schema"),
     ("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: s}\n"
@@ -612,3 +623,22 @@ def test_lab1_gateway_without_port_name_and_protocol_is_refused(tmp_path):
     state = state_of(tmp_path, text)
     assert codes(state)[0] == "MANIFEST-INVALID" and not [g for g in state.gateways if g.meta.name == "g"]
 
+
+
+def test_match_port_zero_means_no_port_as_in_istiod(tmp_path):
+    """validateHTTPRouteMatchRequest checks a match port only when it is not 0
+    (pkg/config/validation/virtualservice.go:167); 0 is the unset value."""
+    text = rules_vs(f"{{match: [{{uri: {{prefix: /}}, port: 0}}], {TO_PRODUCTPAGE}}}")
+    state = state_of(tmp_path, text)
+    assert "MANIFEST-INVALID" not in codes(state)
+    (vs,) = [v for v in state.virtual_services if v.meta.key == "default/bookinfo"]
+    assert vs.http[0].matches[0].port is None
+
+
+def test_undefined_subset_of_a_service_entry_host_is_503_nc_in_analyze_and_trace(tmp_path):
+    from graders.trace import Request, trace
+
+    vs = vs_with_rules("{route: [{destination: {host: httpbin.org, port: {number: 80}, subset: v1}}]}")
+    state = state_of(tmp_path, docs(gateway(), HTTPBIN_SERVICE_ENTRY, vs))
+    assert only(state, "VS-SUBSET-NOT-FOUND").resources == ("VirtualService default/bookinfo",)
+    assert trace(state, Request(port=80, host="x", path="/")).outcome == "no-cluster"

@@ -293,6 +293,15 @@ def test_files_are_newer_than_every_object_read_from_a_snapshot(tmp_path):
     assert state.service("default", "b").meta.created > state.service("default", "a").meta.created
 
 
+def test_a_creation_time_at_the_end_of_time_does_not_overflow_the_files_after_it(tmp_path, capsys):
+    snap = write(tmp_path, "s.yaml", json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a", "namespace": "default",
+                                                              "creationTimestamp": "9999-12-31T23:59:59Z"}}]}))
+    path = write(tmp_path, "f.yaml", _as_list({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "b"}}))
+    code, out, err = run_cli(capsys, "analyze", "--snapshot", snap, path, "-o", "json")
+    assert code in (0, 1) and json.loads(out)["mode"] == "snapshot", err
+
+
 @pytest.mark.parametrize(("text", "needle"), [
     (_as_list({"apiVersion": "v1", "kind": "List", "items": [
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "inner"}}]}), "a List inside a List"),

@@ -3,7 +3,7 @@
 The match is istiod's: the selector is a subset of the pod's labels, in every namespace
 (PILOT_SCOPE_GATEWAY_TO_NAMESPACE is off by default), and a Gateway without a selector programs
 every gateway proxy. istioctl's IST0101 for a selector that matches no pod
-(pkg/config/analysis/analyzers/gateway/gateway.go:70-74, 103-113) and Kiali's KIA0302 (business/checkers/
+(pkg/config/analysis/analyzers/gateway/gateway.go:71-75, 108-118) and Kiali's KIA0302 (business/checkers/
 gateways/selector_checker.go, labels.SelectorFromSet(...).Matches) match the
 same way, by label subset, not by selector equality. Several deployments under one selector is
 this course's own finding (GW-SHARED-WORKLOAD): neither tool reports it."""

@@ -7,7 +7,7 @@ only dotless names are expanded, so ``reviews.default`` is taken literally (and 
 A named subset must be defined by a DestinationRule for the host: istiod builds one cluster per
 defined subset (outbound|port|subset|host), so a route to an undefined one is 503 NC too. istioctl
 reports it as IST0101 "host+subset in destinationrule"
-(pkg/config/analysis/analyzers/virtualservice/destinationrules.go:49-64, 95-117)."""
+(pkg/config/analysis/analyzers/virtualservice/destinationrules.go:63-75, checkDestinationSubset :99)."""
 
 from __future__ import annotations
 
@@ -87,10 +87,10 @@ def subset_labels(state: State, fqdn: str, subset: str | None) -> dict[str, str]
 def _subset_not_found(state: State, vs: VirtualService, dest: Destination, host: str, port: int | None) -> Finding:
     defined = sorted({s.name for dr in state.destination_rules_by_host.get(host, ()) for s in dr.subsets})
     rules = state.destination_rules_by_host.get(host, ())
-    fix = (f"Add a subset named '{dest.subset}' (with the pod labels it stands for, e.g. version: v1) to "
+    fix = (f"add a subset named '{dest.subset}' (with the pod labels it stands for, e.g. version: v1) to "
            f"DestinationRule {rules[0].meta.key}, or route to a defined subset: {', '.join(defined) or 'none'}."
            if rules else
-           f"Create a DestinationRule with spec.host {host} whose subsets include name: {dest.subset}, or drop "
+           f"create a DestinationRule with spec.host {host} whose subsets include name: {dest.subset}, or drop "
            "destination.subset to send requests to every pod of the host.")
     return finding("VS-SUBSET-NOT-FOUND", [vs.meta.ref, *(dr.meta.ref for dr in rules)], origin=vs.meta.origin,
                    vs=vs.meta.key, host=host, subset=dest.subset, cluster=f"outbound|{port or ''}|{dest.subset}|{host}",

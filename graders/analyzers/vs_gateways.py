@@ -1,17 +1,18 @@
 """VirtualService -> Gateway binding: the reference resolves, and the hosts meet.
 
 A reference resolves as istiod's resolveGatewayName does (pilot/pkg/model/config.go:233-261):
-``ns/name`` as written (``./name`` is the VirtualService's namespace), a name without a namespace
+``ns/name`` as written (``./name``, which resolveGatewayName reads as the VirtualService's namespace,
+is refused by istiod's webhook and so is MANIFEST-INVALID here), a name without a namespace
 means the VirtualService's own namespace (not the Gateway's), the most common cross-namespace
 mistake, and the legacy ``name.ns[.svc.cluster.local]`` means ``ns/name``. The suggestion names the
 Gateway the learner probably meant.
 
 Host checks honour wildcards and the ``ns/host`` prefixes of Gateway servers, per server: a host
 offered only to another namespace does not count. istioctl's IST0132
-(pkg/config/analysis/analyzers/virtualservice/gateways.go:93-125) filters the same way, through
-host.NamesForNamespace (a host whose ``ns/`` prefix names another namespace is dropped, ``./`` is
+(pkg/config/analysis/analyzers/virtualservice/gateways.go:91-99, 103-133) filters the same way, through
+host.NamesForNamespace (gateways.go:120; a host whose ``ns/`` prefix names another namespace is dropped, ``./`` is
 the Gateway's namespace), but pools the hosts of all servers, and when a server lists ``*/*`` it
-replaces that server's hosts with ``*`` (sanitizeServerHostNamespace, gateways.go:127-141). It
+replaces that server's hosts with ``*`` (sanitizeServerHostNamespace, gateways.go:138-153). It
 also reports IST0132 next to IST0101 when the Gateway does not exist; here a missing Gateway is
 one finding, VS-GATEWAY-NOT-FOUND."""
 
@@ -27,9 +28,7 @@ from graders.state import Gateway, State, VirtualService
 
 def _how(ref: str, vs: VirtualService) -> str:
     """Why the reference resolves where it does, in the words of resolveGatewayName."""
-    if ref.startswith("./"):
-        return f" ('./' means the VirtualService's own namespace, {vs.meta.namespace})"
-    if "/" in ref:
+    if "/" in ref:  # istiod's webhook refuses './name' (MANIFEST-INVALID), so ns is a namespace name
         return ""
     if "." in ref:
         return " (the legacy form name.namespace)"

@@ -110,17 +110,27 @@ def _coverers(earlier: list[HttpRoute], rule: HttpRoute) -> list[tuple[HttpMatch
     return out
 
 
+def _after_code(first: HttpRoute, prefix_slash: bool) -> str | None:
+    """What istioctl says about the same rules: IST0130 after a rule with no match, at most IST0131
+    after a ``prefix: /`` match, nothing after ``regex: .*`` or an empty match."""
+    if not first.matches:
+        return "IST0130"
+    return "IST0131" if prefix_slash else None
+
+
 def _after_catch_all(vs_key: str, origin: str, ref: str, first: HttpRoute, later: list[HttpRoute]) -> Finding:
     one = len(later) == 1
     these, reach, them = ("it", "reaches", "it") if one else ("they", "reach", "them")
+    m = next((m for m in first.matches if _takes_everything(m)), None)
+    prefix_slash = m is not None and m.uri is not None and m.uri.kind == "prefix"
     return finding(
-        "VS-RULE-UNREACHABLE", [ref], origin=origin, vs=vs_key, rules=", ".join(_name(r) for r in later),
+        "VS-RULE-UNREACHABLE", [ref], origin=origin, istio_code=_after_code(first, prefix_slash),
+        vs=vs_key, rules=", ".join(_name(r) for r in later),
         verb="comes" if one else "come", catch_all=_name(first),
         takes=f"takes every request ({_why(first)})",
-        mechanism=(f"istiod stops building a VirtualService's routes at its first catch-all rule, so {these} "
-                   f"never {reach} Envoy; moving catch-alls last (across VirtualServices) does not bring {them} "
-                   "back."),
-        fix=f"Move {_name(first)} to the end of spec.http, or give it a match that leaves room for the rules "
+        mechanism=(f"; it even stops building them at the first catch-all rule, so {these} never {reach} Envoy, "
+                   f"and moving catch-alls last (across VirtualServices) does not bring {them} back"),
+        fix=f"move {_name(first)} to the end of spec.http, or give it a match that leaves room for the rules "
             "below it.")
 
 
@@ -129,12 +139,13 @@ def _covered(vs_key: str, origin: str, ref: str, rule: HttpRoute,
     by = list(dict.fromkeys(_name(r) for _, r, _ in cover))
     how = "; ".join(f"{_describe(a)} ({_name(r)}) " + ("repeats" if a == m else "covers") + f" {_describe(m)}"
                     for m, r, a in cover)
+    repeats_only = all(a == m for m, _, a in cover)
     return finding(
-        "VS-RULE-UNREACHABLE", [ref], origin=origin, vs=vs_key, rules=_name(rule), verb="comes",
+        "VS-RULE-UNREACHABLE", [ref], origin=origin, istio_code="IST0130" if repeats_only else "IST0131",
+        vs=vs_key, rules=_name(rule), verb="comes",
         catch_all=", ".join(by), takes=f"already takes every request it matches ({how})",
-        mechanism=("Envoy sends each request to the first route that matches and istiod keeps a VirtualService's "
-                   "rules in the order written, so it never receives a request."),
-        fix=f"Put {_name(rule)} before {by[0]} if it is the more specific rule, or remove the repeated match.")
+        mechanism=", so it never receives a request",
+        fix=f"put {_name(rule)} before {by[0]} if it is the more specific rule, or remove the repeated match.")
 
 
 def run(state: State) -> Iterator[Finding]:

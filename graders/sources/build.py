@@ -64,6 +64,8 @@ def _in_order(raws: Iterable[RawObject]) -> list[RawObject]:
     flat = [item for _, _, item in items]
     latest = _latest_real_time(flat)
     start = 0 if latest is None or latest < SYNTHETIC_EPOCH else int((latest - SYNTHETIC_EPOCH).total_seconds()) + 1
+    room = int((datetime.max.replace(tzinfo=UTC) - SYNTHETIC_EPOCH).total_seconds()) - len(flat) - 1
+    start = min(start, room)  # a creationTimestamp in year 9999 must not overflow the ones after it
     return [RawObject(item.obj, item.origin, start + n) for n, item in enumerate(flat, 1)]
 
 
