@@ -236,7 +236,10 @@ for line, name, code, note in [
     (127, "default/reviews-bookinfo-eu", None, "covered by the *.eu.bookinfo.com ServiceEntry"),
     (138, "default/reviews-bookinfo-eu-wildcard", None, ""), (160, "default/reviews-mirror", None, ""),
     (190, "default/reviews-bogusport", "VS-DESTINATION-PORT-MISMATCH", "istio_code IST0101 (host:port not found)"),
-    (204, "default/reviews-2port-missing", "VS-DESTINATION-PORT-MISMATCH", "istio_code IST0112"),
+    (204, "default/reviews-2port-missing", None,
+     "istioctl warns IST0112 on every omitted port of a multi-port Service; the engine follows istiod's "
+     "GetDestinationCluster (pilot/pkg/networking/core/route/route.go:362-368): a mesh route without a port "
+     "uses the port the request came in on, which the Service has, so nothing fails"),
     (216, "default/reviews-2port-present", None, ""), (230, "istio-system/cross-namespace", None, ""),
     (288, "hello1/hello", None, "the Service is exported to hello1 (annotation)"),
     (305, "hello2/hello", None, ""), (318, "hello/hello", None, "'.' exports to the Service's own namespace"),
@@ -246,9 +249,15 @@ for line, name, code, note in [
     found = ((code, vs),) if code else ()
     VS_CASES.append(Case(f"{DH}:{line} ({name})", DEST_FILE, found=found,
                          absent=() if code else tuple((c, vs) for c in DEST), note=note))
-VS_CASES.append(Case(f"{DH}:204 (reviews-2port-missing is IST0112, the others IST0101)", DEST_FILE,
-                     found=(("VS-DESTINATION-PORT-MISMATCH", "VirtualService default/reviews-2port-missing"),),
-                     says=(("VS-DESTINATION-PORT-MISMATCH", "without a port, but the Service has several ports"),)))
+VS_CASES.append(Case(
+    f"{DH}:204 (reviews-2port-missing bound to a Gateway server on 8080: route.go:362-368 falls back to 8080)",
+    docs(DEST_FILE, _gw("gw-8080", "default", "8080 http *"),
+         _vs("reviews-2port-gateway", "default", "'*'", "gw-8080", one(route("reviews-2port")))),
+    found=(("VS-DESTINATION-PORT-MISMATCH", "VirtualService default/reviews-2port-gateway"),),
+    says=(("VS-DESTINATION-PORT-MISMATCH", "the Service has several ports, so istiod uses the port of the Gateway "
+           "server"),),
+    note="Istio's IST0112 fires for the omitted port as such; the engine reports what istiod builds: cluster "
+         "outbound|8080||reviews-2port..., which does not exist (503 NC)."))
 
 # --- DestinationRuleAnalyzer: virtualServiceDestinationRules, analyzers_test.go:464 ------------------
 DR = "TestAnalyzers/virtualServiceDestinationRules analyzers_test.go:464 testdata/virtualservice_destinationrules.yaml"
