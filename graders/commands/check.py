@@ -53,6 +53,7 @@ def _intermixed(base: type) -> type:
 
 def run(args: argparse.Namespace) -> int:
     from graders.labs import run as run_lab
+    from graders.report import safe_result
 
     result = run_lab(args.lab, paths=args.paths or None, snapshot=args.snapshot, context=args.context,
                      kubeconfig=args.kubeconfig, baseline=not args.no_baseline)
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.output == "junit":
         print(render_junit(result))
     else:
-        print(printable(render_text(result, color=_use_color(sys.stdout)), sys.stdout.encoding))
+        print(printable(render_text(safe_result(result), color=_use_color(sys.stdout)), sys.stdout.encoding))
     return EXIT_OK if result.all_passed else EXIT_FINDINGS
 
 
@@ -118,6 +119,8 @@ def check_lines(chk, *, color: bool = False) -> list[str]:
 
 def render_junit(result) -> str:
     """One testsuite, one testcase per check; failures carry the message and hints, skips are failures too."""
+    from graders.report import xml_safe
+
     suite = ET.Element("testsuite", name=f"{result.lab}: {result.title}", tests=str(len(result.checks)),
                        failures=str(sum(not c.passed for c in result.checks)), errors="0", skipped="0")
     props = ET.SubElement(suite, "properties")
@@ -133,4 +136,4 @@ def render_junit(result) -> str:
         else:
             ET.SubElement(case, "system-out").text = chk.message
     ET.indent(suite)
-    return ET.tostring(suite, encoding="unicode", xml_declaration=True)
+    return xml_safe(ET.tostring(suite, encoding="unicode", xml_declaration=True))
