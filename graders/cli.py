@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except GraderError as err:
-        print(f"error: {err}", file=sys.stderr)
+        from graders.report import terminal_safe
+
+        print(f"error: {terminal_safe(str(err))}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import stat
 import tempfile
 from functools import cache
@@ -75,10 +76,13 @@ def write(path: Path, data: str | bytes, *, make_parents: bool = False) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     _refuse_special(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # The temporary name is chosen before the file exists, so an interruption at any point (even
+    # right after it was created) still knows what to remove.
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), file_mode())
         with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), file_mode())
+            os.fchmod(fh.fileno(), file_mode())  # exactly 0666 - umask, whatever the open applied
             fh.write(raw)
             fh.flush()
             os.fsync(fh.fileno())

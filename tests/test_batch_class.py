@@ -349,6 +349,7 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path):
         ("--timeout", "inf"),
         ("--timeout", "nan"),
         ("--mode", "live"),  # live needs a roster
+        ("--mode", "live", "--execute-submitted-notebooks"),  # the sandbox has no network
         ("--roster", str(tmp_path / "nope.csv")),
     ]
     for extra in cases:

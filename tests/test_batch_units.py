@@ -299,7 +299,8 @@ def test_a_claimed_result_must_match_the_course_grading_check_by_check():
     assert compare_results(good, good) is None
     worse = validate_result(_lab01(check="request-productpage", passed=False, status="failed"), "lab01", definition)
     why = compare_results(good, worse)
-    assert why and "claims 15/15, the files score 12/15" in why and "'request-productpage'" in why
+    lost = next(c["points"] for c in good["checks"] if c["id"] == "request-productpage")
+    assert why and f"claims 15/15, the files score {15 - lost}/15" in why and "'request-productpage'" in why
 
 
 def test_cleared_outputs_leave_nothing_to_harvest():
@@ -586,3 +587,15 @@ def test_a_worker_that_cannot_start_stops_the_run_with_one_line():
     with pytest.raises(pool.WorkerFailed, match=r"^grading stopped: the grading worker process exited \(code 3\) "
                                                 r"before it could grade anything; the results so far are kept"):
         pool.serve(range(3), 2, _exiting_target, (), lambda r: None, lambda i, w: None)
+
+
+def test_ids_that_differ_only_by_case_are_both_refused(tmp_path):
+    subs = tmp_path / "subs"
+    for name in ("Alice", "alice", "bob", "Zo\u00eb", "carol"):
+        (subs / name).mkdir(parents=True)
+    roster = {"BOB": RosterEntry("BOB"), "ZO\u00cb": RosterEntry("ZO\u00cb")}
+    by_id = {s.learner: s for s in inputs.discover(subs, roster).submissions}
+    for learner in ("Alice", "alice", "bob", "BOB", "Zo\u00eb", "ZO\u00cb"):
+        assert by_id[learner].problem and "differ only by case" in by_id[learner].problem, learner
+    assert "'Alice', 'alice'" in by_id["alice"].problem
+    assert by_id["carol"].problem is None

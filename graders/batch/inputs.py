@@ -16,7 +16,7 @@ import shutil
 import stat
 import unicodedata
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from graders.errors import InputError
@@ -173,7 +173,33 @@ def discover(root: Path, roster: dict[str, RosterEntry] | None = None, *, live: 
             problem = "the submission is a symbolic link; copy the real folder in instead"
         path, is_zip = places[0] if places else (None, False)
         found.submissions.append(Submission(learner, path, is_zip, entry_roster, problem))
+    found.submissions = _refuse_case_twins(found.submissions)
     return found
+
+
+def fold_id(learner: str) -> str:
+    """What a case-insensitive (and normalisation-insensitive) file system sees of a file name."""
+    return unicodedata.normalize("NFC", learner).casefold()
+
+
+def _refuse_case_twins(subs: list[Submission]) -> list[Submission]:
+    """Ids that differ only by case or Unicode form (``Alice``/``alice``) would share result and
+    feedback files on macOS or Windows, one learner's grade overwriting the other's. Both get an
+    error row; guessing which is which would be worse."""
+    groups: dict[str, list[str]] = {}
+    for sub in subs:
+        if sub.safe:
+            groups.setdefault(fold_id(sub.learner), []).append(sub.learner)
+    out = []
+    for sub in subs:
+        twins = groups.get(fold_id(sub.learner), []) if sub.safe else []
+        if len(twins) > 1:  # says more than "no submission found" for a roster row written in other case
+            names = ", ".join(repr(display_id(t)) for t in twins)
+            sub = replace(sub, problem=f"learner ids {names} differ only by case; their files would collide on a "
+                                       "case-insensitive file system, so neither is graded: rename one folder (or "
+                                       "roster row)")
+        out.append(sub)
+    return out
 
 
 # --- files of one submission ---------------------------------------------------------------------

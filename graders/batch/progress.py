@@ -8,6 +8,8 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from graders.report import terminal_safe
+
 
 def _clock(seconds: float) -> str:
     seconds = max(0, round(seconds))
@@ -48,7 +50,8 @@ class Progress:
             else:
                 what = f"error: {result.get('reason')}"
             note = " (unchanged, kept)" if skipped else f" ({result.get('seconds', 0):.1f} s)"
-            self.stream.write(f"[{self.done}/{self.total}] {result['learner']}: {what}{note}\n")
+            # A reason can quote learner code's own error text: never let it drive the terminal.
+            self.stream.write(terminal_safe(f"[{self.done}/{self.total}] {result['learner']}: {what}{note}") + "\n")
         self.stream.flush()
 
     def close(self) -> None:

@@ -55,6 +55,7 @@ def _intermixed(base: type) -> type:
 
 def run(args: argparse.Namespace) -> int:
     from graders.labs import run as run_lab
+    from graders.report import safe_result
 
     # the read and every live request and port-forward of the checks
     with deadline.cluster_scope(args.deadline, live=bool(args.context or args.kubeconfig)):
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.output == "junit":
         print(render_junit(result))
     else:
-        print(printable(render_text(result, color=_use_color(sys.stdout)), sys.stdout.encoding))
+        print(printable(render_text(safe_result(result), color=_use_color(sys.stdout)), sys.stdout.encoding))
     return EXIT_OK if result.all_passed else EXIT_FINDINGS
 
 
@@ -143,6 +144,8 @@ def render_junit(result) -> str:
     blocked or not-evaluated one is <skipped> (one mistake is one failure; no evidence is no verdict)."""
     failures = sum(c.status == "failed" for c in result.checks)
     skipped = sum(c.status in ("blocked", "not-evaluated") for c in result.checks)
+    from graders.report import xml_safe
+
     suite = ET.Element("testsuite", name=f"{result.lab}: {result.title}", tests=str(len(result.checks)),
                        failures=str(failures), errors="0", skipped=str(skipped))
     props = ET.SubElement(suite, "properties")
@@ -162,4 +165,4 @@ def render_junit(result) -> str:
         else:
             ET.SubElement(case, "system-out").text = chk.message
     ET.indent(suite)
-    return ET.tostring(suite, encoding="unicode", xml_declaration=True)
+    return xml_safe(ET.tostring(suite, encoding="unicode", xml_declaration=True))

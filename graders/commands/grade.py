@@ -72,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--out {args.out}: is inside the submissions folder; choose a folder outside it")
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {args.out}: exists and is not a folder")
+    if args.execute_submitted_notebooks and args.mode == "live":
+        raise InputError("--execute-submitted-notebooks cannot grade live clusters: learner notebooks run in a sandbox "
+                         "without network; grade --mode live with the course's notebook (leave the option out)")
     bwrap = find_bwrap() if args.execute_submitted_notebooks else ""
     roster = read_roster(args.roster) if args.roster else {}
     if args.mode == "live" and not roster:
