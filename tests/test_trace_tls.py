@@ -192,3 +192,51 @@ def test_secret_data_is_dropped_when_loading(tmp_path):
     assert [s.meta.key for s in state.secrets] == ["istio-system/bookinfo-cert"] and state.secrets_known
     dump = repr(state) + json.dumps([repr(s) for s in state.secrets])
     assert "Q0VSVElGSUNBVEU=" not in dump and "UFJJVkFURUtFWQ==" not in dump
+
+
+def test_live_secret_names_are_listed_as_metadata_only(fake_api, fake_kubeconfig, tmp_path, capsys):
+    """--secret-names: one metadata-only LIST per relevant namespace; the data never crosses the wire."""
+    from fakeapi import bookinfo_routing
+
+    from graders.cli import main
+
+    fake_api.add_all(bookinfo_routing())
+    fake_api.add(secret("bookinfo-cert", "default"))
+    overlay = write_case(tmp_path, stream(gateway("gw", simple(HOST)), virtual_service("vs", [HOST], ["gw"], ROUTES)))
+    argv = ["analyze", overlay, "--context", "kind-istio-lab", "--kubeconfig", fake_kubeconfig, "-o", "json",
+            "--fail-on", "never"]
+    assert main([*argv, "--secret-names"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    f = [x for x in data["findings"] if x["code"] == "GW-TLS-SECRET-NOT-FOUND"]
+    assert len(f) == 1 and f[0]["severity"] == "error" and "exists in default" in f[0]["message"]
+    secret_calls = [r for r in fake_api.requests if r.resource == "secrets"]
+    assert secret_calls and all(r.verb == "list" and "as=PartialObjectMetadataList" in r.accept and r.namespace
+                                for r in secret_calls)
+    fake_api.requests.clear()
+    assert main(argv) == 0, "without the flag: no Secret request at all, existence is 'cannot verify'"
+    data = json.loads(capsys.readouterr().out)
+    assert [x["severity"] for x in data["findings"] if x["code"] == "GW-TLS-SECRET-NOT-FOUND"] == ["info"]
+    assert not [r for r in fake_api.requests if r.resource == "secrets"]
+
+
+def test_live_secret_names_refused_by_rbac_stay_unverified(fake_api, fake_kubeconfig, tmp_path):
+    from fakeapi import bookinfo_routing
+
+    from graders.sources import load_state
+
+    fake_api.add_all(bookinfo_routing())
+    fake_api.forbid("secrets")
+    state = load_state(context="kind-istio-lab", kubeconfig=fake_kubeconfig, secret_names=True)
+    assert state.secrets == () and not state.secrets_known
+
+
+def test_the_optional_secret_names_role_grants_only_list_secrets_in_the_pod_namespace():
+    from pathlib import Path
+
+    import yaml
+
+    rbac = Path(__file__).resolve().parents[1] / "deploy" / "rbac" / "grader-secret-names.yaml"
+    (role,) = [d for d in yaml.safe_load_all(rbac.read_text()) if d]
+    assert (role["kind"], role["metadata"]["namespace"]) == ("Role", "istio-system")
+    assert [(r["apiGroups"], r["resources"], r["verbs"]) for r in role["rules"]] == [([""], ["secrets"], ["list"])]
+    assert "PartialObjectMetadataList" in rbac.read_text()
