@@ -423,7 +423,7 @@ class _Tracer:
 
     def _match_one(self, m: HttpMatch) -> tuple[bool, str]:
         """Envoy's RouteMatch for this match (port, gateways and source fields were applied when the
-        route was built): every condition must hold. The request is plain HTTP, so ``:scheme`` is http."""
+        route was built): every condition must hold. ``:scheme`` is https after a TLS handshake (h9-tls), else http."""
         req = self.req
         path, _, query = req.path.partition("?")
         parts: list[str] = []
@@ -435,7 +435,7 @@ class _Tracer:
                 return False, ""
             parts.append(f"uri {m.uri.describe()}" + (" ignoring case" if fold else ""))
         headers = {k.lower(): v for k, v in req.headers.items()}
-        headers.update({":method": req.method, ":authority": req.host, ":scheme": "http"})
+        headers.update({":method": req.method, ":authority": req.host, ":scheme": "https" if req.tls else "http"})
         conditions = [(":method", "method", m.method), (":authority", "authority", m.authority),
                       (":scheme", "scheme", m.scheme), *((n, f"header {n}", sm) for n, sm in m.headers)]
         for name, label, sm in conditions:

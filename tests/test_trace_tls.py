@@ -240,3 +240,13 @@ def test_the_optional_secret_names_role_grants_only_list_secrets_in_the_pod_name
     assert (role["kind"], role["metadata"]["namespace"]) == ("Role", "istio-system")
     assert [(r["apiGroups"], r["resources"], r["verbs"]) for r in role["rules"]] == [([""], ["secrets"], ["list"])]
     assert "PartialObjectMetadataList" in rbac.read_text()
+
+
+def test_after_the_handshake_the_scheme_is_https(tmp_path):
+    by_scheme = [rule(dest("productpage", 9080), match=[{"scheme": {"exact": "https"}}]),
+                 rule(dest("reviews", 9080))]
+    text = stream(gateway("gw", simple(HOST), server(80, HOST)),
+                  virtual_service("vs", [HOST], ["gw"], by_scheme), secret("bookinfo-cert"))
+    assert run(tmp_path, text)["destination"]["service"] == "default/productpage"
+    plain = trace(tmp_path, text, port=80, host=HOST, path="/productpage")
+    assert plain["destination"]["service"] == "default/reviews"
