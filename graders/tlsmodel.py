@@ -272,11 +272,12 @@ def credential(state: State, server: Server, pod_ns: str) -> Credential:
         return Credential("", pod_ns, "mesh")
     if not tls.credential:
         return Credential("", pod_ns, "files" if tls.cert_files else "none")
-    ns, sep, name = tls.credential.partition("/")
+    # credentials.ToResourceName/ParseResourceName (pilot/pkg/model/credentials/resource.go): a bare name or
+    # kubernetes://[ns/]name; the namespace defaults to the proxy's.
+    ref = tls.credential.removeprefix("kubernetes://")
+    ns, sep, name = ref.partition("/")
     if not sep:
-        ns, name = pod_ns, tls.credential
-    if name.startswith("kubernetes://"):
-        name = name[len("kubernetes://"):]
+        ns, name = pod_ns, ref
     if ns != pod_ns:
         return Credential(tls.credential, pod_ns, "denied")
     return secret_status(state, name, pod_ns, tls.credential)

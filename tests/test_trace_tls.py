@@ -250,3 +250,28 @@ def test_after_the_handshake_the_scheme_is_https(tmp_path):
     assert run(tmp_path, text)["destination"]["service"] == "default/productpage"
     plain = trace(tmp_path, text, port=80, host=HOST, path="/productpage")
     assert plain["destination"]["service"] == "default/reviews"
+
+
+def test_tls_server_terminating_to_a_tcp_route(tmp_path):
+    tls_simple = simple(HOST, protocol="TLS", name="tls")
+    tcp_vs = virtual_service("tcp", [HOST], ["gw"], tcp=[{"route": [dest("productpage", 9080)]}])
+    r = run(tmp_path, stream(gateway("gw", tls_simple), tcp_vs, secret("bookinfo-cert")))
+    assert (r["outcome"], r["destination"]["service"], r["tls"]["mode"]) == ("ok", "default/productpage", "SIMPLE")
+    assert r["tls"]["credential"]["status"] == "found"
+    r = run(tmp_path, stream(gateway("gw", tls_simple), secret("bookinfo-cert")))
+    assert r["outcome"] == "connection-refused" and any("listener missed network filter" in s["result"]
+                                                        for s in r["steps"])
+
+
+def test_kubernetes_scheme_credential_names_are_resolved_like_bare_names(tmp_path):
+    for credential, status in (("kubernetes://bookinfo-cert", "found"), ("kubernetes://istio-system/bookinfo-cert",
+                                                                           "found"),
+                               ("kubernetes://default/bookinfo-cert", "denied")):
+        text = stream(gateway("gw", simple(HOST, credential=credential)),
+                      virtual_service("vs", [HOST], ["gw"], ROUTES), secret("bookinfo-cert"))
+        assert run(tmp_path, text)["tls"]["credential"]["status"] == status, credential
+
+
+def test_an_empty_sni_is_bad_input(tmp_path):
+    code, _, err = _run(["trace", write_case(tmp_path, BOOKINFO_HTTPS), "--tls", "--sni", ""])
+    assert code == 2 and "--no-sni" in err and err.count("\n") == 1

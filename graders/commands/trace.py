@@ -48,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--port {args.port}: not a port number (1-65535)")
     if not args.path.startswith("/"):
         raise InputError(f"--path {args.path!r}: a request path starts with '/'")
+    if args.sni is not None and not args.sni.strip():
+        raise InputError("--sni '': give a host name, or use --no-sni to send no SNI")
     if (args.sni is not None or args.no_sni) and not args.tls:
         raise InputError("--sni/--no-sni need --tls: SNI is part of the TLS handshake")
     state = load_target(args)
