@@ -262,6 +262,16 @@ class Credential:
     namespace: str  # the namespace istiod looks in (the gateway pod's)
     status: str  # found | missing | denied | unknown | files | mesh | none
     elsewhere: tuple[str, ...] = ()  # namespaces where a Secret of that name exists instead
+    secret: str = ""  # the Secret's bare name
+
+
+def secret_ref(written: str, pod_ns: str) -> tuple[str, str]:
+    """(namespace, name) of a credentialName as istiod parses it (credentials.ToResourceName and
+    ParseResourceName, pilot/pkg/model/credentials/resource.go): a bare name or kubernetes://[ns/]name;
+    the namespace defaults to the proxy's."""
+    ref = written.removeprefix("kubernetes://")
+    ns, sep, name = ref.partition("/")
+    return (ns, name) if sep else (pod_ns, ref)
 
 
 def credential(state: State, server: Server, pod_ns: str) -> Credential:
@@ -272,24 +282,19 @@ def credential(state: State, server: Server, pod_ns: str) -> Credential:
         return Credential("", pod_ns, "mesh")
     if not tls.credential:
         return Credential("", pod_ns, "files" if tls.cert_files else "none")
-    # credentials.ToResourceName/ParseResourceName (pilot/pkg/model/credentials/resource.go): a bare name or
-    # kubernetes://[ns/]name; the namespace defaults to the proxy's.
-    ref = tls.credential.removeprefix("kubernetes://")
-    ns, sep, name = ref.partition("/")
-    if not sep:
-        ns, name = pod_ns, ref
+    ns, name = secret_ref(tls.credential, pod_ns)
     if ns != pod_ns:
-        return Credential(tls.credential, pod_ns, "denied")
+        return Credential(tls.credential, pod_ns, "denied", secret=name)
     return secret_status(state, name, pod_ns, tls.credential)
 
 
 def secret_status(state: State, name: str, ns: str, written: str) -> Credential:
     if not state.secrets_known:
-        return Credential(written, ns, "unknown")
+        return Credential(written, ns, "unknown", secret=name)
     here = [s for s in state.secrets if s.meta.name == name]
     if any(s.meta.namespace == ns for s in here):
-        return Credential(written, ns, "found")
-    return Credential(written, ns, "missing", tuple(sorted({s.meta.namespace for s in here})))
+        return Credential(written, ns, "found", secret=name)
+    return Credential(written, ns, "missing", tuple(sorted({s.meta.namespace for s in here})), name)
 
 
 def find_secret(state: State, ns: str, name: str) -> SecretRef | None:

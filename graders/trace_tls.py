@@ -132,7 +132,7 @@ def _handshake(t: _Tracer, ls: ListenerServer, info: dict[str, Any]) -> None:
     cred = tlsmodel.credential(t.state, ls.server, t.proxy_ns)
     info["credential"] = {"name": cred.name, "namespace": cred.namespace, "status": cred.status}
     ref = ls.gateway.meta.ref
-    secret = f"Secret {cred.namespace}/{cred.name}"
+    secret = f"Secret {cred.namespace}/{cred.secret}"
     if cred.status == "mesh":
         t.add("tls-handshake", "ISTIO_MUTUAL: the gateway serves its own mesh certificate and requires a client "
               "certificate from the mesh CA (a client outside the mesh has none).", ref, uncertain=True)
@@ -154,7 +154,7 @@ def _handshake(t: _Tracer, ls: ListenerServer, info: dict[str, Any]) -> None:
                  f"pod's namespace {cred.namespace}." if cred.elsewhere else "")
         t.add("tls-handshake", f"The certificate is {secret} (credentialName, looked up in the gateway pod's "
               f"namespace), which does not exist. istiod logs 'failed to fetch key and certificate for "
-              f"kubernetes://{cred.name}' and sends nothing; Envoy closes every connection on this chain (curl: "
+              f"kubernetes://{cred.secret}' and sends nothing; Envoy closes every connection on this chain (curl: "
               f"(35)).{where}", ref)
         _fail(t, info)
     elif cred.status == "unknown":
@@ -164,7 +164,7 @@ def _handshake(t: _Tracer, ls: ListenerServer, info: dict[str, Any]) -> None:
               uncertain=True)
     else:
         t.add("tls-handshake", f"Envoy terminates TLS with {secret} (it exists; its keys and names are not read).",
-              ref, f"Secret {cred.namespace}/{cred.name}")
+              ref, f"Secret {cred.namespace}/{cred.secret}")
     mode = tlsmodel.mode_of(ls.server)
     if mode in ("MUTUAL", "OPTIONAL_MUTUAL"):
         t.add("tls-handshake", f"tls.mode {mode}: Envoy asks for a client certificate"

@@ -113,3 +113,14 @@ def test_distinct_tls_hosts_are_quiet(tmp_path):
     text = stream(gateway("gw", simple(HOST, name="a"), simple("shop.example.com", name="b")), VS,
                   secret("bookinfo-cert"))
     assert findings(analyze(tmp_path, text), "GW-CONFLICT") == []
+
+
+def test_kubernetes_scheme_credential_in_the_wrong_namespace(tmp_path):
+    text = stream(gateway("gw", simple(HOST, credential="kubernetes://bookinfo-cert")), VS,
+                  secret("bookinfo-cert", "default"))
+    f = only(analyze(tmp_path, text), "GW-TLS-SECRET-NOT-FOUND")
+    assert "Secret istio-system/bookinfo-cert." in f["message"] and "exists in default" in f["message"]
+    text = stream(gateway("gw", simple(HOST, credential="kubernetes://default/bookinfo-cert")), VS,
+                  secret("bookinfo-cert", "default"))
+    f = only(analyze(tmp_path, text), "GW-TLS-SECRET-NOT-FOUND")
+    assert "another namespace (default)" in f["message"] and "bare name 'bookinfo-cert'" in f["hint"]

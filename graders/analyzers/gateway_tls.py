@@ -95,14 +95,15 @@ def _secret(state: State, gw: Gateway, s: Server, pod: Pod, workload: str) -> Fi
         return None
     pod_ns = pod.meta.namespace
     cred = tlsmodel.credential(state, s, pod_ns)
-    name = cred.name.split("/", 1)[-1]
+    name = cred.secret
     common = dict(server=_server(s), gateway=gw.meta.key, credential=cred.name, workload=workload,
                   pod_ns=pod_ns, name=name)
     create = (f"Create it there: `kubectl create -n {pod_ns} secret tls {name} --cert=CERT --key=KEY` (the Gateway "
               "may stay in its own namespace; the Secret follows the gateway pod).")
     if cred.status == "denied":
         return finding("GW-TLS-SECRET-NOT-FOUND", [gw.meta.ref], origin=gw.meta.origin, **common,
-                       problem=(f"The value names another namespace ({cred.name.split('/')[0]}); istiod refuses "
+                       problem=(f"The value names another namespace ({tlsmodel.secret_ref(cred.name, pod_ns)[0]}); "
+                                "istiod refuses "
                                 "credentials outside the gateway pod's namespace (\"attempted to access "
                                 "unauthorized certificates\"), so this server never gets a certificate and every "
                                 "handshake on it is closed."),
@@ -133,7 +134,7 @@ def _mutual(state: State, gw: Gateway, s: Server, pod_ns: str) -> Finding | None
                        problem="It has neither caCertificates nor a credentialName, so admission rejects it "
                                "(\"MUTUAL TLS requires a client CA bundle\").",
                        fix="Add credentialName with a Secret holding tls.crt, tls.key and ca.crt.")
-    name = s.tls.credential.split("/", 1)[-1]
+    name = tlsmodel.secret_ref(s.tls.credential, pod_ns)[1]
     if state.secrets_known and tlsmodel.find_secret(state, pod_ns, f"{name}-cacert") is not None:
         return None
     return finding("GW-TLS-MUTUAL-NO-CA", [gw.meta.ref], origin=gw.meta.origin, severity="info", **common,
