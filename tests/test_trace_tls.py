@@ -275,3 +275,18 @@ def test_kubernetes_scheme_credential_names_are_resolved_like_bare_names(tmp_pat
 def test_an_empty_sni_is_bad_input(tmp_path):
     code, _, err = _run(["trace", write_case(tmp_path, BOOKINFO_HTTPS), "--tls", "--sni", ""])
     assert code == 2 and "--no-sni" in err and err.count("\n") == 1
+
+
+def test_a_tls_route_bound_to_a_terminating_https_server_gets_404(tmp_path):
+    """istio-tls-facts.md section 2.4: a VirtualService with only tls routes on a SIMPLE server builds no HTTP
+    route, so the request gets 404 NR after a successful handshake."""
+    text = stream(gateway("gw", simple(HOST)), tls_vs("pt", [HOST], [HOST], "productpage"), secret("bookinfo-cert"))
+    r = run(tmp_path, text)
+    assert (r["outcome"], r["http_status"], r["tls"]["mode"]) == ("not-found", 404, "SIMPLE")
+
+
+def test_gateway_port_8443_lands_on_the_same_listener_as_443(tmp_path):
+    text = stream(gateway("gw", {**simple(HOST), "port": {"number": 8443, "name": "https", "protocol": "HTTPS"}}),
+                  virtual_service("vs", [HOST], ["gw"], ROUTES), secret("bookinfo-cert"))
+    r = run(tmp_path, text)
+    assert r["outcome"] == "ok" and any("https.8443.https.gw.default" in s["result"] for s in r["steps"])
