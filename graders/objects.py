@@ -285,7 +285,8 @@ def _server_tls(s: Mapping, w: str) -> ServerTls | None:
         mode=_get(s, "tls.mode", str, None, w),
         credential=_get(s, "tls.credentialName", str, "", w) or (names[0] if names else ""),
         cert_files=bool(_get(s, "tls.serverCertificate", str, "", w) or _get(s, "tls.tlsCertificates", list, [], w)),
-        ca=bool(_get(s, "tls.caCertificates", str, "", w) or _get(s, "tls.caCertCredentialName", str, "", w)))
+        ca=bool(_get(s, "tls.caCertificates", str, "", w) or _get(s, "tls.caCertCredentialName", str, "", w)),
+        ca_credential=_get(s, "tls.caCertCredentialName", str, "", w))
 
 
 def _tls_route(i: int, r: Mapping, w: str) -> TlsRoute:

@@ -166,6 +166,7 @@ class ServerTls:
     credential: str = ""  # credentialName, or the first of credentialNames
     cert_files: bool = False  # serverCertificate/privateKey or tlsCertificates (paths inside the pod)
     ca: bool = False  # caCertificates or caCertCredentialName set
+    ca_credential: str = ""  # caCertCredentialName as written
 
 
 @dataclass(frozen=True)

@@ -124,3 +124,15 @@ def test_kubernetes_scheme_credential_in_the_wrong_namespace(tmp_path):
                   secret("bookinfo-cert", "default"))
     f = only(analyze(tmp_path, text), "GW-TLS-SECRET-NOT-FOUND")
     assert "another namespace (default)" in f["message"] and "bare name 'bookinfo-cert'" in f["hint"]
+
+
+def test_mutual_ca_credential_without_the_cacert_suffix_is_read_as_a_certificate(tmp_path):
+    def mutual(ca: str) -> dict:
+        return server(443, HOST, protocol="HTTPS", name="https",
+                      tls={"mode": "MUTUAL", "credentialName": "bookinfo-cert", "caCertCredentialName": ca})
+
+    f = only(analyze(tmp_path, stream(gateway("gw", mutual("client-ca")), VS, secret("bookinfo-cert"))),
+             "GW-TLS-MUTUAL-NO-CA")
+    assert f["severity"] == "warning" and "does not end in -cacert" in f["message"]
+    assert findings(analyze(tmp_path, stream(gateway("gw", mutual("client-ca-cacert")), VS, secret("bookinfo-cert"))),
+                    "GW-TLS-MUTUAL-NO-CA") == []

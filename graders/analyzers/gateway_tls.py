@@ -126,9 +126,23 @@ def _secret(state: State, gw: Gateway, s: Server, pod: Pod, workload: str) -> Fi
 
 def _mutual(state: State, gw: Gateway, s: Server, pod_ns: str) -> Finding | None:
     mode = tlsmodel.mode_of(s)
-    if s.tls is None or mode not in ("MUTUAL", "OPTIONAL_MUTUAL") or s.tls.ca:
+    if s.tls is None or mode not in ("MUTUAL", "OPTIONAL_MUTUAL"):
         return None
     common = dict(server=_server(s), gateway=gw.meta.key, mode=mode)
+    ca_name = s.tls.ca_credential.removeprefix("kubernetes://")
+    if ca_name and not ca_name.endswith("-cacert"):
+        # isCAOnlySecret is decided by the suffix alone (pilot/pkg/xds/sds.go:182-213 at 1.30.3): any other
+        # name is fetched as a certificate+key Secret (GetCertInfo), which a CA-only Secret is not.
+        return finding("GW-TLS-MUTUAL-NO-CA", [gw.meta.ref], origin=gw.meta.origin, **common,
+                       problem=(f"Its caCertCredentialName '{s.tls.ca_credential}' does not end in -cacert, so istiod "
+                                "fetches it as a certificate and key (only a name ending in -cacert is read as a "
+                                "CA alone): a Secret holding only ca.crt fails with 'didn't have expected keys', "
+                                "and client certificates cannot be checked."),
+                       fix=f"Name the CA Secret {ca_name}-cacert (key ca.crt or cacert) and point "
+                           "caCertCredentialName at it, or drop caCertCredentialName and put ca.crt in the "
+                           "credentialName Secret.")
+    if s.tls.ca:
+        return None
     if not s.tls.credential:
         return finding("GW-TLS-MUTUAL-NO-CA", [gw.meta.ref], origin=gw.meta.origin, severity="error", **common,
                        problem="It has neither caCertificates nor a credentialName, so admission rejects it "
