@@ -136,3 +136,11 @@ def test_mutual_ca_credential_without_the_cacert_suffix_is_read_as_a_certificate
     assert f["severity"] == "warning" and "does not end in -cacert" in f["message"]
     assert findings(analyze(tmp_path, stream(gateway("gw", mutual("client-ca-cacert")), VS, secret("bookinfo-cert"))),
                     "GW-TLS-MUTUAL-NO-CA") == []
+
+
+def test_hosts_differing_only_in_case_slip_past_and_clash(tmp_path):
+    """Validation accepts upper-case labels (dns1123LabelFmt [a-zA-Z0-9], pkg/config/labels/instance.go:30 at
+    1.30.3) and the duplicate check compares exact strings, so both servers stay; their SNI names clash."""
+    text = stream(gateway("gw", simple(HOST, name="a"), simple(HOST.upper(), name="b")), secret("bookinfo-cert"))
+    f = only(analyze(tmp_path, text), "GW-CONFLICT")
+    assert "rejects the whole listener" in f["message"]
