@@ -290,3 +290,12 @@ def test_gateway_port_8443_lands_on_the_same_listener_as_443(tmp_path):
                   virtual_service("vs", [HOST], ["gw"], ROUTES), secret("bookinfo-cert"))
     r = run(tmp_path, text)
     assert r["outcome"] == "ok" and any("https.8443.https.gw.default" in s["result"] for s in r["steps"])
+
+
+def test_a_duplicate_inside_one_gateway_names_that_gateway_once(tmp_path):
+    text = stream(gateway("gw", simple(HOST, name="a"), simple(HOST, "shop.example.com", name="b")),
+                  virtual_service("vs", [HOST, "shop.example.com"], ["gw"], ROUTES), secret("bookinfo-cert"))
+    r = run(tmp_path, text, host="shop.example.com")
+    step = next(s for s in r["steps"] if s["step"] == "tls-merge")
+    assert r["outcome"] == "tls-handshake-failed" and step["objects"] == ["Gateway default/gw"]
+    assert "default/gw servers[1] repeats host" in step["result"]
