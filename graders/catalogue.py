@@ -201,6 +201,28 @@ _MESSAGES = (
         "Define the subset or route to one that exists: {fix}",
         "IST0101", None,
     ),
+    # --- h9-tls (issue #14) ---
+    Message(
+        "GW-TLS-CREDENTIAL-IGNORED", "warning", "Certificate on a server that does not terminate TLS",
+        "Server {server} of Gateway {gateway} ({protocol}, tls.mode {mode}) names certificate {credential}, but "
+        "{why} istiod ignores the certificate: no TLS is terminated there{consequence}",
+        "{fix}",
+        "IST0133", None,
+    ),
+    Message(
+        "GW-TLS-SECRET-NOT-FOUND", "error", "The certificate's Secret is not where the gateway looks",
+        "Server {server} of Gateway {gateway} terminates TLS with credentialName '{credential}'. istiod looks for "
+        "it in the namespace of the gateway pod ({workload}): Secret {pod_ns}/{name}. {problem}",
+        "{fix}",
+        "IST0101", None,
+    ),
+    Message(
+        "GW-TLS-MUTUAL-NO-CA", "warning", "MUTUAL TLS without a client CA",
+        "Server {server} of Gateway {gateway} has tls.mode {mode}, which needs a CA to check client "
+        "certificates. {problem}",
+        "{fix}",
+        None, None,
+    ),
 )
 
 CATALOGUE: dict[str, Message] = {m.code: m for m in _MESSAGES}

@@ -2,7 +2,8 @@
 
 One function per kind. A wrong field type raises ``Invalid`` naming the field path; the builder
 turns it into a MANIFEST-INVALID finding and carries on with the other objects, so one typo does
-not hide every other problem. Secrets and ConfigMaps are never parsed (never even looked into).
+not hide every other problem. ConfigMaps are never parsed; of a Secret only its name, namespace and
+type are read (parse_secret), never data or stringData.
 """
 
 from __future__ import annotations
@@ -29,13 +30,16 @@ from graders.state import (
     Meta,
     Namespace,
     Pod,
+    SecretRef,
     Server,
+    ServerTls,
     Service,
     ServiceEntry,
     ServicePort,
     StringMatch,
     Subset,
     TcpRoute,
+    TlsRoute,
     VirtualService,
 )
 
@@ -223,7 +227,7 @@ def parse_gateway(raw: RawObject) -> Gateway:
             port_name=_get(s, "port.name", str, "", w), hosts=tuple(hosts), bind=_get(s, "bind", str, "", w),
             tls_mode=_get(s, "tls.mode", str, None, w),
             https_redirect=bool(_get(s, "tls.httpsRedirect", bool, False, w)),
-            name=_get(s, "name", str, "", w)))
+            name=_get(s, "name", str, "", w), tls=_server_tls(s, w)))
     selector = _get(obj, "spec.selector", dict, None)
     return Gateway(meta, _labels(obj, "spec.selector") if selector is not None else None, tuple(servers))
 
@@ -273,6 +277,39 @@ def _http_match(m: Mapping, mw: str) -> HttpMatch:
         source_labels=_labels(m, "sourceLabels", mw), source_namespace=_get(m, "sourceNamespace", str, "", mw))
 
 
+def _server_tls(s: Mapping, w: str) -> ServerTls | None:
+    """The names in a server's ``tls`` block (h9-tls): which credential, whether a CA is configured."""
+    if _get(s, "tls", dict, None, w) is None:
+        return None
+    names = _strings(s, "tls.credentialNames", w)
+    return ServerTls(
+        mode=_get(s, "tls.mode", str, None, w),
+        credential=_get(s, "tls.credentialName", str, "", w) or (names[0] if names else ""),
+        cert_files=bool(_get(s, "tls.serverCertificate", str, "", w) or _get(s, "tls.tlsCertificates", list, [], w)),
+        ca=bool(_get(s, "tls.caCertificates", str, "", w) or _get(s, "tls.caCertCredentialName", str, "", w)),
+        ca_credential=_get(s, "tls.caCertCredentialName", str, "", w))
+
+
+def _tls_route(i: int, r: Mapping, w: str) -> TlsRoute:
+    """A ``spec.tls`` rule: each match's sniHosts, port and gateways (h9-tls)."""
+    matches = []
+    for _, m, mw in _mappings(r, "match", w):
+        port = m.get("port")
+        matches.append((_strings(m, "sniHosts", mw), _port_number(port, f"{mw}port") if port is not None else None,
+                        _strings(m, "gateways", mw)))
+    return TlsRoute(i, tuple(matches), _destinations(r, w))
+
+
+def parse_secret(raw: RawObject) -> SecretRef:
+    """A Secret's name, namespace and type only: ``data`` and ``stringData`` are never looked at."""
+    obj = raw.obj
+    md = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
+    kept = {"apiVersion": "v1", "kind": "Secret", "metadata": {k: md[k] for k in ("name", "namespace",
+                                                                                 "creationTimestamp") if k in md}}
+    typ = obj.get("type")
+    return SecretRef(parse_meta(RawObject(kept, raw.origin, raw.seq), "Secret"), typ if isinstance(typ, str) else "")
+
+
 def _strings(d: Mapping, path: str, where: str = "") -> tuple[str, ...]:
     raw = _get(d, path, list, [], where)
     if not all(isinstance(x, str) for x in raw):
@@ -295,7 +332,8 @@ def parse_virtual_service(raw: RawObject) -> VirtualService:
     hosts = _strings(obj, "spec.hosts")
     return VirtualService(meta, hosts, _strings(obj, "spec.gateways"), tuple(routes), _strings(obj, "spec.exportTo"),
                           bool(_get(obj, "spec.tcp", list, None) or _get(obj, "spec.tls", list, None)),
-                          tuple(_tcp_route(i, r, w) for i, r, w in _mappings(obj, "spec.tcp")))
+                          tuple(_tcp_route(i, r, w) for i, r, w in _mappings(obj, "spec.tcp")),
+                          tuple(_tls_route(i, r, w) for i, r, w in _mappings(obj, "spec.tls")))
 
 
 def _destinations(r: Mapping, w: str) -> tuple[Destination, ...]:
@@ -360,10 +398,11 @@ PARSERS: dict[tuple[str, str], Callable[[RawObject], Any]] = {
     (ISTIO_NETWORKING, "DestinationRule"): parse_destination_rule,
     (ISTIO_NETWORKING, "ServiceEntry"): parse_service_entry,
     ("install.istio.io", "IstioOperator"): parse_istio_operator,
+    ("", "Secret"): parse_secret,  # metadata only (h9-tls)
 }
 # Kinds the course does not model; skipped without a finding (never looked into).
 IGNORED_KINDS = frozenset({
-    "Secret", "ConfigMap", "ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding",
+    "ConfigMap", "ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding",
     "ReplicaSet", "Endpoints", "EndpointSlice", "Event", "HorizontalPodAutoscaler", "PodDisruptionBudget",
     "CustomResourceDefinition", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
     "PeerAuthentication", "AuthorizationPolicy", "RequestAuthentication", "Sidecar", "EnvoyFilter",

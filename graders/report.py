@@ -102,9 +102,10 @@ def findings_json(state: State, findings: Sequence[Finding]) -> dict[str, Any]:
 
 def trace_text(state: State, t: Trace, colour: bool = False) -> str:
     r = t.request
+    scheme = "https" if r.tls else "http"  # h9-tls: trace --tls
     lines = [paint(terminal_safe(mode_banner(state)), "dim", colour), "",
-             paint(terminal_safe(f"{r.method} http://{r.host}{r.path} -> Service {r.gateway} port {r.port}"), "bold",
-                   colour)]
+             paint(terminal_safe(f"{r.method} {scheme}://{r.host}{r.path} -> Service {r.gateway} port {r.port}"),
+                   "bold", colour)]
     for i, step in enumerate(t.steps, 1):
         mark = " (uncertain)" if step.uncertain else ""
         lines.append(_wrap(f"[{step.step}] {step.result}{mark}", "     ", f"  {i}. "))

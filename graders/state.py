@@ -158,6 +158,18 @@ class Service:
 
 
 @dataclass(frozen=True)
+class ServerTls:
+    """What the trace and the TLS analyzers need from a server's ``tls`` block (never any key material:
+    only the names and whether CA fields are set). ``mode`` is None when omitted (istiod: PASSTHROUGH)."""
+
+    mode: str | None = None
+    credential: str = ""  # credentialName, or the first of credentialNames
+    cert_files: bool = False  # serverCertificate/privateKey or tlsCertificates (paths inside the pod)
+    ca: bool = False  # caCertificates or caCertCredentialName set
+    ca_credential: str = ""  # caCertCredentialName as written
+
+
+@dataclass(frozen=True)
 class Server:
     index: int
     port: int
@@ -168,6 +180,7 @@ class Server:
     tls_mode: str | None = None
     https_redirect: bool = False
     name: str = ""
+    tls: ServerTls | None = None  # the tls block (None: none written); h9-tls, issue #14
 
     @property
     def is_plain_http(self) -> bool:
@@ -257,6 +270,23 @@ class TcpRoute:
 
 
 @dataclass(frozen=True)
+class TlsRoute:
+    """One ``spec.tls`` rule (TLS passthrough by SNI): its matches (sniHosts, port, gateways), destinations."""
+
+    index: int
+    matches: tuple[tuple[tuple[str, ...], int | None, tuple[str, ...]], ...] = ()
+    destinations: tuple[Destination, ...] = ()
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A Secret's existence: metadata only. Its data is never read, parsed or kept."""
+
+    meta: Meta
+    type: str = ""
+
+
+@dataclass(frozen=True)
 class VirtualService:
     meta: Meta
     hosts: tuple[str, ...]
@@ -265,6 +295,7 @@ class VirtualService:
     export_to: tuple[str, ...] = ()
     has_tcp_or_tls: bool = False
     tcp: tuple[TcpRoute, ...] = ()
+    tls: tuple[TlsRoute, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -331,6 +362,8 @@ class State:
     load_findings: tuple = ()  # MANIFEST-INVALID and friends, produced while loading
     probes: tuple[ProbeRecord, ...] = ()
     sources: tuple[str, ...] = field(default=())
+    secrets: tuple[SecretRef, ...] = ()  # metadata only (h9-tls)
+    secrets_known: bool = False  # True when the source listed Secrets, so a missing one is really missing
 
     @property
     def simulated(self) -> bool:

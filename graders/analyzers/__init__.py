@@ -28,6 +28,7 @@ def _registry() -> tuple[Analyzer, ...]:
         gateway_ports,
         gateway_reachability,
         gateway_selector,
+        gateway_tls,
         gateway_visibility,
         istio_installed,
         vs_destinations,
@@ -45,6 +46,7 @@ def _registry() -> tuple[Analyzer, ...]:
         vs_destinations.ANALYZER,
         vs_rules.ANALYZER,
         gateway_visibility.ANALYZER,
+        gateway_tls.ANALYZER,  # h9-tls (issue #14)
     )
 
 

@@ -111,6 +111,11 @@ def _vs_domains(state: State, e: Entry, proxy_ns: str) -> set[str]:
 
 def effect(state: State, winner: Entry, loser: Entry, identical: bool, proxy_ns: str) -> tuple[str, str]:
     """(severity, sentences) describing what istiod and Envoy do with the pair."""
+    from graders.analyzers.gateway_tls import duplicate_effect  # h9-tls: TLS host de-duplication
+
+    tls_text = duplicate_effect(winner.gateway, winner.server, loser.gateway, loser.server)
+    if tls_text is not None:
+        return "error", tls_text
     fw, fl = protocol_family(winner.server.protocol), protocol_family(loser.server.protocol)
     w, lo = winner.gateway.meta.key, loser.gateway.meta.key
     if fw == fl and fw not in ("http", "tls"):

@@ -29,6 +29,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default="GET", help="the HTTP method (default: GET)")
     p.add_argument("-H", "--header", action="append", type=_header, default=[], metavar="NAME:VALUE",
                    help="an extra request header (repeatable)")
+    # h9-tls (issue #14): a TLS client (graders/trace_tls.py)
+    p.add_argument("--tls", action="store_true", help="the client opens TLS first (https://), sending an SNI")
+    sni = p.add_mutually_exclusive_group()
+    sni.add_argument("--sni", metavar="NAME", help="the SNI to send with --tls (default: the --host, without port)")
+    sni.add_argument("--no-sni", action="store_true", help="send no SNI with --tls (as curl does for an IP address)")
     p.add_argument("-o", "--output", choices=("text", "json"), default="text")
     p.set_defaults(func=run)
 
@@ -43,9 +48,13 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--port {args.port}: not a port number (1-65535)")
     if not args.path.startswith("/"):
         raise InputError(f"--path {args.path!r}: a request path starts with '/'")
+    if args.sni is not None and not args.sni.strip():
+        raise InputError("--sni '': give a host name, or use --no-sni to send no SNI")
+    if (args.sni is not None or args.no_sni) and not args.tls:
+        raise InputError("--sni/--no-sni need --tls: SNI is part of the TLS handshake")
     state = load_target(args)
     result = trace(state, Request(args.gateway, args.port, args.host, args.path, args.method.upper(),
-                                  dict(args.header)))
+                                  dict(args.header), tls=args.tls, sni="" if args.no_sni else args.sni))
     if args.output == "json":
         report.write_json(result.to_json())
     else:

@@ -33,6 +33,7 @@ def load_objects(
     context: str | None = None,
     kubeconfig: str | None = None,
     baseline: bool = True,
+    secret_names: bool = False,
 ) -> Loaded:
     if snapshot and context:
         raise InputError("give either --snapshot or --context, not both")
@@ -42,9 +43,11 @@ def load_objects(
         from graders.sources.live import read_cluster
 
         read = read_cluster(context, kubeconfig)
-        raws = [RawObject(o, "cluster", i) for i, o in enumerate(read.objects)] + render_operators(overlay)
+        objects, listed = _secret_names(read.objects, context, kubeconfig) if secret_names else ([], False)
+        raws = [RawObject(o, "cluster", i) for i, o in enumerate(read.objects + objects)] + render_operators(overlay)
         return Loaded(raws, "live", f"live cluster (context {read.context}){files}",
-                      {"istio_installed": read.istio_installed, "sources": [f"context:{read.context}", *paths]})
+                      {"istio_installed": read.istio_installed, "sources": [f"context:{read.context}", *paths],
+                       "secrets_listed": listed})
     if snapshot:
         snap = read_snapshot(snapshot)
         raws = snap.objects + render_operators(overlay)
@@ -61,6 +64,23 @@ def load_objects(
                   {"outbound_traffic_policy": outbound_policy(raws), "sources": list(paths)})
 
 
+def _secret_names(objects: list[dict], context: str | None, kubeconfig: str | None) -> tuple[list[dict], bool]:
+    """Secret metadata (h9-tls, ``--secret-names``) in the namespaces TLS credentials concern: those of
+    gateway pods (label ``istio``), where istiod looks, and of Gateways, where learners often put them.
+    Existence counts as known only if every gateway pod namespace could be listed."""
+    from graders.sources.live import read_secret_metadata
+
+    def ns_of(o: dict) -> str:
+        md = o.get("metadata") if isinstance(o.get("metadata"), dict) else {}
+        return str(md.get("namespace") or "")
+
+    pod_ns = sorted({ns_of(o) for o in objects if o.get("kind") == "Pod"
+                     and "istio" in ((o.get("metadata") or {}).get("labels") or {})} - {""})
+    gw_ns = sorted({ns_of(o) for o in objects if o.get("kind") == "Gateway"} - {""})
+    secrets, listed = read_secret_metadata(context, kubeconfig, [*pod_ns, *gw_ns])
+    return secrets, bool(pod_ns) and set(pod_ns) <= set(listed)
+
+
 def load_state(
     paths: Sequence[str] = (),
     *,
@@ -68,6 +88,8 @@ def load_state(
     context: str | None = None,
     kubeconfig: str | None = None,
     baseline: bool = True,
+    secret_names: bool = False,
 ) -> State:
-    loaded = load_objects(paths, snapshot=snapshot, context=context, kubeconfig=kubeconfig, baseline=baseline)
+    loaded = load_objects(paths, snapshot=snapshot, context=context, kubeconfig=kubeconfig, baseline=baseline,
+                          secret_names=secret_names)
     return build_state(loaded.raws, loaded.mode, description=loaded.description, **loaded.options)

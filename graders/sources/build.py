@@ -21,6 +21,7 @@ from graders.state import (
     Namespace,
     Pod,
     ProbeRecord,
+    SecretRef,
     Service,
     ServiceEntry,
     State,
@@ -31,7 +32,7 @@ from graders.state import (
 _FIELDS = {
     Namespace: "namespaces", Pod: "pods", Deployment: "deployments", Service: "services", Gateway: "gateways",
     VirtualService: "virtual_services", DestinationRule: "destination_rules", ServiceEntry: "service_entries",
-    IstioOperator: "istio_operators",
+    IstioOperator: "istio_operators", SecretRef: "secrets",
 }
 
 
@@ -99,6 +100,7 @@ def build_state(
     probes: Sequence[ProbeRecord] = (),
     extra_findings: Sequence[Finding] = (),
     sources: Sequence[str] = (),
+    secrets_listed: bool = False,
 ) -> State:
     records: dict[tuple[str, str, str], object] = {}
     findings: list[Finding] = list(extra_findings)
@@ -132,5 +134,6 @@ def build_state(
     return State(
         mode=mode, description=description, istio_installed=istio_installed,
         outbound_traffic_policy=outbound_traffic_policy, load_findings=tuple(findings), probes=tuple(probes),
-        sources=tuple(sources), **{k: tuple(v) for k, v in buckets.items()},
+        sources=tuple(sources), secrets_known=secrets_listed or bool(buckets["secrets"]),
+        **{k: tuple(v) for k, v in buckets.items()},
     )

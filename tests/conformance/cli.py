@@ -44,7 +44,8 @@ def analyze(tmp: Path, yaml_text: str, *, baseline: bool = True) -> dict[str, An
 
 def trace(tmp: Path, yaml_text: str, *, baseline: bool = True, **request: Any) -> dict[str, Any]:
     """``trace FILE --port P --host H --path X ... -o json``; keyword names are the CLI's option names
-    (``gateway``, ``port``, ``host``, ``path``, ``method``) plus ``headers`` (a list of ``NAME:VALUE``)."""
+    (``gateway``, ``port``, ``host``, ``path``, ``method``, ``sni``) plus ``headers`` (a list of ``NAME:VALUE``);
+    ``tls=True`` and ``no_sni=True`` pass the flags ``--tls`` and ``--no-sni``."""
     argv = ["trace", write_case(tmp, yaml_text), "-o", "json"]
     if not baseline:
         argv.append("--no-baseline")
@@ -52,6 +53,8 @@ def trace(tmp: Path, yaml_text: str, *, baseline: bool = True, **request: Any) -
         if key == "headers":
             for h in value:
                 argv += ["-H", h]
+        elif value is True:  # a flag: tls=True -> --tls, no_sni=True -> --no-sni (h9-tls)
+            argv.append(f"--{key.replace('_', '-')}")
         else:
             argv += [f"--{key}", str(value)]
     code, data, err = _run(argv)
