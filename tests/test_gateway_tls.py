@@ -63,8 +63,12 @@ def test_mutual_without_any_ca(tmp_path):
     assert f["severity"] == "info" and "istio-system/bookinfo-cert-cacert" in f["message"]
     no_cred = server(443, HOST, protocol="HTTPS", name="https", tls={"mode": "MUTUAL", "serverCertificate": "/c",
                                                                        "privateKey": "/k"})
-    f = only(analyze(tmp_path, stream(gateway("gw", no_cred), VS)), "GW-TLS-MUTUAL-NO-CA")
-    assert f["severity"] == "error" and "requires a client CA bundle" in f["message"]
+    # Without a credentialName, istiod's webhook refuses MUTUAL without caCertificates
+    # (pkg/config/validation/validation.go validateTLSOptions): the object never reaches the gateway.
+    result = analyze(tmp_path, stream(gateway("gw", no_cred), VS))
+    assert findings(result, "GW-TLS-MUTUAL-NO-CA") == []
+    invalid = only(result, "MANIFEST-INVALID")
+    assert "tls.caCertificates" in invalid["message"] and "is required for mode MUTUAL" in invalid["message"]
 
 
 def test_mutual_with_a_cacert_secret_or_ca_field_is_quiet(tmp_path):

