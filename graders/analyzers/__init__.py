@@ -29,6 +29,7 @@ def _registry() -> tuple[Analyzer, ...]:
         gateway_reachability,
         gateway_selector,
         gateway_visibility,
+        gwapi,
         istio_installed,
         vs_destinations,
         vs_gateways,
@@ -45,6 +46,7 @@ def _registry() -> tuple[Analyzer, ...]:
         vs_destinations.ANALYZER,
         vs_rules.ANALYZER,
         gateway_visibility.ANALYZER,
+        gwapi.ANALYZER,  # h10-gwapi (issue #15)
     )
 
 
