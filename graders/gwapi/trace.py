@@ -11,20 +11,13 @@ classic API gives 503 NC. No matching host or rule is ``not-found`` (404).
 from __future__ import annotations
 
 from graders import mesh
+from graders import trace as classic
 from graders.gwapi.attach import backend_result, gateway_status, istio_gateway
 from graders.gwapi.deploy import deployment_name, manual
 from graders.gwapi.objects import ApiGateway
 from graders.gwapi.routes import RouteEntry, entry_matches, route_table
 from graders.state import State
-from graders.trace import Request, Step, Trace, _query_params
-
-
-class _Done(Exception):
-    def __init__(self, outcome: str, status: int | None = None, destination: dict | None = None):
-        self.outcome, self.status, self.destination = outcome, status, destination
-
-
-_STATUS = {"not-found": 404, "no-healthy-upstream": 503, "backend-invalid": 500}
+from graders.trace import Request, Trace, _Done, _query_params
 
 
 def gateway_for_service(state: State, ref: str) -> ApiGateway | None:
@@ -42,21 +35,12 @@ def gateway_for_service(state: State, ref: str) -> ApiGateway | None:
     return None
 
 
-class _Tracer:
+class _Tracer(classic._Tracer):
+    """The classic tracer's bookkeeping (steps, outcome) with the Gateway API path in ``_trace``."""
+
     def __init__(self, state: State, req: Request, gw: ApiGateway):
-        self.state, self.req, self.gw = state, req, gw
-        self.steps: list[Step] = []
-
-    def add(self, step: str, result: str, *objects: str, uncertain: bool = False) -> None:
-        self.steps.append(Step(step, result, tuple(o for o in objects if o), uncertain))
-
-    def run(self) -> Trace:
-        try:
-            self._trace()
-            raise AssertionError("trace ended without an outcome")  # pragma: no cover
-        except _Done as done:
-            status = done.status if done.status is not None else _STATUS.get(done.outcome)
-            return Trace(self.req, done.outcome, status, done.destination, tuple(self.steps), self.state.mode)
+        super().__init__(state, req)
+        self.gw = gw
 
     def _trace(self) -> None:
         gw, req = self.gw, self.req
