@@ -44,7 +44,8 @@ def load_objects(
         read = read_cluster(context, kubeconfig)
         raws = [RawObject(o, "cluster", i) for i, o in enumerate(read.objects)] + render_operators(overlay)
         return Loaded(raws, "live", f"live cluster (context {read.context}){files}",
-                      {"istio_installed": read.istio_installed, "sources": [f"context:{read.context}", *paths]})
+                      {"istio_installed": read.istio_installed, "sources": [f"context:{read.context}", *paths],
+                       "gwapi_crds": read.gwapi_crds})
     if snapshot:
         snap = read_snapshot(snapshot)
         raws = snap.objects + render_operators(overlay)
