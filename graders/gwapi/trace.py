@@ -134,10 +134,10 @@ class _Tracer(classic._Tracer):
         live = [b for b in rule.backends if b.weight]
         if not rule.backends:
             self.add("destination", "The rule has no backendRefs: Envoy answers 404 itself (direct response, "
-                     "conversion.go:237-242; 500 before Istio 1.30).", ref)
+                     "conversion.go:229-235; 500 before Istio 1.30).", ref)
             raise _Done("not-found")
         if not live:
-            self.add("destination", "Every backendRef has weight 0: Envoy answers 500 itself (conversion.go:243-247).",
+            self.add("destination", "Every backendRef has weight 0: Envoy answers 500 itself (conversion.go:236-240).",
                      ref)
             raise _Done("backend-invalid")
         b = max(live, key=lambda x: x.weight)

@@ -152,8 +152,8 @@ def test_intersection_narrower_domain_only(tmp_path: Path) -> None:
     ("[{name: nothere, port: 80}]", "backend-invalid", 500),  # httproute-invalid-nonexistent-backendref.go
     ("[{name: productpage, namespace: istio-system, port: 9080}]", "backend-invalid", 500),  # cross-ns, no grant
     ("[{group: x.io, kind: GcsBucket, name: b}]", "backend-invalid", 500),  # unknown kind
-    ("[{name: productpage, port: 9080, weight: 0}]", "backend-invalid", 500),  # conversion.go:243-247
-    ("[]", "not-found", 404),  # no backendRefs: 404 direct response since 1.30.0 (conversion.go:237-242)
+    ("[{name: productpage, port: 9080, weight: 0}]", "backend-invalid", 500),  # conversion.go:236-240
+    ("[]", "not-found", 404),  # no backendRefs: 404 direct response since 1.30.0 (conversion.go:229-235)
 ])
 def test_backend_outcomes(tmp_path: Path, backends: str, outcome: str, status: int) -> None:
     text = GATEWAY + f"""
