@@ -156,3 +156,40 @@ def test_custom_class_with_istios_controller_uses_its_name(tmp_path: Path) -> No
     gw["spec"]["gatewayClassName"] = "mine"
     st = state_of(tmp_path, gc, gw)
     assert st.service("default", "gw-mine") is not None
+
+
+def test_unsupported_filter_drops_the_whole_route(tmp_path: Path) -> None:
+    """conversion.go:177-181: an ExtensionRef filter is InvalidFilter 'unsupported filter type %q', a hard error:
+    the route produces no routes (route_collections.go:641-650), so its requests meet 404."""
+    from graders.trace import Request, trace
+
+    rules = [{"filters": [{"type": "ExtensionRef", "extensionRef": {"group": "x.io", "kind": "F", "name": "f"}}],
+              "backendRefs": [{"name": "ratings", "port": 9080}]}]
+    st = state_of(tmp_path, gateway([HTTP]), route(rules=rules))
+    err = route_backend_error(st, st.http_routes[0])
+    assert err is not None and (err.reason, err.message) == ("InvalidFilter", 'unsupported filter type "ExtensionRef"')
+    t = trace(st, Request("default/gw-istio", 80, "x", "/"))
+    assert (t.outcome, t.http_status) == ("not-found", 404)
+    st = state_of(tmp_path, gateway([HTTP]), route())
+    assert trace(st, Request("default/gw-istio", 80, "x", "/")).outcome == "ok"
+
+
+def test_missing_port_is_a_hard_error_even_for_a_missing_service(tmp_path: Path) -> None:
+    """conversion.go:1203-1206 'port is required in backendRef' comes after the lookup and wins over it."""
+    st = state_of(tmp_path, gateway([HTTP]), route(rules=[{"backendRefs": [{"name": "nothere"}]}]))
+    err = route_backend_error(st, st.http_routes[0])
+    assert err is not None and (err.reason, err.message) == ("InvalidDestination", "port is required in backendRef")
+
+
+def test_manual_mode_on_a_workload_port_hints_the_service_port(tmp_path: Path) -> None:
+    """context.go:131-135: a listener on the pod port 8080 of istio-ingressgateway (Service port 80 -> 8080)
+    gets AddressNotUsable with istiod's hint (sets.SortedList printed with %v: [80])."""
+    gw = gateway([{"name": "http", "port": 8080, "protocol": "HTTP"}],
+                 addresses=[{"type": "Hostname", "value": "istio-ingressgateway"}])
+    gw["metadata"]["namespace"] = "istio-system"
+    st = state_of(tmp_path, gw)
+    status, reason, message = gateway_status(st, st.api_gateways[0]).programmed
+    assert (status, reason) == ("False", "AddressNotUsable")
+    assert message.endswith('port 8080 not found for hostname "istio-ingressgateway.istio-system.svc.cluster.local" '
+                            "(hint: the service port should be specified, not the workload port. Did you mean one "
+                            "of these ports: [80]?)")

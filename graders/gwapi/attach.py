@@ -29,6 +29,11 @@ NO_PARENT = "NoMatchingParent"
 _RANK = {None: 0, NOT_ALLOWED: 1, NO_HOSTNAME: 2, NO_PARENT: 4}  # conditions.go:101-125 (lower wins)
 BACKEND_NOT_FOUND, REF_NOT_PERMITTED, INVALID_KIND = "BackendNotFound", "RefNotPermitted", "InvalidKind"
 INVALID_DESTINATION = "InvalidDestination"  # a hard error: the whole route produces no routes
+INVALID_FILTER = "InvalidFilter"  # also hard (conversion.go:177-181)
+HARD_ERRORS = (INVALID_DESTINATION, INVALID_FILTER)
+# Filter types convertHTTPRoute handles (conversion.go:140-176); any other is InvalidFilter.
+SUPPORTED_FILTERS = ("RequestHeaderModifier", "ResponseHeaderModifier", "RequestRedirect", "RequestMirror",
+                     "URLRewrite", "CORS")
 ROUTE_KIND = (GROUP, "HTTPRoute")
 SUPPORTED_PROTOCOLS = ("HTTP", "HTTPS", "TLS")  # TCP needs PILOT_ENABLE_ALPHA_GATEWAY_API (default off)
 
@@ -201,6 +206,8 @@ def backend_result(state: State, route: HTTPRoute, b: BackendRef) -> BackendResu
         return BackendResult(b, ns, INVALID_DESTINATION,
                              "service name invalid; the name of the Service must be used, not the hostname.")
     svc = state.service(ns, b.name)
+    if b.port is None:  # conversion.go:1203-1206, checked after the lookup and harder than a missing Service
+        return BackendResult(b, ns, INVALID_DESTINATION, "port is required in backendRef")
     if svc is None:
         return BackendResult(b, ns, BACKEND_NOT_FOUND, f"backend({b.name}.{ns}.{CLUSTER_DOMAIN}) not found")
     return BackendResult(b, ns, None, "", svc)
@@ -211,13 +218,17 @@ def route_backend_error(state: State, route: HTTPRoute) -> BackendResult | None:
     invalid backend met in rule order wins (weight-0 backends are skipped, conversion.go:942-946)."""
     last = None
     for rule in route.rules:
+        bad = next((f for f in rule.filters if f not in SUPPORTED_FILTERS), None)
+        if bad is not None:
+            return BackendResult(BackendRef(""), route.meta.namespace, INVALID_FILTER,
+                                 f'unsupported filter type "{bad}"')
         if rule.redirect is not None or not any(b.weight for b in rule.backends):
             continue
         for b in rule.backends:
             if not b.weight:
                 continue
             res = backend_result(state, route, b)
-            if res.reason == INVALID_DESTINATION:
+            if res.reason in HARD_ERRORS:
                 return res
             if res.reason is not None:
                 last = res
@@ -281,7 +292,10 @@ def _programmed(state: State, gw: ApiGateway, hostnames: list[str]) -> tuple[str
             elif not ready:
                 warnings.append(f'no instances found for hostname "{h}"')
             elif svc.port(port) is None:
-                warnings.append(f'port {port} not found for hostname "{h}"')
+                hint = sorted(str(sp.port) for sp in svc.ports if sp.target_port == port)
+                warnings.append(f'port {port} not found for hostname "{h}" (hint: the service port should be '
+                                f'specified, not the workload port. Did you mean one of these ports: '
+                                f'[{" ".join(hint)}]?)' if hint else f'port {port} not found for hostname "{h}"')
                 unusable = True
     warnings = sorted(set(warnings))
     internal = sorted(set(internal))

@@ -10,7 +10,7 @@
   route_collections.go:887). Each ``matches[]`` entry is its own route.
 - Nothing after the first catch-all (prefix ``/`` or regex ``.*`` with no header, query or method
   matcher) reaches Envoy (networking/core/route/route.go, IsCatchAllRoute).
-- A route with a hard conversion error (InvalidDestination) produces no routes at all.
+- A route with a hard conversion error (InvalidDestination, InvalidFilter) produces no routes at all.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from graders.gwapi.attach import INVALID_DESTINATION, parent_results, route_backend_error
+from graders.gwapi.attach import HARD_ERRORS, parent_results, route_backend_error
 from graders.gwapi.objects import ApiGateway, HTTPRoute, Listener, RouteMatch, RouteRule
 from graders.mesh import host_subset_of, hosts_intersect, hosts_match
 from graders.state import State
@@ -83,7 +83,7 @@ def _route_table(state: State, gw: ApiGateway, port: int) -> dict[str, VirtualHo
     on_port = [ln for ln in gw.listeners if ln.port == port]
     for route in sorted(state.http_routes, key=_order):
         err = route_backend_error(state, route)
-        if err is not None and err.reason == INVALID_DESTINATION:
+        if err is not None and err.reason in HARD_ERRORS:
             continue
         for parent in parent_results(state, route):
             if parent.gateway is not gw or not parent.accepted:
