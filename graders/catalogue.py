@@ -236,6 +236,11 @@ _MESSAGES = (
         "Select the classic ingress gateway's own labels (istio: ingressgateway), or express the routing as an "
         "HTTPRoute attached to {api_gateway}; do not select gateway.networking.k8s.io/* labels.",
     ),
+    Message(
+        "GWAPI-DEPLOYMENT-DIFFERS", "warning", "The gateway Service differs from what istiod would create",
+        "Service {service} of Gateway {gateway} differs from what istiod renders for it: {diffs}. {why}",
+        "{fix}",
+    ),
 )
 
 CATALOGUE: dict[str, Message] = {m.code: m for m in _MESSAGES}

@@ -18,7 +18,8 @@ LABELS = {"gateway.networking.k8s.io/gateway-name": "gw"}
 
 def _objects(*, route_status: dict | None = None) -> list[dict]:
     gw = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
-          "metadata": {"name": "gw", "namespace": "default"},
+          "metadata": {"name": "gw", "namespace": "default",
+                       "annotations": {"networking.istio.io/service-type": "ClusterIP"}},
           "spec": {"gatewayClassName": "istio", "listeners": [{"name": "http", "port": 80, "protocol": "HTTP",
                                                                         "hostname": "bookinfo.example.com"}]}}
     route = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
@@ -81,9 +82,21 @@ def test_live_without_crds_says_so_for_learner_files(fake_api: FakeApiServer, fa
     assert not any(r.group == "gateway.networking.k8s.io" and r.verb == "list" for r in fake_api.requests)
 
 
+def test_live_service_differing_from_the_prediction(fake_api: FakeApiServer, fake_kubeconfig: str) -> None:
+    objs = _objects()
+    del objs[0]["metadata"]["annotations"]  # istiod would make a LoadBalancer; the cluster shows ClusterIP
+    fake_api.add_all(gateway_api_crds())
+    fake_api.add_all(objs)
+    [f] = [f for f in analyze(load_state(context=CONTEXT, kubeconfig=fake_kubeconfig))
+           if f.code == "GWAPI-DEPLOYMENT-DIFFERS"]
+    assert "type ClusterIP, predicted LoadBalancer" in f.message and "networking.istio.io/service-type" in f.hint
+
+
 def test_simulated_mode_predicts_the_gateway_deployment(tmp_path: Path) -> None:
     path = tmp_path / "gw.yaml"
-    path.write_text(yaml.safe_dump_all(_objects()[:2]))
+    objs = _objects()[:2]
+    del objs[0]["metadata"]["annotations"]
+    path.write_text(yaml.safe_dump_all(objs))
     state = load_state([str(path)])
     assert state.service("default", "gw-istio").type == "LoadBalancer"
     assert sorted(_codes(state)) == [("GWAPI-NOT-PROGRAMMED", "AddressNotAssigned"),

@@ -27,7 +27,17 @@ from graders.gwapi.attach import (
     parent_results,
     route_backend_error,
 )
-from graders.gwapi.deploy import NAME_LABEL, controller_of, deployment_name, service_type
+from graders.gwapi.deploy import (
+    MANAGED_LABEL,
+    NAME_LABEL,
+    SERVICE_TYPE_ANNOTATION,
+    controller_of,
+    deployment_name,
+    is_istio_managed_class,
+    manual,
+    service_ports,
+    service_type,
+)
 from graders.gwapi.objects import ApiGateway, HTTPRoute, RouteParentStatus
 from graders.state import State
 
@@ -119,6 +129,34 @@ def _gateway_findings(state: State, gw: ApiGateway) -> Iterator[Finding]:
                   detail=detail + note, effect=effect, fix=fix)
 
 
+def _deployment_differs(state: State, gw: ApiGateway) -> Iterator[Finding]:
+    """Live and snapshot mode: the real ``<gateway>-<class>`` Service against the prediction (deploy.py)."""
+    if state.simulated or manual(gw) or not is_istio_managed_class(gw.class_name, state.gw_classes):
+        return
+    name = deployment_name(gw)
+    svc = state.service(gw.meta.namespace, name)
+    if svc is None:
+        return  # Programmed then says the hostname is not found
+    diffs, why, fix = [], "", f"Compare with `kubectl get svc -n {gw.meta.namespace} {name} -o yaml`."
+    if svc.meta.labels.get(NAME_LABEL) != gw.meta.name:
+        diffs.append(f"it has no {NAME_LABEL}={gw.meta.name} label")
+        why = ("istiod did not create it: it never overwrites an existing object that lacks the "
+               f"{MANAGED_LABEL} label, so this Service is someone else's.")
+        fix = f"Delete Service {gw.meta.namespace}/{name} so that istiod creates its own, or rename the Gateway."
+    if svc.type != service_type(gw):
+        diffs.append(f"type {svc.type}, predicted {service_type(gw)}")
+        why = why or (f"istiod sets the type from the Gateway's {SERVICE_TYPE_ANNOTATION} annotation "
+                      "(LoadBalancer without it); a hand edit of the Service is reverted on the next reconcile.")
+        fix = f"Set the annotation {SERVICE_TYPE_ANNOTATION} on the Gateway instead of editing the Service."
+    real, predicted = sorted(p.port for p in svc.ports), sorted(p["port"] for p in service_ports(gw))
+    if real != predicted:
+        diffs.append(f"ports {real}, predicted {predicted} (15021 plus one per listener port)")
+        why = why or "the listeners changed and istiod has not reconciled yet, or the Service was edited."
+    if diffs:
+        yield finding("GWAPI-DEPLOYMENT-DIFFERS", [svc.meta.ref, gw.meta.ref], origin=gw.meta.origin,
+                      service=svc.meta.key, gateway=gw.meta.key, diffs="; ".join(diffs), why=why, fix=fix)
+
+
 def _shared_pods(state: State) -> Iterator[Finding]:
     api = {(g.meta.namespace, g.meta.name): g for g in state.api_gateways}
     for gw in state.gateways:
@@ -141,6 +179,7 @@ def run(state: State) -> Iterator[Finding]:
     yield from _crds(state)
     for gw in state.api_gateways:
         yield from _gateway_findings(state, gw)
+        yield from _deployment_differs(state, gw)
     for route in state.http_routes:
         yield from _route_findings(state, route)
     yield from _shared_pods(state)
@@ -149,6 +188,6 @@ def run(state: State) -> Iterator[Finding]:
 ANALYZER = Analyzer(
     "gwapi", ("GatewayClass", "Gateway.gateway.networking.k8s.io", "HTTPRoute", "ReferenceGrant", "Gateway", "Pod"),
     ("GWAPI-ROUTE-NOT-ACCEPTED", "GWAPI-BACKEND-UNRESOLVED", "GWAPI-NOT-PROGRAMMED", "GWAPI-CLASS-UNKNOWN",
-     "GWAPI-CRDS-MISSING", "GWAPI-SHARED-PODS"),
+     "GWAPI-CRDS-MISSING", "GWAPI-SHARED-PODS", "GWAPI-DEPLOYMENT-DIFFERS"),
     run,
 )
