@@ -204,3 +204,77 @@ spec:
 def test_port_without_listener_is_refused(tmp_path: Path) -> None:
     t = trace(tmp_path, GATEWAY, gateway=GW, port=8080)
     assert t["outcome"] == "connection-refused"
+
+
+MATCHING = GATEWAY + """
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: part1, namespace: default, creationTimestamp: "2026-03-01T00:00:00Z"}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: [example.com, example.net]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /}}, {headers: [{name: version, value: one}]}]
+    backendRefs: [{name: details, port: 9080}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: part2, namespace: default, creationTimestamp: "2026-03-02T00:00:00Z"}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: [example.com]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /v2}}, {headers: [{name: version, value: two}]}]
+    backendRefs: [{name: ratings, port: 9080}]
+"""
+
+
+@pytest.mark.parametrize("host, path, headers, service", [
+    # Gateway API v1.5.1 conformance/tests/httproute-matching-across-routes.go (HTTPRouteMatchingAcrossRoutes):
+    # the newer route's /v2 still wins over the older route's catch-all once both are merged and sorted.
+    ("example.com", "/", [], "default/details"),
+    ("example.com", "/example", [], "default/details"),
+    ("example.net", "/example", [], "default/details"),
+    ("example.com", "/example", ["Version:one"], "default/details"),
+    ("example.com", "/v2", [], "default/ratings"),
+    ("example.net", "/v2", [], "default/details"),
+    ("example.com", "/v2/example", [], "default/ratings"),
+    ("example.com", "/", ["Version:two"], "default/ratings"),
+    # httproute-matching.go (HTTPRouteMatching): prefix /v2 is segment-aware
+    ("example.com", "/v2example", [], "default/details"),
+    ("example.com", "/foo/v2/example", [], "default/details"),
+    ("example.com", "/v2/", [], "default/ratings"),
+])
+def test_matching_across_routes(tmp_path: Path, host: str, path: str, headers: list[str], service: str) -> None:
+    t = trace(tmp_path, MATCHING, gateway=GW, host=host, path=path, headers=headers)
+    assert (t["outcome"], dest(t)) == ("ok", service), t["steps"]
+
+
+def test_host_of_no_route_is_404(tmp_path: Path) -> None:
+    t = trace(tmp_path, MATCHING, gateway=GW, host="example.org", path="/")
+    assert (t["outcome"], t["http_status"]) == ("not-found", 404)
+
+
+@pytest.mark.parametrize("path, method, query, service", [
+    ("/m", "POST", "", "default/ratings"),  # a method match ranks before no method (conversion.go:486-487)
+    ("/m", "GET", "", "default/details"),
+    ("/q", "GET", "?a=1", "default/reviews"),  # more query matches first (conversion.go:493-494)
+    ("/q", "GET", "?a=2", "default/details"),
+])
+def test_method_and_query_precedence(tmp_path: Path, path: str, method: str, query: str, service: str) -> None:
+    text = GATEWAY + """
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: default}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /}}]
+    backendRefs: [{name: details, port: 9080}]
+  - matches: [{path: {type: PathPrefix, value: /}, method: POST}]
+    backendRefs: [{name: ratings, port: 9080}]
+  - matches: [{path: {type: PathPrefix, value: /}, queryParams: [{name: a, value: "1"}]}]
+    backendRefs: [{name: reviews, port: 9080}]
+"""
+    t = trace(tmp_path, text, gateway=GW, path=path + query, method=method)
+    assert (t["outcome"], dest(t)) == ("ok", service), t["steps"]
