@@ -7,7 +7,8 @@
 - Routes on the same (listener, hostname) are merged in creationTimestamp, namespace, name order
   (conversion.go:85-95, route_collections.go:826) and stable-sorted: Exact > PathPrefix > regex, longer
   path first, a method first, more headers first, more query parameters first (conversion.go:468-495
-  sortHTTPRoutes, 509-538 ranks; route_collections.go:887). Each ``matches[]`` entry is its own route.
+  sortHTTPRoutes, 509-538 ranks; route_collections.go:887). Each ``matches[]`` entry is its own route
+  (route_collections.go:92-101 splits every rule into one route per match).
 - Nothing after the first catch-all (prefix ``/`` or regex ``.*`` with no header, query or method
   matcher) reaches Envoy (networking/core/route/route.go, IsCatchAllRoute).
 - A route with a hard conversion error (InvalidDestination, InvalidFilter) produces no routes at all.
