@@ -10,7 +10,7 @@
   sortHTTPRoutes, 509-538 ranks; route_collections.go:887). Each ``matches[]`` entry is its own route
   (route_collections.go:92-101 splits every rule into one route per match).
 - Nothing after the first catch-all (prefix ``/`` or regex ``.*`` with no header, query or method
-  matcher) reaches Envoy (networking/core/route/route.go, IsCatchAllRoute).
+  matcher) reaches Envoy (networking/core/route/route.go:414-435, IsCatchAllRoute 1634-1648).
 - A route with a hard conversion error (InvalidDestination, InvalidFilter) produces no routes at all.
 """
 

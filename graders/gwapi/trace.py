@@ -4,7 +4,7 @@ The path (gateway-api-facts.md section 6.4): client -> the ``<gateway>-istio`` S
 P) -> Envoy listener P -> route table ``http.P`` -> virtual host by Host -> first matching route ->
 action. Outcomes are the classic tracer's plus ``backend-invalid``: a missing Service, a cross-namespace
 backend without a ReferenceGrant or an unsupported kind gets HTTP 500 (Istio answers cluster_not_found
-with 500 for Gateway API routes: networking/core/route/route.go ClusterNotFoundResponseCode), where the
+with 500 for Gateway API routes: networking/core/route/route.go:617-621), where the
 classic API gives 503 NC. No matching host or rule is ``not-found`` (404).
 """
 
