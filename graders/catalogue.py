@@ -50,6 +50,8 @@ class Finding:
         }
         if self.origin:
             out["origin"] = self.origin
+        if "reason" in self.details:  # h10-gwapi: istiod's condition reason, as it spells it
+            out["reason"] = self.details["reason"]
         return out
 
 
@@ -154,14 +156,6 @@ _MESSAGES = (
         "IST0112", None,
     ),
     Message(
-        "GATEWAY-API-NOT-ANALYZED", "info", "Kubernetes Gateway API object not analyzed",
-        "{where} is a Kubernetes Gateway API object ({api_version}). The course's analyzers and trace model "
-        "Istio's own networking.istio.io API (Gateway + VirtualService), so it was not analyzed; it does not "
-        "program the istioctl-installed ingress gateway either (a Gateway API Gateway deploys its own).",
-        "To analyze it here, express the same routing as an Istio Gateway and VirtualService (chapter 7 maps the "
-        "fields); on a cluster, check its status conditions with `kubectl describe`.",
-    ),
-    Message(
         "VS-RULE-UNREACHABLE", "warning", "VirtualService rule never receives a request",
         "VirtualService {vs}: {rules} {verb} after {catch_all}, which {takes}. Envoy sends a request to the "
         "first route that matches, and istiod keeps one VirtualService's rules in the order written{mechanism}.",
@@ -223,11 +217,58 @@ _MESSAGES = (
         "{fix}",
         None, None,
     ),
+    # --- h10-gwapi (issue #15) ---
+    Message(
+        "GWAPI-ROUTE-NOT-ACCEPTED", "error", "HTTPRoute is not attached to its parent Gateway",
+        "HTTPRoute {route} parentRef {parent}: istiod sets Accepted=False, reason {reason}: {detail}. The route "
+        "adds nothing to that Gateway, so its requests get 404 unless another route matches.",
+        "{fix}",
+        "IST0171", "KIA1401",
+    ),
+    Message(
+        "GWAPI-BACKEND-UNRESOLVED", "error", "HTTPRoute backend cannot be resolved",
+        "HTTPRoute {route}: istiod sets ResolvedRefs=False, reason {reason}: {detail}. {effect}",
+        "{fix}",
+        "IST0171", "KIA1402",
+    ),
+    Message(
+        "GWAPI-NOT-PROGRAMMED", "warning", "Gateway API Gateway is not Programmed",
+        "Gateway {gateway}: istiod sets Programmed=False, reason {reason}: {detail}. {effect}",
+        "{fix}",
+        "IST0171", None,
+    ),
+    Message(
+        "GWAPI-CLASS-UNKNOWN", "error", "Gateway names a class no controller here serves",
+        "Gateway {gateway} has gatewayClassName '{class_name}', which {why}. istiod ignores it: no Deployment, no "
+        "Service, and the status stays Accepted=Unknown, reason Pending ('Waiting for controller').",
+        "Use gatewayClassName: istio (istiod serves it even without a GatewayClass object){known}.",
+        None, "KIA1504",
+    ),
+    Message(
+        "GWAPI-CRDS-MISSING", "error", "Gateway API CRDs are not installed",
+        "{where} does not serve the gateway.networking.k8s.io API, so {objects} cannot be created there (kubectl "
+        "answers 'no matches for kind'). Istio does not ship these CRDs.",
+        "Install the Gateway API CRDs Istio 1.30 is built against: `kubectl apply --server-side -f "
+        "https://github.com/kubernetes-sigs/gateway-api/releases/download/{version}/standard-install.yaml`.",
+    ),
+    Message(
+        "GWAPI-SHARED-PODS", "warning", "Classic Gateway selects the pods of a Gateway API gateway",
+        "Istio Gateway {gateway} selects {selector}, which matches the pods istiod deploys for Gateway API Gateway "
+        "{api_gateway}. Its servers merge into that Envoy beside the Gateway API listeners (Istio 1.30 has no guard "
+        "against this), so both APIs program one proxy.",
+        "Select the classic ingress gateway's own labels (istio: ingressgateway), or express the routing as an "
+        "HTTPRoute attached to {api_gateway}; do not select gateway.networking.k8s.io/* labels.",
+    ),
+    Message(
+        "GWAPI-DEPLOYMENT-DIFFERS", "warning", "The gateway Service differs from what istiod would create",
+        "Service {service} of Gateway {gateway} differs from what istiod renders for it: {diffs}. {why}",
+        "{fix}",
+    ),
 )
 
 CATALOGUE: dict[str, Message] = {m.code: m for m in _MESSAGES}
 # Codes produced while loading objects rather than by an analyzer.
-LOAD_CODES = ("MANIFEST-INVALID", "GATEWAY-API-NOT-ANALYZED")
+LOAD_CODES = ("MANIFEST-INVALID",)
 
 
 def finding(code: str, resources: list[str] | tuple[str, ...], origin: str = "", **params: Any) -> Finding:

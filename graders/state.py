@@ -134,6 +134,7 @@ class Service:
     ports: tuple[ServicePort, ...] = ()
     # annotation networking.istio.io/exportTo, split on commas (istiod's kube conversion.go:84); () = public
     export_to: tuple[str, ...] = ()
+    lb_ingress: tuple[str, ...] = ()  # status.loadBalancer.ingress ip/hostname (h10-gwapi: Programmed needs it)
 
     @property
     def fqdn(self) -> str:
@@ -364,6 +365,12 @@ class State:
     sources: tuple[str, ...] = field(default=())
     secrets: tuple[SecretRef, ...] = ()  # metadata only (h9-tls)
     secrets_known: bool = False  # True when the source listed Secrets, so a missing one is really missing
+    # --- h10-gwapi (issue #15): Kubernetes Gateway API records (graders/gwapi/objects.py) ---
+    gw_classes: tuple[Any, ...] = ()
+    api_gateways: tuple[Any, ...] = ()
+    http_routes: tuple[Any, ...] = ()
+    reference_grants: tuple[Any, ...] = ()
+    gwapi_crds: bool | None = None  # live: does the API server serve gateway.networking.k8s.io? None: unknown
 
     @property
     def simulated(self) -> bool:

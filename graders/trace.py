@@ -26,8 +26,8 @@ from graders.mesh import ListenerServer, resolve_gateway_ref, resolve_host, stri
 from graders.state import Gateway, HttpMatch, HttpRoute, Pod, Server, Service, State, StringMatch, VirtualService
 
 OUTCOMES = ("ok", "unreachable", "connection-refused", "not-found", "no-healthy-upstream", "no-cluster",
-            "connection-closed", "tls-handshake-failed")
-OUTCOME_STATUS = {"not-found": 404, "no-healthy-upstream": 503, "no-cluster": 503}
+            "connection-closed", "tls-handshake-failed", "backend-invalid")
+OUTCOME_STATUS = {"not-found": 404, "no-healthy-upstream": 503, "no-cluster": 503, "backend-invalid": 500}
 OUTCOME_SUMMARY = {
     "ok": "routed to the application (its response decides the status)",
     "unreachable": "no path from outside the cluster",
@@ -39,6 +39,8 @@ OUTCOME_SUMMARY = {
     # h9-tls (issue #14): see graders/trace_tls.py
     "tls-handshake-failed": "the TLS handshake fails: no filter chain for the SNI, the certificate is not available, "
                             "or the port does not speak TLS (curl exit 35)",
+    # h10-gwapi (issue #15): Gateway API routes answer an invalid backend with 500 (classic: 503 NC)
+    "backend-invalid": "500 from the gateway: the Gateway API backend is missing, not permitted or of an invalid kind",
 }
 DEFAULT_GATEWAY = "istio-system/istio-ingressgateway"
 
@@ -600,7 +602,14 @@ REDIRECT_CODES = (301, 302, 303, 307, 308)
 
 
 def trace(state: State, request: Request | None = None) -> Trace:
-    return _Tracer(state, request or Request()).run()
+    req = request or Request()
+    if state.api_gateways:  # h10-gwapi (issue #15): a Gateway API gateway's Service has its own tracer
+        from graders.gwapi.trace import gateway_for_service, trace_gateway_api
+
+        gw = gateway_for_service(state, req.gateway)
+        if gw is not None:
+            return trace_gateway_api(state, req, gw)
+    return _Tracer(state, req).run()
 
 
 def _value_matches(sm: StringMatch, value: str | None) -> bool:

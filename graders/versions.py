@@ -68,3 +68,6 @@ def kubectl_minor_range() -> tuple[int, int]:
     """kubectl is supported within one minor version of the API server (Kubernetes version skew policy)."""
     minor = int(KUBERNETES_VERSION.split(".")[1])
     return minor - 1, minor + 1
+
+# h10-gwapi (issue #15): the Gateway API release Istio 1.30 is built against (go.mod: sigs.k8s.io/gateway-api v1.5.1).
+GATEWAY_API_VERSION = "v1.5.1"

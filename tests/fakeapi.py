@@ -299,6 +299,15 @@ def istio_crds() -> list[dict]:
     return [_crd(ISTIO_GROUP, plural, kind, short, ISTIO_VERSIONS, "v1") for plural, kind, short in ISTIO_CRDS]
 
 
+def gateway_api_crds() -> list[dict]:
+    """h10-gwapi (issue #15): the standard-channel Gateway API CRDs the course reads (v1.5.1 serves v1 and v1beta1)."""
+    group = "gateway.networking.k8s.io"
+    return [_crd(group, "gatewayclasses", "GatewayClass", ("gc",), ("v1", "v1beta1"), "v1", namespaced=False),
+            _crd(group, "gateways", "Gateway", ("gtw",), ("v1", "v1beta1"), "v1"),
+            _crd(group, "httproutes", "HTTPRoute", (), ("v1", "v1beta1"), "v1"),
+            _crd(group, "referencegrants", "ReferenceGrant", ("refgrant",), ("v1", "v1beta1"), "v1")]
+
+
 def operator_crd() -> dict:
     return _crd("install.istio.io", "istiooperators", "IstioOperator", ("iop", "io"), ("v1alpha1",), "v1alpha1")
 

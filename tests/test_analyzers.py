@@ -407,7 +407,8 @@ def test_manifest_invalid_variants(tmp_path, text, needle):
     assert needle in f.message + f.hint
 
 
-def test_gateway_api_objects_are_reported_as_not_analyzed(tmp_path):
+def test_gateway_api_objects_are_parsed_not_skipped(tmp_path):
+    """h10-gwapi (issue #15): Gateway API objects join the state (was GATEWAY-API-NOT-ANALYZED)."""
     route = """
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -416,9 +417,13 @@ spec:
   parentRefs: [{name: bookinfo-gateway}]
   rules: [{backendRefs: [{name: productpage, port: 9080}]}]
 """
-    f = only(state_of(tmp_path, route), "GATEWAY-API-NOT-ANALYZED")
-    assert f.severity == "info" and f.resources == ("HTTPRoute bookinfo",)
-    assert "learner.yaml:2" in f.message
+    path = tmp_path / "learner.yaml"
+    path.write_text(route)
+    from graders.sources import load_state
+
+    state = load_state([str(path)])
+    assert [r.meta.ref for r in state.http_routes] == ["HTTPRoute default/bookinfo"]
+    assert not any(f.code == "MANIFEST-INVALID" for f in state.load_findings)
 
 
 def test_port_not_on_service_message_does_not_promise_a_privileged_listener(tmp_path):

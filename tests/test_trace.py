@@ -380,8 +380,9 @@ def test_https_redirect_covers_the_virtual_services_bound_to_that_server(tmp_pat
 
 def test_outcome_list_is_covered():
     # The outcomes this file exercises; a new outcome must get a test here.
+    # backend-invalid (Gateway API only) is exercised in tests/conformance/test_gwapi_routing.py (h10-gwapi).
     assert set(OUTCOMES) == {"ok", "unreachable", "connection-refused", "not-found", "no-healthy-upstream",
-                             "no-cluster", "connection-closed",
+                             "no-cluster", "connection-closed", "backend-invalid",
                              "tls-handshake-failed"}  # h9-tls: exercised in tests/test_trace_tls.py
 
 

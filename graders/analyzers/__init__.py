@@ -30,6 +30,7 @@ def _registry() -> tuple[Analyzer, ...]:
         gateway_selector,
         gateway_tls,
         gateway_visibility,
+        gwapi,
         istio_installed,
         vs_destinations,
         vs_gateways,
@@ -47,6 +48,7 @@ def _registry() -> tuple[Analyzer, ...]:
         vs_rules.ANALYZER,
         gateway_visibility.ANALYZER,
         gateway_tls.ANALYZER,  # h9-tls (issue #14)
+        gwapi.ANALYZER,  # h10-gwapi (issue #15)
     )
 
 

@@ -47,7 +47,7 @@ def load_objects(
         raws = [RawObject(o, "cluster", i) for i, o in enumerate(read.objects + objects)] + render_operators(overlay)
         return Loaded(raws, "live", f"live cluster (context {read.context}){files}",
                       {"istio_installed": read.istio_installed, "sources": [f"context:{read.context}", *paths],
-                       "secrets_listed": listed})
+                       "secrets_listed": listed, "gwapi_crds": read.gwapi_crds})
     if snapshot:
         snap = read_snapshot(snapshot)
         raws = snap.objects + render_operators(overlay)

@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from graders.catalogue import Finding
+from graders.gwapi import objects as gwapi
 from graders.objects import SYNTHETIC_EPOCH, RawObject, flatten, parse, template_pod, uses_istio_api
 from graders.state import (
     Deployment,
@@ -33,7 +34,26 @@ _FIELDS = {
     Namespace: "namespaces", Pod: "pods", Deployment: "deployments", Service: "services", Gateway: "gateways",
     VirtualService: "virtual_services", DestinationRule: "destination_rules", ServiceEntry: "service_entries",
     IstioOperator: "istio_operators", SecretRef: "secrets",
+    # h10-gwapi (issue #15)
+    gwapi.GatewayClass: "gw_classes", gwapi.ApiGateway: "api_gateways", gwapi.HTTPRoute: "http_routes",
+    gwapi.ReferenceGrant: "reference_grants",
 }
+
+
+def _predict_gateway_api(records: dict[tuple[str, str, str], object], seq: int) -> None:
+    """h10-gwapi (issue #15): in simulated and manifests mode, the Deployment and Service istiod would
+    create for each Gateway API Gateway join the state (an object of the same name already there wins)."""
+    from graders.gwapi.deploy import predicted_objects
+
+    classes = [r for r in records.values() if isinstance(r, gwapi.GatewayClass)]
+    for gw in [r for r in records.values() if isinstance(r, gwapi.ApiGateway)]:
+        for obj in predicted_objects(gw, classes):
+            seq += 1
+            record, _ = parse(RawObject(obj, f"predicted by istiod for Gateway {gw.meta.key}", seq))
+            if record is not None:
+                meta = record.meta  # type: ignore[attr-defined]
+                records.setdefault((meta.kind, meta.namespace, meta.name),
+                                   replace(record, meta=replace(meta, created=gw.meta.created)))  # type: ignore
 
 
 def _latest_real_time(items: list[RawObject]) -> datetime | None:
@@ -101,6 +121,7 @@ def build_state(
     extra_findings: Sequence[Finding] = (),
     sources: Sequence[str] = (),
     secrets_listed: bool = False,
+    gwapi_crds: bool | None = None,
 ) -> State:
     records: dict[tuple[str, str, str], object] = {}
     findings: list[Finding] = list(extra_findings)
@@ -118,6 +139,8 @@ def build_state(
         if previous is not None and meta.synthetic_time:
             record = replace(record, meta=replace(meta, created=previous.meta.created))  # type: ignore
         records[key] = record
+    if mode in ("simulated", "manifests"):
+        _predict_gateway_api(records, len(records))
     buckets: dict[str, list] = {f: [] for f in _FIELDS.values()}
     for record in records.values():
         buckets[_FIELDS[type(record)]].append(record)
@@ -130,10 +153,11 @@ def build_state(
         # Unknown (files only): an object of the networking.istio.io API, even one rejected as
         # MANIFEST-INVALID, says the files were written for a cluster with Istio's CRDs; so do an
         # istiod Deployment and the CRDs themselves. Wrong objects do not make the CRDs absent.
-        istio_installed = istio_api_seen or any(d.meta.name == "istiod" for d in buckets["deployments"])
+        istio_installed = istio_api_seen or any(d.meta.name == "istiod" for d in buckets["deployments"]) \
+            or any(g.class_name == "istio" for g in buckets["api_gateways"])  # h10-gwapi: written for Istio too
     return State(
         mode=mode, description=description, istio_installed=istio_installed,
         outbound_traffic_policy=outbound_traffic_policy, load_findings=tuple(findings), probes=tuple(probes),
-        sources=tuple(sources), secrets_known=secrets_listed or bool(buckets["secrets"]),
+        sources=tuple(sources), secrets_known=secrets_listed or bool(buckets["secrets"]), gwapi_crds=gwapi_crds,
         **{k: tuple(v) for k, v in buckets.items()},
     )

@@ -65,6 +65,14 @@ ISTIO_KINDS = (
     Kind(ISTIO_GROUP, "destinationrules", "DestinationRule"),
     Kind(ISTIO_GROUP, "serviceentries", "ServiceEntry"),
 )
+# h10-gwapi (issue #15): the Kubernetes Gateway API kinds, with their status (istiod writes it there).
+GWAPI_GROUP = "gateway.networking.k8s.io"
+GWAPI_KINDS = (
+    (Kind(GWAPI_GROUP, "gatewayclasses", "GatewayClass", namespaced=False), ("v1", "v1beta1")),
+    (Kind(GWAPI_GROUP, "gateways", "Gateway"), ("v1", "v1beta1")),
+    (Kind(GWAPI_GROUP, "httproutes", "HTTPRoute"), ("v1", "v1beta1")),
+    (Kind(GWAPI_GROUP, "referencegrants", "ReferenceGrant"), ("v1beta1", "v1")),  # istiod reads v1beta1
+)
 OPERATOR_KIND = Kind(OPERATOR_GROUP, "istiooperators", "IstioOperator")
 OPERATOR_VERSIONS = ("v1alpha1",)
 
@@ -75,6 +83,7 @@ class ClusterRead:
     istio_installed: bool
     context: str
     server: str
+    gwapi_crds: bool | None = None  # h10-gwapi: does the server serve gateway.networking.k8s.io?
 
 
 class Missing(Exception):
@@ -442,7 +451,13 @@ def _read_cluster(context: str | None, kubeconfig: str | None, timeout: float) -
         if operator_version is not None:
             with contextlib.suppress(Missing):  # CRD deleted between the two requests
                 objects += reader.list_all(OPERATOR_KIND, operator_version)
-        return ClusterRead(objects, istio_installed, name, server)
+        gwapi_served = reader.served_version(GWAPI_GROUP, ("v1", "v1beta1")) is not None
+        if gwapi_served:  # h10-gwapi (issue #15)
+            for kind, wanted in GWAPI_KINDS:
+                version = reader.served_version(GWAPI_GROUP, wanted)
+                with contextlib.suppress(Missing):  # this kind's CRD is not installed
+                    objects += reader.list_all(kind, version or wanted[0])
+        return ClusterRead(objects, istio_installed, name, server, gwapi_served)
     finally:
         api.close()
 
