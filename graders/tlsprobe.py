@@ -9,6 +9,7 @@ whatever it is; ``getpeercert()`` is empty without verification, so the DER form
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,13 @@ def _context() -> ssl.SSLContext:
     return ctx
 
 
+def _close(tls: ssl.SSLSocket) -> None:
+    """Say goodbye (close_notify) and read what the server sent after the handshake (TLS 1.3 session
+    tickets): closing with unread bytes would reset the port-forward's connection."""
+    with contextlib.suppress(ssl.SSLError, OSError):
+        tls.unwrap()
+
+
 def _talk(sni: str, path: str | None, timeout: float):
     def talk(sock: Any) -> TlsRecord:
         try:
@@ -51,7 +59,7 @@ def _talk(sni: str, path: str | None, timeout: float):
         der = tls.getpeercert(binary_form=True) or b""
         names = certs.dns_names(der) if der else ()
         if path is None:
-            tls.close()
+            _close(tls)
             return TlsRecord(sni, names)
         status, headers, _body = _exchange(tls, sni, path, "GET", None, timeout)
         return TlsRecord(sni, names, status=status, headers=headers)

@@ -30,7 +30,7 @@ KNOWN_PAGE_ERROR = "Identifier 'THEBE_JS_URL' has already been declared"
 # Pages that draw diagrams at build time (graphviz -> SVG).
 DIAGRAM_PAGES = [f"chapters/{name}.html" for name in (
     "00-setup", "01-why-gateway", "02-gateway-resource", "03-ports", "04-conflicts", "05-adding-gateways",
-    "06-egress", "07-gateway-api")]
+    "06-egress", "07-gateway-api", "08-https")]
 SCREENSHOT_PAGES = ["intro.html", "chapters/03-ports.html", "chapters/04-conflicts.html",
                     "chapters/analyzer-codes.html"]
 # Folders of the build that hold assets, not pages.

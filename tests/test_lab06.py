@@ -161,3 +161,93 @@ def test_live_handshake_failure_is_reported_not_raised(fake_api, fake_kubeconfig
     finally:
         plain.close()
     assert rec.error and "35" in rec.error and rec.names == ()
+
+
+# --- live: the checks' evidence is a real handshake and real HTTPS requests through a port-forward ---------
+def _tls_gateway(contexts: dict[str, ssl.SSLContext], routes: dict[str, str]):
+    """A FakeGateway (tests/fakeapi.py) that speaks TLS, choosing its certificate by SNI as Envoy's filter
+    chains do; an SNI it has no certificate for gets its connection closed during the handshake."""
+    from fakeapi import FakeGateway
+
+    def pick(sock: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext):
+        if name not in contexts:
+            return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+        sock.context = contexts[name]
+        return None
+
+    front = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    front.load_cert_chain(*next(iter(_FILES.values())))
+    front.sni_callback = pick
+
+    class TlsGateway(FakeGateway):
+        def _run(self, httpd):
+            plain_accept = httpd.get_request
+
+            def get_request():
+                conn, addr = plain_accept()
+                return front.wrap_socket(conn, server_side=True), addr
+            httpd.get_request = get_request
+            return super()._run(httpd)
+    return TlsGateway(routes)
+
+
+_FILES: dict[str, tuple[str, str]] = {}
+
+
+def _server_context(tmp_path: Path, names: list[str]) -> ssl.SSLContext:
+    pair = certs.self_signed(names)
+    crt, key = tmp_path / f"{names[0]}.crt", tmp_path / f"{names[0]}.key"
+    crt.write_bytes(pair.cert_pem)
+    key.write_bytes(pair.key_pem)
+    _FILES[names[0]] = (str(crt), str(key))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(crt), str(key))
+    return ctx
+
+
+def _redirecting_gateway():
+    from fakeapi import FakeGateway
+
+    class Redirect(FakeGateway):
+        def answer(self, host: str, path: str):
+            return 301, {"location": f"https://{host}{path}"}, b""
+    return Redirect({})
+
+
+@pytest.mark.parametrize(("bookinfo_names", "want"), [(["bookinfo.example.com"], "passed"),
+                                                       (["bookinfo.example.org"], "failed")])
+def test_live_lab_reads_the_served_certificate_and_sends_https_requests(fake_api, fake_kubeconfig, tmp_path,
+                                                                        bookinfo_names, want):
+    _FILES.clear()
+    for doc in yaml.safe_load_all((LAB_DIR / "solutions" / "reference" / "bookinfo-gateway.yaml").read_text()):
+        fake_api.add(doc)  # the learner's Gateway and VirtualServices; Secrets are not listed live
+    contexts = {"bookinfo.example.com": _server_context(tmp_path, bookinfo_names),
+                "details.example.com": _server_context(tmp_path, ["details.example.com"])}
+    with _tls_gateway(contexts, {"/productpage": "app", "/details": "app"}) as on_8443, \
+            _redirecting_gateway() as on_8080:
+        fake_api.set_portforward_backend(on_8443.address, 8443)
+        fake_api.set_portforward_backend(on_8080.address, 8080)
+        result = run("lab06", context="kind-istio-lab", kubeconfig=fake_kubeconfig)
+    got = statuses(result)
+    assert result.mode == "live" and got.pop("certificate-host") == want, result.check("certificate-host").message
+    assert set(got.values()) == {"passed"}, [(c.id, c.message) for c in result.checks if not c.passed]
+    assert "handshake with SNI bookinfo.example.com completed" in result.check("secret-found").message
+    assert result.check("https-productpage").message.startswith("Live request: GET https://bookinfo.example.com")
+    assert ("GET", "details.example.com", "/details/0") in on_8443.requests
+    if want == "failed":
+        assert "bookinfo.example.org, not bookinfo.example.com" in result.check("certificate-host").message
+
+
+def test_live_secret_check_fails_when_the_gateway_closes_the_handshake(fake_api, fake_kubeconfig, tmp_path):
+    for doc in yaml.safe_load_all((LAB_DIR / "solutions" / "reference" / "bookinfo-gateway.yaml").read_text()):
+        fake_api.add(doc)
+    _FILES.clear()
+    contexts = {"details.example.com": _server_context(tmp_path, ["details.example.com"])}  # no bookinfo chain
+    with _tls_gateway(contexts, {"/details": "app"}) as on_8443, _redirecting_gateway() as on_8080:
+        fake_api.set_portforward_backend(on_8443.address, 8443)
+        fake_api.set_portforward_backend(on_8080.address, 8080)
+        result = run("lab06", context="kind-istio-lab", kubeconfig=fake_kubeconfig)
+    chk = result.check("secret-found")
+    assert chk.status == "failed" and "curl would exit with 35" in chk.message
+    assert "namespace of the gateway pods" in chk.hints[0]
+    assert result.check("second-host").status == "passed"

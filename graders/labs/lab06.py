@@ -140,6 +140,8 @@ def secret_found(ctx: Context) -> Outcome:
     if cred.status == "found":
         return passed(f"Gateway {gw.meta.key} servers[{s.index}] names credentialName '{cred.name}', and {where} "
                       "exists where istiod looks (the gateway pod's namespace; its data is not read).")
+    if cred.status == "unknown" and ctx.state.mode == "live":
+        return _secret_by_handshake(ctx, where)
     if cred.status == "unknown":
         return Outcome(False, f"Cannot verify that {where} exists: this {ctx.state.mode} target lists no Secrets "
                        "(the graders never read Secret data; a snapshot keeps Secret names only when taken with "
@@ -157,6 +159,23 @@ def secret_found(ctx: Context) -> Outcome:
                   "of the gateway pods, not in the Gateway's.",
                   f"{ctx.look('get pods -n istio-system -l istio=ingressgateway')} shows the gateway pods and their "
                   "namespace.")
+
+
+def _secret_by_handshake(ctx: Context, where: str) -> Outcome:
+    """Live, with Secrets not listed: a completed handshake with the host's SNI is the evidence that istiod
+    found the certificate (it sends none when the Secret is missing or in another namespace)."""
+    from graders.tlsprobe import handshake
+
+    rec = handshake(ctx.target.context, ctx.target.kubeconfig, gateway=INGRESS, port=HTTPS_PORT, sni=HOST)
+    if rec.error is None:
+        return passed(f"Live TLS handshake with SNI {HOST} completed, so istiod found {where} (Secrets were not "
+                      "listed; their data is never read).")
+    return failed(f"Live TLS handshake with SNI {HOST} on Service port 443: {rec.error}. The server for it exists, so "
+                  f"the likely cause is that {where} does not exist.",
+                  "Look at metadata.namespace of your Secret: istiod looks for it in the namespace of the gateway "
+                  "pods, not in the Gateway's.",
+                  f"{ctx.look('get secret -n istio-system')} lists the Secrets there (names, types and key counts "
+                  "only).")
 
 
 @LAB.check("certificate-host", f"The certificate the gateway serves names {HOST}", points=2,
