@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_lab_env import env, lab  # noqa: F401  (lab setup/solve/reset against the fake API, fake tools)
 
 from graders import certs
 from graders.labs import lab_dir, run
@@ -251,3 +252,39 @@ def test_live_secret_check_fails_when_the_gateway_closes_the_handshake(fake_api,
     assert chk.status == "failed" and "curl would exit with 35" in chk.message
     assert "namespace of the gateway pods" in chk.hints[0]
     assert result.check("second-host").status == "passed"
+
+
+# --- lab setup / solve / reset 6 against the fake API --------------------------------------------------------
+def test_solve_creates_the_secrets_labelled_and_reset_removes_only_those(env, capsys):  # noqa: F811
+    api = env[0]
+    assert lab(env, capsys, "setup", "6")[0] == 0
+    api.add({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",  # the learner's own: kept
+             "metadata": {"name": "my-credential", "namespace": "istio-system"}, "data": {}})
+    rc, out = lab(env, capsys, "solve", "6")
+    assert rc == 0, out
+    made = {s["metadata"]["name"]: s["metadata"].get("labels", {}) for s in api.objects("Secret")
+            if s["metadata"]["namespace"] == "istio-system"}
+    assert made["bookinfo-credential"]["app.kubernetes.io/part-of"] == "istio-gateway-course"
+    assert made["details-credential"]
+    rc, out = lab(env, capsys, "reset", "6")
+    assert rc == 0, out
+    left = {s["metadata"]["name"] for s in api.objects("Secret") if s["metadata"]["namespace"] == "istio-system"}
+    assert "bookinfo-credential" not in left and "details-credential" not in left
+    assert "my-credential" in left
+
+
+def test_live_failed_rows_name_only_live_only_checks(tmp_path, monkeypatch):
+    import graders.labs as labs
+
+    (tmp_path / "lab06" / "solutions" / "a").mkdir(parents=True)
+    (tmp_path / "lab06" / "wrong" / "b").mkdir(parents=True)
+    monkeypatch.setattr(labs, "LABS_DIR", tmp_path)
+    matrix = tmp_path / "lab06" / "matrix.yaml"
+    head = "lab: lab06\nrows:\n- {folder: solutions/a, what: x, not_evaluated: [certificate-host]}\n"
+    matrix.write_text(head + "- {folder: wrong/b, what: y, live_failed: [https-server]}\n")
+    with pytest.raises(ValueError, match="live_failed lists only live-only checks"):
+        load_matrix("lab06")
+    matrix.write_text(head + "- {folder: wrong/b, what: y, live_failed: [certificate-host]}\n")
+    (row_a, row_b) = load_matrix("lab06")
+    assert row_b.expected_status("certificate-host") == "not-evaluated" and not row_b.failed
+    assert row_b.expected_score(LAB) == row_a.expected_score(LAB) == (14, 14)
