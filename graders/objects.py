@@ -2,7 +2,8 @@
 
 One function per kind. A wrong field type raises ``Invalid`` naming the field path; the builder
 turns it into a MANIFEST-INVALID finding and carries on with the other objects, so one typo does
-not hide every other problem. Secrets and ConfigMaps are never parsed (never even looked into).
+not hide every other problem. ConfigMaps are never parsed; of a Secret only its name, namespace and
+type are read (parse_secret), never data or stringData.
 """
 
 from __future__ import annotations

@@ -207,7 +207,8 @@ def _passthrough_chains(state: State, ls: ListenerServer, proxy_ns: str, out: Ch
                     sni_seen[h] = vs.meta.key
                 out.chains.append(Chain(ls, "passthrough", _sni_or_all(sni), vs, rule, i))
     if len(out.chains) == before:
-        out.note(f"The {ls.server.protocol} server of {gw.meta.key} is a passthrough server (tls.mode "
+        out.note(f"The {ls.server.protocol} server {gw.meta.key} servers[{ls.server.index}] is a passthrough server "
+                 "(tls.mode "
                  f"{ls.server.tls.mode if ls.server.tls and ls.server.tls.mode else 'omitted, so PASSTHROUGH'}) and no "
                  "bound VirtualService has a matching tls route (sniHosts), so istiod builds no filter chain for "
                  "it; http routes are never used on a passthrough server.", gw.meta.ref)

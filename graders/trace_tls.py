@@ -58,7 +58,8 @@ def follow(t: _Tracer, servers: list[ListenerServer], pod: Pod) -> None:
     for d in dropped:
         t.add("tls-merge", f"Server {_server_label(d.ls)} repeats host {', '.join(d.duplicates)} already used on this "
               f"port by {_server_label(d.holder)}, which was merged first: istiod skips the newer server whole, all "
-              f"its hosts included (log: {d.log_line}).", d.ls.gateway.meta.ref, d.holder.gateway.meta.ref)
+              f"its hosts included (log: {d.log_line}).",
+              *dict.fromkeys([d.ls.gateway.meta.ref, d.holder.gateway.meta.ref]))
     kept, rejected, _plain = mesh.merge_port(kept)
     for ls in rejected:
         t.add("tls-merge", f"The {ls.server.protocol} server {_server_label(ls)} cannot share this port with the "
@@ -77,7 +78,7 @@ def follow(t: _Tracer, servers: list[ListenerServer], pod: Pod) -> None:
         t.add("filter-chain", f"The {a.label} and the {b.label} match the same SNI. Envoy rejects the whole listener "
               "update (\"multiple filter chains with the same matching rules\", an LDS NACK; istiod logs ADS:LDS: ACK "
               "ERROR) and keeps the listener it had before, or none if this listener is new. Which chain answers "
-              "cannot be known from the configuration.", a.ls.gateway.meta.ref, b.ls.gateway.meta.ref,
+              "cannot be known from the configuration.", *dict.fromkeys([a.ls.gateway.meta.ref, b.ls.gateway.meta.ref]),
               uncertain=True)
         _fail(t, info)
     listed = "; ".join(c.label for c in chains.chains)

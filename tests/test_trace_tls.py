@@ -290,3 +290,23 @@ def test_gateway_port_8443_lands_on_the_same_listener_as_443(tmp_path):
                   virtual_service("vs", [HOST], ["gw"], ROUTES), secret("bookinfo-cert"))
     r = run(tmp_path, text)
     assert r["outcome"] == "ok" and any("https.8443.https.gw.default" in s["result"] for s in r["steps"])
+
+
+def test_a_duplicate_inside_one_gateway_names_that_gateway_once(tmp_path):
+    text = stream(gateway("gw", simple(HOST, name="a"), simple(HOST, "shop.example.com", name="b")),
+                  virtual_service("vs", [HOST, "shop.example.com"], ["gw"], ROUTES), secret("bookinfo-cert"))
+    r = run(tmp_path, text, host="shop.example.com")
+    step = next(s for s in r["steps"] if s["step"] == "tls-merge")
+    assert r["outcome"] == "tls-handshake-failed" and step["objects"] == ["Gateway default/gw"]
+    assert "default/gw servers[1] repeats host" in step["result"]
+
+
+def test_an_invalid_secret_is_reported_without_its_data(tmp_path):
+    from conformance.cli import analyze
+
+    bad = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "Bad_Name", "namespace": "istio-system"},
+           "data": {"tls.key": "U0VDUkVUS0VZ"}, "stringData": {"password": "hunter2"}}
+    result = analyze(tmp_path, stream(bad), baseline=False)
+    invalid = [f for f in result["findings"] if f["code"] == "MANIFEST-INVALID"]
+    assert len(invalid) == 1 and "Secret istio-system/Bad_Name" in invalid[0]["message"]
+    assert "U0VDUkVUS0VZ" not in json.dumps(result) and "hunter2" not in json.dumps(result)
