@@ -25,7 +25,7 @@ import contextlib
 import http.client
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -152,7 +152,10 @@ def _ready_pod(pods: list[Mapping], target: int | str, gateway: str) -> tuple[st
 
 
 def _via_port_forward(pf: PortForward, gateway: str, port: int, host: str, path: str, method: str,
-                      headers: Mapping[str, str] | None, timeout: float) -> tuple[int, dict[str, str], str]:
+                      headers: Mapping[str, str] | None, timeout: float,
+                      talk: Callable[[Any], Any] | None = None) -> Any:
+    """Open a port-forward to a Ready pod behind the gateway Service ``port`` and run one exchange on it:
+    a plain HTTP request, or ``talk(sock)`` (h12: graders.tlsprobe's TLS handshake)."""
     from urllib.parse import quote
 
     from graders.sources.live import Missing, Reader, new_api_client
@@ -182,7 +185,7 @@ def _via_port_forward(pf: PortForward, gateway: str, port: int, host: str, path:
         sock = forward.socket(pod_port)
         sock.settimeout(timeout)
         try:
-            return _exchange(sock, host, path, method, headers, timeout)
+            return talk(sock) if talk else _exchange(sock, host, path, method, headers, timeout)
         except _Failed as err:
             remote = forward.error(pod_port) or ""
             if "refused" in remote:

@@ -30,7 +30,7 @@ KNOWN_PAGE_ERROR = "Identifier 'THEBE_JS_URL' has already been declared"
 # Pages that draw diagrams at build time (graphviz -> SVG).
 DIAGRAM_PAGES = [f"chapters/{name}.html" for name in (
     "00-setup", "01-why-gateway", "02-gateway-resource", "03-ports", "04-conflicts", "05-adding-gateways",
-    "06-egress", "07-gateway-api", "troubleshooting")]
+    "06-egress", "07-gateway-api", "08-https", "troubleshooting")]
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 720}  # Playwright's default viewport, which `visits` uses
 # Smallest label a diagram may show on a phone, in CSS pixels.

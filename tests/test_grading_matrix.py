@@ -12,7 +12,7 @@ from grading_matrix import cli
 from graders.labs import get, lab_dir
 from graders.labs.matrix import Row, load_matrix, markdown_table
 
-MATRIX_LABS = [lab_id for lab_id in ("lab01", "lab02", "lab03", "lab04", "lab05")
+MATRIX_LABS = [lab_id for lab_id in ("lab01", "lab02", "lab03", "lab04", "lab05", "lab06")
                if (lab_dir(get(lab_id)) / "matrix.yaml").is_file()]
 
 
@@ -43,7 +43,7 @@ def test_matrix_row(lab_id: str, row: Row):
     assert got == want, messages
     assert (data["score"], data["max_score"]) == row.expected_score(get(lab_id))
     assert data["mode"] == "simulated"
-    assert code == (0 if row.correct else 1)
+    assert code == (0 if row.correct or not row.failed else 1)  # live_failed only: passes off-cluster
     for c in data["checks"]:
         if c["status"] == "blocked":
             assert c["message"].startswith("skipped: needs ") and c["hint"] is None

@@ -18,6 +18,12 @@ File format::
       blocked: [request-productpage]            # status blocked: cannot pass until the mistake is fixed
       not_evaluated: []                         # status not-evaluated in simulated mode (optional)
       pending: GW-PORT-RESERVED                 # optional: holds once the engine reports this code
+    - folder: wrong/cert-wrong-host
+      what: A certificate for another host name.
+      live_failed: [certificate-host]           # fails only on a live cluster: a live-only check, so it is
+                                                # not-evaluated in simulated mode (its evidence, the served
+                                                # certificate, exists only there); a wrong attempt needs
+                                                # failed or live_failed
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ class Row:
     blocked: tuple[str, ...] = ()
     not_evaluated: tuple[str, ...] = ()
     pending: str = ""  # a finding code another change adds; until then the row is expected to fail
+    live_failed: tuple[str, ...] = ()  # live-only checks this attempt fails on a live cluster (not-evaluated here)
 
     @property
     def correct(self) -> bool:
@@ -48,14 +55,14 @@ class Row:
 
     def expected_status(self, check_id: str) -> str:
         for status, ids in (("failed", self.failed), ("blocked", self.blocked),
-                            ("not-evaluated", self.not_evaluated)):
+                            ("not-evaluated", self.not_evaluated + self.live_failed)):
             if check_id in ids:
                 return status
         return "passed"
 
     def expected_score(self, lab: Lab) -> tuple[int, int]:
         """(score, max_score) this row must get, from the lab's check points."""
-        counted = [c for c in lab.checks if c.id not in self.not_evaluated]
+        counted = [c for c in lab.checks if c.id not in self.not_evaluated + self.live_failed]
         return (sum(c.points for c in counted if self.expected_status(c.id) == "passed"),
                 sum(c.points for c in counted))
 
@@ -77,11 +84,13 @@ def load_matrix(name: str | Lab) -> list[Row]:
     for raw in docs[0].get("rows") or []:
         row = Row(str(raw["folder"]), " ".join(str(raw.get("what", "")).split()),
                   *(tuple(raw.get(k) or ()) for k in ("failed", "blocked", "not_evaluated")),
-                  pending=str(raw.get("pending") or ""))
-        unknown = {*row.failed, *row.blocked, *row.not_evaluated} - known
+                  pending=str(raw.get("pending") or ""), live_failed=tuple(raw.get("live_failed") or ()))
+        unknown = {*row.failed, *row.blocked, *row.not_evaluated, *row.live_failed} - known
         if unknown:
             raise ValueError(f"{path}: {row.folder} names unknown checks {sorted(unknown)}")
-        if row.correct == bool(row.failed) or row.folder.split("/")[0] not in KINDS:
+        if [c.id for c in lab.checks if c.id in row.live_failed and not c.live_only]:
+            raise ValueError(f"{path}: {row.folder}: live_failed lists only live-only checks")
+        if row.correct == bool(row.failed or row.live_failed) or row.folder.split("/")[0] not in KINDS:
             raise ValueError(f"{path}: {row.folder}: a solution fails nothing, a wrong attempt fails something")
         rows.append(row)
     listed = [r.folder for r in rows]
@@ -104,6 +113,8 @@ def markdown_table(name: str | Lab) -> str:
     for row in load_matrix(lab):
         score, top = row.expected_score(lab)
         what = row.what.replace("|", "/").replace("*", "\\*").replace("_", "\\_")  # plain text, not Markdown
-        lines.append(f"| `{row.folder}` | {what} | {score}/{top} | {_ids(row.failed)} | "
+        live = f"{_ids(row.live_failed)} (live only)" if row.live_failed else ""
+        fails = ", ".join(x for x in (_ids(row.failed) if row.failed else "", live) if x) or "—"
+        lines.append(f"| `{row.folder}` | {what} | {score}/{top} | {fails} | "
                      f"{_ids(row.blocked)} |")
     return "\n".join(lines)
