@@ -1071,6 +1071,9 @@ class FakeApiServer(_LoopbackServer):
                         raise not_found(rt, route.name)
                     if route.subresource == "log":
                         return 200, self._log(ns, route.name, query)
+                    if "as=PartialObjectMetadata;" in rec.accept + ";":  # metadata only, as for lists
+                        return 200, {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                                     "metadata": copy.deepcopy(obj["metadata"])}
                     return 200, self._out(obj, route, full=True)
                 items = c.list(rt, route.namespace)
                 if "labelSelector" in query:

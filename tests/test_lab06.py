@@ -288,3 +288,23 @@ def test_live_failed_rows_name_only_live_only_checks(tmp_path, monkeypatch):
     (row_a, row_b) = load_matrix("lab06")
     assert row_b.expected_status("certificate-host") == "not-evaluated" and not row_b.failed
     assert row_b.expected_score(LAB) == row_a.expected_score(LAB) == (14, 14)
+
+
+def test_lab_commands_never_read_secret_data(env, capsys):  # noqa: F811
+    """`lab solve 6` run twice (the second run finds the course's Secrets in place) and `lab reset 6` read a
+    Secret's metadata only (PartialObjectMetadata), never its data, not even the course's own."""
+    api = env[0]
+    api.add({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+             "metadata": {"name": "bookinfo-credential", "namespace": "default"}, "data": {"tls.key": "c2VjcmV0"}})
+    api.clear_requests()
+    outputs = []
+    for argv in (("solve", "6"), ("solve", "6"), ("reset", "6")):
+        rc, out = lab(env, capsys, *argv)
+        assert rc == 0, out
+        outputs.append(out)
+    secret_reads = [r for r in api.requests if r.resource == "secrets" and r.method == "GET"]
+    assert any(r.name for r in secret_reads), "the second solve looks its Secrets up by name"
+    assert all("as=PartialObjectMetadata" in r.accept for r in secret_reads), \
+        [(r.path, r.accept) for r in secret_reads if "as=PartialObjectMetadata" not in r.accept]
+    assert "Secret istio-system/bookinfo-credential  (labs/lab06/solutions/reference/secrets.yaml:3; written " \
+           "again: its contents are never read)" in outputs[1]

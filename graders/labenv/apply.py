@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from graders.errors import ClusterError
 from graders.labenv import residents
-from graders.labenv.kube import Kube, Ref
+from graders.labenv.kube import UNREAD_KINDS, Kube, Ref
 from graders.labenv.manifests import KIND_ORDER, Manifest
 from graders.labenv.ownership import BASELINE, COURSE_SELECTOR, contains, course_labels, lab_of, labelled, owned
 from graders.labenv.residents import ApiResource
@@ -26,9 +26,9 @@ SCAN_KINDS: tuple[tuple[str, str], ...] = (
     ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "RoleBinding"),
     ("policy/v1", "PodDisruptionBudget"), ("autoscaling/v2", "HorizontalPodAutoscaler"), ("v1", "Namespace"),
 )
-# ConfigMaps and Secrets are never listed in full (that would return their data, which the course does not
-# read); whether a namespace holds some is seen through metadata-only lists (graders.labenv.residents).
-UNREAD_KINDS = frozenset({"ConfigMap", "Secret"})
+# ConfigMaps and Secrets are never read in full (that would return their data, which the course does not
+# read): Kube.get asks for their metadata only, and whether a namespace holds some is seen through
+# metadata-only lists (graders.labenv.residents).
 OWNER_LABEL = "install.operator.istio.io/owning-resource"
 KEPT_FOREIGN = "already there, not created by the course; left as it is"
 
@@ -66,7 +66,10 @@ def apply(kube: Kube, manifests: Sequence[Manifest], lab: str, *, foreign: str =
             out.append(Outcome(CREATED, ref, m.origin))
         elif owned(live):
             want = labelled(obj, lab)
-            if contains(live, want):
+            if ref.kind in UNREAD_KINDS:  # its data is not read, so it cannot be compared: write the lab's version
+                kube.patch(ref, want)
+                out.append(Outcome(UPDATED, ref, f"{m.origin}; written again: its contents are never read"))
+            elif contains(live, want):
                 out.append(Outcome(UNCHANGED, ref))
             elif contains(live, {k: v for k, v in want.items() if k != "metadata"}):
                 kube.patch(ref, {"metadata": {"labels": want["metadata"]["labels"]}})
