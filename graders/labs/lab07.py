@@ -99,7 +99,7 @@ def gateway_class(ctx: Context) -> Outcome:
                       f"Look at metadata.name and metadata.namespace of Gateway {gw.meta.key}.",
                       f"istiod names what it deploys after the Gateway: Service {GATEWAY_NS}/"
                       f"{GATEWAY_NAME}-istio comes from Gateway {GATEWAY_NS}/{GATEWAY_NAME}.")
-    for f in ctx.findings_for("GWAPI-CLASS-UNKNOWN", gw.meta.ref):
+    if ctx.findings_for("GWAPI-CLASS-UNKNOWN", gw.meta.ref):
         known = sorted(c.meta.name for c in state.gw_classes) or ["istio"]
         return failed(f"Gateway {gw.meta.key} names gatewayClassName {gw.class_name!r}, which no controller "
                       "serves: istiod ignores the Gateway, deploys nothing and writes no status (it stays "
@@ -229,14 +229,15 @@ def _request(ctx: Context, route_ns: str, path: str, service: str, expect: str, 
     if ev.verdict == "gateway-404-nr":
         return failed(f"{ev.sentence}",
                       f"A 404 from the gateway means no hostname or rule matched: compare spec.hostnames and "
-                      f"spec.rules[].matches of HTTPRoute {route.meta.key} with the request (Host {host}, path {path}).",
+                      f"spec.rules[].matches of HTTPRoute {route.meta.key} with the request (Host {host}, path "
+                      f"{path}).",
                       "PathPrefix matches whole path segments (/static matches /static/x, not /staticx); Exact "
                       "matches the path alone.")
     return failed(f"{ev.sentence}",
                   f"Look at Service and pods {gateway} and at the backendRefs of HTTPRoute {route.meta.key}: "
                   f"{ctx.look(f'get svc,pods -n {gw.meta.namespace}')}.",
-                  f"`python -m graders trace --gateway {gateway} --host {host} --path {path}` with your files shows the "
-                  "step where the request stops.")
+                  f"`python -m graders trace --gateway {gateway} --host {host} --path {path}` with your files shows "
+                  "the step where the request stops.")
 
 
 @LAB.check("productpage-reachable", "Bookinfo's product page answers through the Gateway", points=2,
@@ -283,8 +284,8 @@ def reviews_backend_resolved(ctx: Context) -> Outcome:
                       f"Look at spec.rules[].backendRefs of HTTPRoute {r.meta.key}.",
                       "A backendRef in another namespace sets namespace, and that namespace must grant it.")
     r, b = to_default[0]
-    return passed(f"HTTPRoute {r.meta.key} resolves backendRef {BOOKINFO_NS}/{b.name} port {b.port} (ResolvedRefs=True: "
-                  f"a ReferenceGrant in {BOOKINFO_NS} allows it).")
+    return passed(f"HTTPRoute {r.meta.key} resolves backendRef {BOOKINFO_NS}/{b.name} port {b.port} "
+                  f"(ResolvedRefs=True: a ReferenceGrant in {BOOKINFO_NS} allows it).")
 
 
 @LAB.check("reviews-reachable", "A request for reviews.example.com reaches the reviews Service", points=2,
@@ -318,8 +319,8 @@ def status_written(ctx: Context) -> Outcome:
         bad = [f"{c}={v.status}/{v.reason}" if v else f"no {c}" for c, v in conds.items()
                if v is None or v.status != "True"]
         if entry is None or bad:
-            return failed(f"HTTPRoute {route.meta.key}: istiod's written status "
-                          f"{'has no entry for Gateway ' + gw.meta.key if entry is None else 'says ' + ', '.join(bad)}.",
+            says = f"has no entry for Gateway {gw.meta.key}" if entry is None else "says " + ", ".join(bad)
+            return failed(f"HTTPRoute {route.meta.key}: istiod's written status {says}.",
                           f"`kubectl get httproute -n {ns} {route.meta.name} -o yaml` shows status.parents[] with "
                           "istiod's conditions and their messages.",
                           "Status lags a change by a moment; if it stays, its reason names the field to fix.")
