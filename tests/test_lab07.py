@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from fakeapi import FakeApiServer, FakeGateway, course_objects
+from fakeapi import FakeApiServer, FakeGateway, course_objects, served_objects
 from test_lab03 import empty_file, failing, variants
 
 from graders.cli import main
@@ -214,6 +214,23 @@ def test_live_without_written_status_says_istiod_has_not_written_it(gwapi_cluste
     assert chk.status == "failed" and "no Programmed=True in the status istiod wrote (no status yet)" in chk.message
 
 
+def test_a_snapshot_of_that_cluster_grades_the_same_without_the_live_only_check(gwapi_cluster: Any,
+                                                                                tmp_path: Path) -> None:
+    """`kubectl get ... -A -o yaml` of the same cluster: istiod's real Deployment and Service are read (not
+    predicted), requests are traced (none recorded), and the written-status check is not evaluated."""
+    api, _ = gwapi_cluster
+    api.add_all(_istiod_view())
+    kinds = ("Namespace", "Pod", "Deployment", "Service", "Gateway", "VirtualService", "GatewayClass", "HTTPRoute",
+             "ReferenceGrant")
+    snap = tmp_path / "snapshot.yaml"
+    snap.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": served_objects(api, kinds)}))
+    result = run("lab07", snapshot=str(snap))
+    assert result.mode == "snapshot"
+    assert failing(result) == {"status-written"}, [(c.id, c.message) for c in result.checks if not c.passed]
+    assert result.check("status-written").status == "not-evaluated" and result.score == result.max_score == 14
+    assert "the snapshot recorded no such request" in result.check("productpage-reachable").message
+
+
 def test_live_cluster_without_the_crds_fails_ready_with_the_install_command(fake_api: FakeApiServer,
                                                                           fake_kubeconfig: str) -> None:
     chk = run("lab07", context=CONTEXT, kubeconfig=fake_kubeconfig, only=["ready"]).check("ready")
@@ -249,3 +266,35 @@ def test_lab_setup_solve_reset_7(tmp_path: Path, capsys: pytest.CaptureFixture) 
         left = [o for kind in ("Gateway", "HTTPRoute", "ReferenceGrant") for o in api.objects(kind)]
         assert left == [] and api.find("Namespace", "", "team-a") is None
         assert api.find("GatewayClass", "", "istio") is not None, "istiod's class is not the lab's to remove"
+
+
+class _Broken(_Bookinfo):
+    """The gateway answers reviews.example.com itself with 500 (say the backendRef's port is wrong)."""
+
+    def answer(self, host: str, path: str) -> tuple[int, dict[str, str], bytes]:
+        if host.split(":")[0] == "reviews.example.com":
+            return 500, {}, b""
+        return super().answer(host, path)
+
+
+def test_live_500_from_the_gateway_points_at_the_backend_refs(gwapi_cluster: Any) -> None:
+    api, kubeconfig = gwapi_cluster
+    api.add_all(_istiod_view())
+    with _Broken({"/productpage": "app"}, hosts=("bookinfo.example.com",)) as gw:
+        api.set_portforward_backend(gw.address, 80)
+        chk = run("lab07", context=CONTEXT, kubeconfig=kubeconfig, only=["reviews-reachable"]).check(
+            "reviews-reachable")
+    assert chk.status == "failed" and "HTTP 500" in chk.message
+    assert "backendRefs of HTTPRoute team-a/reviews" in chk.hints[0]
+
+
+@pytest.mark.xfail(reason="engine (h10-gwapi): GWAPI-NOT-PROGRAMMED's fix and the trace suggest `kubectl port-forward "
+                          "... 8080:80`, but on the course's kind cluster host port 8080 is kind's mapping to the "
+                          "classic gateway, so that port-forward fails with 'address already in use'", strict=True)
+def test_port_forward_advice_does_not_use_the_host_port_kind_already_maps() -> None:
+    from graders.analyzers import analyze
+    from graders.sources import load_state
+
+    state = load_state([str(LAB_DIR / "start"), str(LAB_DIR / "wrong" / "loadbalancer-on-kind")])
+    [f] = [f for f in analyze(state) if f.code == "GWAPI-NOT-PROGRAMMED"]
+    assert "8080:80" not in f.hint
