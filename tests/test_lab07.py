@@ -298,3 +298,15 @@ def test_port_forward_advice_does_not_use_the_host_port_kind_already_maps() -> N
     state = load_state([str(LAB_DIR / "start"), str(LAB_DIR / "wrong" / "loadbalancer-on-kind")])
     [f] = [f for f in analyze(state) if f.code == "GWAPI-NOT-PROGRAMMED"]
     assert "8080:80" not in f.hint
+
+
+def test_lab_solve_7_on_a_cluster_without_the_crds_says_to_install_them(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture) -> None:
+    with FakeApiServer() as api:  # the course cluster from before `cluster up` installed the Gateway API
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        assert _lab(kubeconfig, capsys, "setup", "7")[0] == 0
+        rc, out = _lab(kubeconfig, capsys, "solve", "7")
+    assert rc == 2
+    assert ("the cluster does not serve gateway.networking.k8s.io/v1 HTTPRoute (needed for HTTPRoute "
+            "default/bookinfo); are the Gateway API CRDs installed? `python -m graders cluster up` installs v1.5.1"
+            ) in out
