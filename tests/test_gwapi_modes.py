@@ -101,3 +101,11 @@ def test_simulated_mode_predicts_the_gateway_deployment(tmp_path: Path) -> None:
     assert state.service("default", "gw-istio").type == "LoadBalancer"
     assert sorted(_codes(state)) == [("GWAPI-NOT-PROGRAMMED", "AddressNotAssigned"),
                                      ("GWAPI-ROUTE-NOT-ACCEPTED", "NoMatchingListenerHostname")]
+
+
+def test_manifests_of_class_istio_are_written_for_an_istio_cluster(tmp_path: Path) -> None:
+    """--no-baseline: a Gateway of class istio, like a networking.istio.io object, says Istio is there."""
+    path = tmp_path / "gw.yaml"
+    path.write_text(yaml.safe_dump_all(_objects()[:2]))
+    state = load_state([str(path)], baseline=False)
+    assert state.istio_installed and "ISTIO-NOT-INSTALLED" not in [f.code for f in analyze(state)]

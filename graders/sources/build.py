@@ -149,7 +149,8 @@ def build_state(
         # Unknown (files only): an object of the networking.istio.io API, even one rejected as
         # MANIFEST-INVALID, says the files were written for a cluster with Istio's CRDs; so do an
         # istiod Deployment and the CRDs themselves. Wrong objects do not make the CRDs absent.
-        istio_installed = istio_api_seen or any(d.meta.name == "istiod" for d in buckets["deployments"])
+        istio_installed = istio_api_seen or any(d.meta.name == "istiod" for d in buckets["deployments"]) \
+            or any(g.class_name == "istio" for g in buckets["api_gateways"])  # h10-gwapi: written for Istio too
     return State(
         mode=mode, description=description, istio_installed=istio_installed,
         outbound_traffic_policy=outbound_traffic_policy, load_findings=tuple(findings), probes=tuple(probes),

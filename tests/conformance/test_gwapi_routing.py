@@ -278,3 +278,52 @@ spec:
 """
     t = trace(tmp_path, text, gateway=GW, path=path + query, method=method)
     assert (t["outcome"], dest(t)) == ("ok", service), t["steps"]
+
+
+def _isolation() -> str:
+    listeners = [("empty-hostname", None, "details"), ("wildcard-example-com", "*.example.com", "ratings"),
+                 ("wildcard-foo-example-com", "*.foo.example.com", "reviews"),
+                 ("abc-foo-example-com", "abc.foo.example.com", "productpage")]
+    text = """
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  gatewayClassName: istio
+  listeners:
+"""
+    for name, hostname, _ in listeners:
+        host = f", hostname: '{hostname}'" if hostname else ""
+        text += f"  - {{name: {name}, port: 80, protocol: HTTP{host}, allowedRoutes: {{namespaces: {{from: All}}}}}}\n"
+    for name, _, backend in listeners:
+        text += f"""---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: attaches-to-{name}, namespace: default}}
+spec:
+  parentRefs: [{{name: gw, sectionName: {name}}}]
+  rules:
+  - matches: [{{path: {{type: PathPrefix, value: /{name}}}}}]
+    backendRefs: [{{name: {backend}, port: 9080}}]
+"""
+    return text
+
+
+ISOLATION_PATHS = {"/empty-hostname": "default/details", "/wildcard-example-com": "default/ratings",
+                   "/wildcard-foo-example-com": "default/reviews", "/abc-foo-example-com": "default/productpage"}
+
+
+@pytest.mark.parametrize("host, served", [
+    # Gateway API v1.5.1 conformance/tests/gateway-http-listener-isolation.go (GatewayHTTPListenerIsolation):
+    # each host reaches only the route of its most specific listener; every other path is 404.
+    ("bar.com", "/empty-hostname"),
+    ("bar.example.com", "/wildcard-example-com"),
+    ("bar.foo.example.com", "/wildcard-foo-example-com"),
+    ("abc.foo.example.com", "/abc-foo-example-com"),
+])
+def test_listener_isolation(tmp_path: Path, host: str, served: str) -> None:
+    text = _isolation()
+    for path, service in ISOLATION_PATHS.items():
+        t = trace(tmp_path, text, gateway=GW, host=host, path=path)
+        expected = ("ok", service) if path == served else ("not-found", None)
+        assert (t["outcome"], dest(t)) == expected, (host, path, t["steps"])
