@@ -261,10 +261,16 @@ def test_lab_setup_solve_reset_7(tmp_path: Path, capsys: pytest.CaptureFixture) 
         gw = api.find("Gateway", "ingress", "bookinfo-gateway")
         assert gw["apiVersion"] == "gateway.networking.k8s.io/v1"
         assert gw["metadata"]["labels"]["istio-gateway-course/lab"] == "07"
+        # istiod deploys the gateway, copying the Gateway's labels (the course's among them) onto what it
+        # creates (kube-gateway.yaml; PILOT_ENABLE_GATEWAY_API_COPY_LABELS_ANNOTATIONS is on by default).
+        api.add_all(predicted_objects(parse_gateway(RawObject(gw, "cluster", 0)), []))
+        assert api.find("Deployment", "ingress", "bookinfo-gateway-istio") is not None
         rc, out = _lab(kubeconfig, capsys, "reset", "7")
         assert rc == 0, out
-        left = [o for kind in ("Gateway", "HTTPRoute", "ReferenceGrant") for o in api.objects(kind)]
-        assert left == [] and api.find("Namespace", "", "team-a") is None
+        left = [o for kind in ("Gateway", "HTTPRoute", "ReferenceGrant", "Deployment", "Service")
+                for o in api.objects(kind, "ingress") + api.objects(kind, "team-a")]
+        assert left == [] and api.objects("ReferenceGrant") == []
+        assert api.find("Namespace", "", "team-a") is None and api.find("Namespace", "", "ingress") is None
         assert api.find("GatewayClass", "", "istio") is not None, "istiod's class is not the lab's to remove"
 
 
