@@ -71,3 +71,9 @@ def kubectl_minor_range() -> tuple[int, int]:
 
 # h10-gwapi (issue #15): the Gateway API release Istio 1.30 is built against (go.mod: sigs.k8s.io/gateway-api v1.5.1).
 GATEWAY_API_VERSION = "v1.5.1"
+# h13-gwapi (issue #15): `cluster up` installs the standard channel of that release on the learner's machine
+# with `kubectl apply --server-side -f` (the v1.5 bundle is meant for server-side apply; gateway-api-facts.md 1.1).
+GATEWAY_API_CRDS_URL = (f"https://github.com/kubernetes-sigs/gateway-api/releases/download/{GATEWAY_API_VERSION}/"
+                        "standard-install.yaml")
+# The annotation every CRD of a Gateway API bundle carries (istiod reads it too: pkg/kube/kclient/crdwatcher.go).
+GATEWAY_API_BUNDLE_ANNOTATION = "gateway.networking.k8s.io/bundle-version"

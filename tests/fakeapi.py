@@ -333,11 +333,12 @@ def _coredns() -> list[dict]:
     ]
 
 
-def course_objects(*, istio: bool = True, with_operator_crd: bool = False) -> list[dict]:
+def course_objects(*, istio: bool = True, with_operator_crd: bool = False, gateway_api: bool = False) -> list[dict]:
     """The objects ``cluster up`` leaves in a kind cluster, before the API server decorates them.
 
     Read from the course's own files through the simulated source, so the fake and the simulated
-    cluster can never drift apart.
+    cluster can never drift apart. ``gateway_api``: also the Gateway API CRDs `cluster up` installs and
+    the GatewayClasses istiod then creates (h13-gwapi); without it the fake is a cluster from before them.
     """
     from graders.sources.simulated import baseline_objects, render_operators
 
@@ -348,12 +349,16 @@ def course_objects(*, istio: bool = True, with_operator_crd: bool = False) -> li
         out += istio_crds()
     if istio and with_operator_crd:
         out.append(operator_crd())
+    if istio and gateway_api:
+        out += gateway_api_crds()
     seen: set[tuple[str, str, str]] = set()
     for raw in render_operators(baseline_objects()):
         obj = copy.deepcopy(raw.obj)
         is_iop = obj.get("kind") == "IstioOperator"
         rendered = "(rendered)" in raw.origin
         if (is_iop and not (istio and with_operator_crd)) or (rendered and not istio):
+            continue
+        if obj.get("kind") == "GatewayClass" and not (istio and gateway_api):
             continue
         if is_iop:
             obj.setdefault("metadata", {})["namespace"] = "istio-system"

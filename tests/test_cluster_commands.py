@@ -89,6 +89,17 @@ elif TOOL == "kubectl":
         print(json.dumps({{"clientVersion": {{"gitVersion": v, "major": "1", "minor": v.split(".")[1]}}}}))
     elif args[:3] == ["config", "get-contexts", args[2] if len(args) > 2 else ""]:
         print(args[2])
+    elif args[:2] == ["apply", "--server-side"] and os.environ.get("FAKE_API_URL"):
+        # the Gateway API release `cluster up` installs: its CRDs, stamped with their bundle version
+        sys.path.insert(0, os.path.join({repo!r}, "tests"))
+        from fakeapi import gateway_api_crds
+        version = opt("-f").split("/download/")[1].split("/")[0]
+        for crd in gateway_api_crds():
+            crd["metadata"]["annotations"] = {{"gateway.networking.k8s.io/bundle-version": version,
+                                              "gateway.networking.k8s.io/channel": "standard"}}
+            if not api("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd):
+                api("PATCH", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/" + crd["metadata"]["name"],
+                    crd)
     elif "nodes" in args:
         name = opt("--context").removeprefix("kind-")
         marker = os.path.join(state, "marker-" + name)
@@ -299,7 +310,11 @@ def test_cluster_up_dry_run_prints_every_step_and_runs_nothing(tools: Path, caps
         f"kind create cluster --name istio-lab --config - --wait 120s --kubeconfig {kubeconfig} "
         "< labs/cluster/kind-config.yaml.tmpl (rendered)",
         f"istioctl install -f labs/cluster/istio-operator.yaml -y --context kind-istio-lab --kubeconfig {kubeconfig}",
+        f"kubectl apply --server-side -f {versions.GATEWAY_API_CRDS_URL} --context kind-istio-lab "
+        f"--kubeconfig {kubeconfig}",
     ]
+    assert versions.GATEWAY_API_CRDS_URL == ("https://github.com/kubernetes-sigs/gateway-api/releases/download/"
+                                             "v1.5.1/standard-install.yaml")
     # the rendered kind config is printed in full, with the pinned image and the chosen host ports
     block = out.split("--- labs/cluster/kind-config.yaml.tmpl (rendered) ---\n", 1)[1].split("\n    ---\n", 1)[0]
     config = yaml.safe_load(textwrap.dedent(block))
@@ -307,8 +322,9 @@ def test_cluster_up_dry_run_prints_every_step_and_runs_nothing(tools: Path, caps
     host_ports = {m["containerPort"]: m["hostPort"] for m in config["nodes"][0]["extraPortMappings"]}
     assert host_ports[30080] == 9080 and host_ports[30443] == 9443
     # then the files it applies, in order, and where the gateway is reached
-    order = [out.index(s) for s in ("[1/5] Preflight", "[2/5] kind cluster", "[3/5] Istio", "Namespace default",
-                                    "Deployment default/productpage-v1", "[5/5] Wait")]
+    order = [out.index(s) for s in ("[1/6] Preflight", "[2/6] kind cluster", "[3/6] Istio",
+                                    "[4/6] Gateway API CRDs v1.5.1", "Namespace default",
+                                    "Deployment default/productpage-v1", "[6/6] Wait")]
     assert order == sorted(order)
     assert "labs/cluster/namespaces.yaml" in out and "labs/cluster/bookinfo.yaml" in out
     assert out.rstrip().splitlines()[-3] == "The ingress gateway answers on http://127.0.0.1:9080/productpage"
@@ -372,7 +388,9 @@ def test_cluster_up_creates_everything_then_a_second_run_changes_nothing(
     rc, out, _ = run_cli(["cluster", "up", *ports, "--timeout", "5"], capsys)
     assert rc == 0, out
     ran = [c[:3] for c in calls(tools) if c[1] not in ("version", "info", "get")]
-    assert ran == [["kind", "create", "cluster"], ["istioctl", "install", "-f"]]
+    assert ran == [["kind", "create", "cluster"], ["istioctl", "install", "-f"], ["kubectl", "apply", "--server-side"]]
+    crd = api.find("CustomResourceDefinition", "", "gateways.gateway.networking.k8s.io")
+    assert crd is not None and crd["metadata"]["annotations"][versions.GATEWAY_API_BUNDLE_ANNOTATION] == "v1.5.1"
     config = yaml.safe_load((tools / "kind-config-istio-lab.yaml").read_text())
     assert config["nodes"][0]["image"] == versions.KIND_NODE_IMAGE
     # Istio (by the fake istioctl) and the labelled Bookinfo are there
@@ -380,7 +398,7 @@ def test_cluster_up_creates_everything_then_a_second_run_changes_nothing(
     productpage = api.find("Deployment", "default", "productpage-v1")
     assert productpage["metadata"]["labels"][versions.COURSE_LABEL] == versions.COURSE_NAME
     assert productpage["metadata"]["labels"][versions.LAB_LABEL] == "baseline"
-    assert "[5/5]" in out and "productpage-v1 ready" in out
+    assert "[6/6]" in out and "productpage-v1 ready" in out
     assert "Nothing to do" not in out
     status = fixed_ports[30021]
     assert f"warning: http://127.0.0.1:{status}/healthz/ready did not answer 200" in out, "nothing listens there yet"
@@ -393,6 +411,7 @@ def test_cluster_up_creates_everything_then_a_second_run_changes_nothing(
     assert f"http://127.0.0.1:{status}/healthz/ready: 200, the ingress gateway is reachable from this machine" in out
     assert "Nothing to do: the course cluster was already up" in out
     assert "exists already" in out and "is installed with the course's gateway node ports" in out
+    assert "Gateway API CRDs v1.5.1 (standard channel) are installed: not installed again" in out
     assert api.write_requests() == [], "a second cluster up must not write anything"
     assert not [c for c in calls(tools)[before:] if c[1] in ("create", "install", "delete")]
 
@@ -460,3 +479,28 @@ def test_pinned_versions_and_install_commands_agree() -> None:
     assert versions.KIND_NODE_IMAGE.startswith(f"kindest/node:v{versions.KUBERNETES_VERSION}@sha256:")
     assert versions.pinned_toolchain()["istioctl"] == versions.ISTIO_VERSION
     assert os.path.basename(cluster_mod.KIND_TEMPLATE) == "kind-config.yaml.tmpl"
+
+
+def test_cluster_up_replaces_gateway_api_crds_of_another_version(
+        tools: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """A cluster whose Gateway API CRDs are v1.4.0 (what Istio 1.29 was built against) gets the pinned
+    release applied over them; Istio and the cluster itself are left as they are."""
+    from fakeapi import gateway_api_crds
+
+    (tools / "clusters").write_text("istio-lab")
+    old = gateway_api_crds()
+    for crd in old:
+        crd["metadata"]["annotations"] = {versions.GATEWAY_API_BUNDLE_ANNOTATION: "v1.4.0"}
+    with FakeApiServer() as api:
+        api.add_all(old)
+        monkeypatch.setenv("FAKE_API_URL", api.url)
+        monkeypatch.setenv("FAKE_API_TOKEN", DEFAULT_TOKEN)
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        rc, out, _ = run_cli(["cluster", "up", "--kubeconfig", kubeconfig, "--timeout", "5"], capsys)
+        crd = api.find("CustomResourceDefinition", "", "gateways.gateway.networking.k8s.io")
+    assert rc == 0, out
+    assert "Gateway API CRDs v1.4.0 are installed; Istio 1.30 needs v1.5.1: applying it over them" in out
+    assert [c[:5] for c in calls(tools) if c[:2] == ["kubectl", "apply"]] == [
+        ["kubectl", "apply", "--server-side", "-f", versions.GATEWAY_API_CRDS_URL]]
+    assert crd["metadata"]["annotations"][versions.GATEWAY_API_BUNDLE_ANNOTATION] == "v1.5.1"
+    assert not [c for c in calls(tools) if c[:2] in (["kind", "create"], ["istioctl", "install"])]

@@ -18,7 +18,8 @@ from graders.sources.simulated import BOOKINFO_FILE, ISTIO_OPERATOR_FILE, NAMESP
 REPO = Path(__file__).resolve().parents[1]
 NODE_PORT_RANGE = range(30000, 32768)
 NOTEBOOKS = {"01": "lab01-expose-bookinfo.ipynb", "02": "lab02-ports.ipynb", "03": "lab03-conflicts.ipynb",
-             "04": "lab04-second-gateway.ipynb", "05": "lab05-egress.ipynb", "06": "lab06-https.ipynb"}
+             "04": "lab04-second-gateway.ipynb", "05": "lab05-egress.ipynb", "06": "lab06-https.ipynb",
+             "07": "lab07-gateway-api.ipynb"}
 
 
 def kind_config(http: int = 8080, https: int = 8443) -> dict:

@@ -12,7 +12,7 @@ from grading_matrix import cli
 from graders.labs import get, lab_dir
 from graders.labs.matrix import Row, load_matrix, markdown_table
 
-MATRIX_LABS = [lab_id for lab_id in ("lab01", "lab02", "lab03", "lab04", "lab05", "lab06")
+MATRIX_LABS = [lab_id for lab_id in ("lab01", "lab02", "lab03", "lab04", "lab05", "lab06", "lab07")
                if (lab_dir(get(lab_id)) / "matrix.yaml").is_file()]
 
 

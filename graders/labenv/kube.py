@@ -134,8 +134,12 @@ class Kube:
     def _need(self, ref: Ref) -> Any:
         res = self.resource(ref.api_version, ref.kind)
         if res is None:
-            raise ClusterError(f"the cluster does not serve {ref.api_version} {ref.kind} (needed for {ref}); "
-                               "is Istio installed? Run `python -m graders cluster up`")
+            from graders import versions
+
+            what = (f"are the Gateway API CRDs installed? `python -m graders cluster up` installs "
+                    f"{versions.GATEWAY_API_VERSION}" if ref.api_version.startswith("gateway.networking.k8s.io/")
+                    else "is Istio installed? Run `python -m graders cluster up`")
+            raise ClusterError(f"the cluster does not serve {ref.api_version} {ref.kind} (needed for {ref}); {what}")
         return res
 
     def get(self, ref: Ref) -> dict | None:

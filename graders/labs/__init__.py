@@ -22,7 +22,7 @@ from graders.errors import InputError
 from graders.sources.simulated import REPO_ROOT
 from graders.yamlio import YAML_SUFFIXES
 
-LAB_IDS = ("lab01", "lab02", "lab03", "lab04", "lab05", "lab06")
+LAB_IDS = ("lab01", "lab02", "lab03", "lab04", "lab05", "lab06", "lab07")
 LABS_DIR = REPO_ROOT / "labs"
 
 

@@ -48,10 +48,32 @@ def outbound_policy(raws: Iterable[RawObject]) -> str | None:
     return mode
 
 
+# h13-gwapi (issue #15): the GatewayClasses istiod creates at start-up when the Gateway API CRDs are
+# installed (`cluster up` installs them): create-only, with the descriptions of Istio 1.30.3's
+# pilot/pkg/config/kube/gatewaycommon/classinfo.go:108-123 and the status gatewayclass.go:110-123 writes.
+ISTIOD_GATEWAY_CLASSES = (("istio", "istio.io/gateway-controller", "The default Istio GatewayClass"),
+                          ("istio-remote", "istio.io/unmanaged-gateway",
+                           "Remote to this cluster. Does not deploy or affect configuration."))
+
+
+def istiod_gateway_classes(seq_start: int = 0) -> list[RawObject]:
+    """GatewayClass ``istio`` and ``istio-remote`` as istiod creates them on the course cluster."""
+    return [RawObject({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+                       "metadata": {"name": name},
+                       "spec": {"controllerName": controller, "description": description},
+                       "status": {"conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted",
+                                                  "message": "Handled by Istio controller"}]}},
+                      "baseline: created by istiod (GatewayClass controller)", seq_start + i)
+            for i, (name, controller, description) in enumerate(ISTIOD_GATEWAY_CLASSES)]
+
+
 def baseline_objects() -> list[RawObject]:
+    """The course cluster after `cluster up`: namespaces, Istio, Bookinfo, and the GatewayClasses istiod
+    creates once `cluster up` has installed the Gateway API CRDs."""
     raws: list[RawObject] = []
     for path in (NAMESPACES_FILE, ISTIO_OPERATOR_FILE, BOOKINFO_FILE):
         docs = load_documents(path, seq_start=len(raws))
         raws.extend(RawObject(r.obj, f"baseline {path.relative_to(REPO_ROOT)}:{r.origin.rsplit(':', 1)[1]}", r.seq)
                     for r in docs)
+    raws.extend(istiod_gateway_classes(len(raws)))
     return raws
