@@ -15,7 +15,7 @@ from graders import versions
 from graders.analyzers import Analyzer
 from graders.analyzers.gateway_selector import fmt_labels
 from graders.catalogue import Finding, finding
-from graders.gwapi import ISTIO_CONTROLLER
+from graders.gwapi import ISTIO_CONTROLLER, PORT_FORWARD_LOCAL
 from graders.gwapi.attach import (
     BACKEND_NOT_FOUND,
     INVALID_KIND,
@@ -119,7 +119,7 @@ def _gateway_findings(state: State, gw: ApiGateway) -> Iterator[Finding]:
                   "balancer.")
         fix = (f"Annotate the Gateway `networking.istio.io/service-type: ClusterIP` (istiod then makes Service {name} "
                f"ClusterIP and reports Programmed=True once its pod is ready) and reach it with `kubectl port-forward "
-               f"-n {gw.meta.namespace} svc/{name} 8080:{gw.listeners[0].port}`; or install a load balancer "
+               f"-n {gw.meta.namespace} svc/{name} {PORT_FORWARD_LOCAL}:{gw.listeners[0].port}`; or install a load balancer "
                "(cloud-provider-kind, MetalLB).")
     else:
         effect = "Clients may not reach the gateway at the address they expect."

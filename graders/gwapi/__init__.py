@@ -17,3 +17,7 @@ ISTIO_CONTROLLER = "istio.io/gateway-controller"
 # Built-in classes a Gateway may name without a GatewayClass object: name -> controllerName.
 BUILTIN_CLASSES = {"istio": ISTIO_CONTROLLER, "istio-remote": "istio.io/unmanaged-gateway"}
 GATEWAY_KIND = "Gateway.gateway.networking.k8s.io"  # Meta.kind: kept apart from Istio's own Gateway
+# Local port for `kubectl port-forward` advice: the course's kind cluster already maps host ports 8080 and
+# 8443 to the classic ingress gateway (labs/cluster/kind-config.yaml.tmpl), so a forward there would fail
+# with "address already in use".
+PORT_FORWARD_LOCAL = 8088

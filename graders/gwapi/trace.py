@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from graders import mesh
 from graders import trace as classic
+from graders.gwapi import PORT_FORWARD_LOCAL
 from graders.gwapi.attach import backend_result, gateway_status, istio_gateway
 from graders.gwapi.deploy import deployment_name, manual
 from graders.gwapi.objects import ApiGateway
@@ -56,11 +57,11 @@ class _Tracer(classic._Tracer):
                  svc.meta.ref, gw_ref)
         if svc.type == "LoadBalancer" and not svc.lb_ingress:
             self.add("reachability", f"No load balancer has given {svc.meta.key} an address (on kind EXTERNAL-IP "
-                     f"stays <pending>); reach it with `kubectl port-forward -n {ns} svc/{name} 8080:{req.port}` or "
+                     f"stays <pending>); reach it with `kubectl port-forward -n {ns} svc/{name} {PORT_FORWARD_LOCAL}:{req.port}` or "
                      "its nodePort. The trace follows the request once it reaches the Service.", svc.meta.ref)
         elif svc.type == "ClusterIP":
             self.add("reachability", f"Service {svc.meta.key} is ClusterIP: from outside the cluster reach it with "
-                     f"`kubectl port-forward -n {ns} svc/{name} 8080:{req.port}`.", svc.meta.ref)
+                     f"`kubectl port-forward -n {ns} svc/{name} {PORT_FORWARD_LOCAL}:{req.port}`.", svc.meta.ref)
         sp = svc.port(req.port)
         if sp is None:
             self.add("service-port", f"Service {svc.meta.key} has no port {req.port} (it has "
