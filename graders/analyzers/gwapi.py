@@ -119,8 +119,8 @@ def _gateway_findings(state: State, gw: ApiGateway) -> Iterator[Finding]:
                   "balancer.")
         fix = (f"Annotate the Gateway `networking.istio.io/service-type: ClusterIP` (istiod then makes Service {name} "
                f"ClusterIP and reports Programmed=True once its pod is ready) and reach it with `kubectl port-forward "
-               f"-n {gw.meta.namespace} svc/{name} {PORT_FORWARD_LOCAL}:{gw.listeners[0].port}`; or install a load balancer "
-               "(cloud-provider-kind, MetalLB).")
+               f"-n {gw.meta.namespace} svc/{name} {PORT_FORWARD_LOCAL}:{gw.listeners[0].port}`; or install a load "
+               "balancer (cloud-provider-kind, MetalLB).")
     else:
         effect = "Clients may not reach the gateway at the address they expect."
         fix = (f"Check Service {gw.meta.namespace}/{name} and its pods (`kubectl get svc,pods -n {gw.meta.namespace} "
