@@ -58,7 +58,8 @@ class _Tracer(classic._Tracer):
         if svc.type == "LoadBalancer" and not svc.lb_ingress:
             self.add("reachability", f"No load balancer has given {svc.meta.key} an address (on kind EXTERNAL-IP "
                      f"stays <pending>); reach it with `kubectl port-forward -n {ns} svc/{name} "
-                     f"{PORT_FORWARD_LOCAL}:{req.port}` or its nodePort. The trace follows the request once it reaches the Service.", svc.meta.ref)
+                     f"{PORT_FORWARD_LOCAL}:{req.port}` or its nodePort. The trace follows the request once it "
+                     "reaches the Service.", svc.meta.ref)
         elif svc.type == "ClusterIP":
             self.add("reachability", f"Service {svc.meta.key} is ClusterIP: from outside the cluster reach it with "
                      f"`kubectl port-forward -n {ns} svc/{name} {PORT_FORWARD_LOCAL}:{req.port}`.", svc.meta.ref)
