@@ -38,7 +38,9 @@ Rules every check follows (the batch grader and the notebooks rely on them):
   ``live_only=True`` or returns ``needs_live(message)``: on a simulated or snapshot target it is
   ``not-evaluated`` ("Needs a live cluster: ..."), neither passed nor failed, and its points are left
   out of ``max_score`` (and counted in ``not_evaluated_points``). A check that needs a not-evaluated
-  check is not-evaluated too. Never award such points by default.
+  check is not-evaluated too. Never award such points by default. The one other not-evaluated case is
+  ``grader_cannot``: on a live cluster the grader's credentials lack an optional grant (lab 5's
+  ``get pods/log``), so the evidence cannot be read; the learner is not charged for it.
 - Evidence that a request works comes from ``ctx.request``: real HTTP in live mode, recorded probes in
   snapshot mode, the request trace in simulated mode (and the message says "simulated").
   ``Evidence.verdict`` says who answered (``app``, ``gateway-404-nr``, ...); ``request_hints`` turns
@@ -90,6 +92,7 @@ class Outcome:
     hints: tuple[str, ...] = ()
     skipped: bool = False
     not_evaluated: bool = False
+    include: str = "grade a live cluster to include it"  # how a not-evaluated check's points come back
 
 
 def passed(message: str) -> Outcome:
@@ -118,6 +121,16 @@ def needs_live(message: str) -> Outcome:
     return Outcome(False, f"{LIVE_ONLY[0].upper()}{LIVE_ONLY[1:]}: {message}", not_evaluated=True)
 
 
+def grader_cannot(message: str, include: str) -> Outcome:
+    """The grader itself could not gather the evidence on this target (its credentials lack an optional
+    grant, e.g. ``get pods/log``): ``not-evaluated``, never a failure charged to the learner (issue #12).
+
+    The one exception to "``max_score`` depends on the mode only": here it also depends on the grader's
+    own permissions, which are the same for every learner graded with one context and never on what a
+    learner wrote. ``include`` says what to grant to have the points counted."""
+    return Outcome(False, f"Not evaluated: {message}", not_evaluated=True, include=include)
+
+
 CheckFn = Callable[["Context"], Outcome]
 
 
@@ -141,6 +154,7 @@ class CheckResult:
     hints: tuple[str, ...] = ()
     skipped: bool = False
     not_evaluated: bool = False
+    include: str = "grade a live cluster to include it"  # how a not-evaluated check's points come back
 
     @property
     def hint(self) -> str | None:
@@ -253,7 +267,7 @@ class Lab:
             message = outcome.message
             if outcome.not_evaluated:
                 message += (f" Its {chk.points} point{'s are' if chk.points != 1 else ' is'} left out of this "
-                            "score (grade a live cluster to include it).")
+                            f"score ({outcome.include}).")
             results[chk.id] = CheckResult(chk.id, chk.title, chk.points, outcome.passed, message,
                                           () if outcome.not_evaluated else outcome.hints, outcome.skipped,
                                           outcome.not_evaluated)
@@ -519,6 +533,7 @@ class PodLogs:
 
     logs: tuple[tuple[str, str], ...] = ()
     error: str | None = None
+    forbidden: bool = False  # the error is a 403: the grader lacks the grant, the learner did nothing wrong
 
 
 class Context:
@@ -547,14 +562,14 @@ class Context:
             raise ValueError("container logs exist only on a live cluster")
         key = (namespace, selector, container, tail)
         if key not in self._logs:
-            from graders.errors import ClusterError
+            from graders.errors import ClusterError, PermissionDenied
             from graders.sources.live import read_pod_logs
 
             try:
                 logs = PodLogs(tuple(read_pod_logs(self.target.context, self.target.kubeconfig, namespace, selector,
                                                    container, tail)))
             except ClusterError as err:
-                logs = PodLogs(error=str(err))
+                logs = PodLogs(error=str(err), forbidden=isinstance(err, PermissionDenied))
             self._logs[key] = logs
         return self._logs[key]
 
