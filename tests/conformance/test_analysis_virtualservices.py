@@ -324,6 +324,32 @@ for where, ns, name, http, dead, note in RULE_CASES:
                          found=((UNREACHABLE, vs),) if dead else (), absent=() if dead else ((UNREACHABLE, vs),),
                          note=note))
 
+# --- short VirtualService hosts are expanded before binding (istiod, not istioctl) ----------------------
+SHORT = ("istiod binds a VirtualService with its hosts resolved first (ResolveVirtualServiceShortnames, "
+         "pilot/pkg/model/virtualservice.go:128, called at virtualservice_controller.go:269; "
+         "ResolveShortnameToFQDN, config.go:197) and then matches them against the server hosts "
+         "(pickMatchingGatewayHosts, pilot/pkg/networking/core/gateway.go:1052-1073)")
+SHORT_VS = _vs("reviews", "default", "reviews", "bookinfo-gateway", one(route("reviews")))
+VS_CASES += [
+    Case("istiod virtualservice.go:128 + gateway.go:1069 (short VS host, the Gateway offers its FQDN)",
+         docs(_gw("bookinfo-gateway", "default", "80 http reviews.default.svc.cluster.local"), SHORT_VS),
+         absent=((NOT_IN_GW, "VirtualService default/reviews"),),
+         note=f"{SHORT}: hosts: [reviews] in default binds to reviews.default.svc.cluster.local. istioctl's IST0132 "
+              "compares the hosts as written (vsHostInGateway, pkg/config/analysis/analyzers/virtualservice/"
+              "gateways.go:103-133) and reports it; the engine follows istiod, as the request trace does."),
+    Case("istiod virtualservice.go:128 + gateway.go:1069 (short VS host, the Gateway offers another namespace's FQDN)",
+         docs(_gw("bookinfo-gateway", "default", "80 http reviews.prod.svc.cluster.local"), SHORT_VS),
+         found=((NOT_IN_GW, "VirtualService default/reviews"),),
+         says=((NOT_IN_GW, "reviews (= reviews.default.svc.cluster.local)"),),
+         note=f"{SHORT}: reviews in namespace default means reviews.default.svc.cluster.local, not the prod one, "
+              "and the message says so. (A short server host, the other way round, never gets this far: istiod's "
+              "webhook refuses it, validateSidecarOrGatewayHostnamePart, pkg/config/validation/agent/"
+              "validation.go:859.)"),
+    Case("istiod virtualservice.go:128 (short VS host, the Gateway offers a wildcard of its namespace)",
+         docs(_gw("bookinfo-gateway", "default", "80 http *.default.svc.cluster.local"), SHORT_VS),
+         absent=((NOT_IN_GW, "VirtualService default/reviews"),), note=SHORT),
+]
+
 
 @pytest.mark.parametrize("case", VS_CASES, ids=[c.id for c in VS_CASES])
 def test_virtual_service_analyzer_case(tmp_path, case):
