@@ -279,3 +279,19 @@ def test_notebook_text():
 
     sources = ["".join(c["source"]) for c in json.loads((LAB_DIR.parent / "lab05-egress.ipynb").read_text())["cells"]]
     assert sources.index('lab.check("egress-not-ingress")') > sources.index('lab.check("gateway-route")')
+
+
+def test_host_case_follows_istiod_per_use(tmp_path):
+    """VirtualService hosts spelled HTTPBin.org: a sidecar matches them to the ServiceEntry's httpbin.org
+    lower-cased on both sides (pilot/pkg/networking/core/httproute.go:260, :340), so the mesh hop holds;
+    the egress Gateway binds them as case-sensitive strings (pickMatchingGatewayHosts, gateway.go:1069), so
+    its server for httpbin.org gets no route from them (host.Name comparison, pkg/config/host/name.go)."""
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(LAB_DIR / "solutions" / "reference", work)
+    gw = work / "egress-gateway.yaml"
+    gw.write_text(gw.read_text().replace("  hosts: [httpbin.org]\n  gateways:", "  hosts: [HTTPBin.org]\n  gateways:"))
+    result = run("lab05", paths=[str(work)])
+    assert result.check("mesh-route").passed, result.check("mesh-route").message
+    assert result.check("gateway-route").status == "failed", result.check("gateway-route").message

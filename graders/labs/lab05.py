@@ -98,6 +98,7 @@ def mesh_hop(state: State, host: str) -> tuple[Hop | None, list[VirtualService]]
     """(the hop a sidecar takes for http://host/, VirtualServices for the host that do not bind ``mesh``)."""
     unbound = []
     for vs in state.ordered_virtual_services:
+        # a sidecar matches VirtualService hosts to Services lower-cased (httproute.go:260, :340)
         if not any(mesh.host_covers(h, host) for h in vs.hosts):
             continue
         if mesh.MESH not in mesh.vs_gateway_refs(vs):
@@ -129,10 +130,11 @@ def gateway_hop(state: State, host: str) -> tuple[Hop | None, Gateway | None]:
         if not on_egress(state, gw):
             continue
         first = first or gw
-        for vs, _ in mesh.bound_virtual_services(state, gw, server, "istio-system"):
+        for vs, domains in mesh.bound_virtual_services(state, gw, server, "istio-system"):
             route = _route_for(vs, gw.meta.key, server.port)
             dest = _main_destination(route) if route else None
-            if route and dest and any(mesh.host_covers(h, host) for h in vs.hosts):
+            # the request for host meets the domains istiod wrote (server host ∩ VirtualService host)
+            if route and dest and any(mesh.host_covers(d, host) for d in domains):
                 return Hop(vs, route, dest, mesh.resolve_host(dest.host, vs.meta.namespace)), gw
     return None, first
 

@@ -259,6 +259,28 @@ VS_CASES.append(Case(
     note="Istio's IST0112 fires for the omitted port as such; the engine reports what istiod builds: cluster "
          "outbound|8080||reviews-2port..., which does not exist (503 NC)."))
 
+# ServiceEntry hosts are looked up as written: case-sensitive (service_lookup.go:116 is a map lookup,
+# :157 a strings.HasSuffix), as istiod names the route's cluster after the destination as written.
+CASE_NOTE = ("Hosts are compared as Go strings: GetDestinationHost (pkg/config/analysis/analyzers/util/"
+             "service_lookup.go:116 exact, :154-157 wildcard suffix) and istiod's cluster name outbound|80||<host as "
+             "written> (GetDestinationCluster, pilot/pkg/networking/core/route/route.go:356), so a ServiceEntry host "
+             "spelled in another case declares another host: 503 NC.")
+SE_CASE = docs(
+    "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: httpbin, namespace: default}\n"
+    "spec: {hosts: [HTTPBin.org, '*.Example.com', '*.example.org'], ports: [{number: 80, name: http, protocol: HTTP}], "
+    "resolution: DNS}\n",
+    _vs("to-httpbin", "default", None, None, one(route("httpbin.org"))),
+    _vs("to-httpbin-as-declared", "default", None, None, one(route("HTTPBin.org"))),
+    _vs("to-api", "default", None, None, one(route("api.example.com"))),
+    _vs("to-api-as-declared", "default", None, None, one(route("api.Example.com"))),
+    _vs("to-api-org", "default", None, None, one(route("api.example.org"))))
+for name, bad in [("to-httpbin", True), ("to-httpbin-as-declared", False), ("to-api", True),
+                  ("to-api-as-declared", False), ("to-api-org", False)]:
+    vs = f"VirtualService default/{name}"
+    VS_CASES.append(Case(f"service_lookup.go:116,157 (ServiceEntry host in another case: {name})", SE_CASE,
+                         found=(("VS-DESTINATION-NOT-FOUND", vs),) if bad else (),
+                         absent=() if bad else (("VS-DESTINATION-NOT-FOUND", vs),), note=CASE_NOTE))
+
 # --- DestinationRuleAnalyzer: virtualServiceDestinationRules, analyzers_test.go:464 ------------------
 DR = "TestAnalyzers/virtualServiceDestinationRules analyzers_test.go:464 testdata/virtualservice_destinationrules.yaml"
 DR_FILE = docs(
