@@ -47,7 +47,7 @@ Rules every check follows (the batch grader and the notebooks rely on them):
   that into the two hints.
 - Commands in hints come from ``ctx.look("get pods -n istio-system --show-labels")``: kubectl on a live
   cluster, ``python -m graders get ...`` elsewhere (the simulated mode has no kubectl).
-- Building blocks below (``istio_and_bookinfo_ready``, ``gateways_on``, ``learner_gateways``,
+- Building blocks below (``istio_and_bookinfo_ready``, ``gateways_on``, ``lab_gateways``, ``learner_gateways``,
   ``assume_gateways_fixed``, ``gateway_services``, ``client_ports``, ``virtual_service_bound``,
   ``served_host``, ``rejected``, ``request_hints``) cover what several labs check the same way.
 
@@ -69,8 +69,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from graders import mesh
-from graders.state import Gateway, Pod, ProbeRecord, Server, Service, State, VirtualService
+from graders import mesh, versions
+from graders.state import Gateway, Meta, Pod, ProbeRecord, Server, Service, State, VirtualService
 
 INGRESS = "istio-system/istio-ingressgateway"  # the course's default ingress gateway Service
 BOOKINFO_TITLE = "Simple Bookstore App"  # <title> of the Bookinfo product page
@@ -255,6 +255,7 @@ class Lab:
         ``only`` limits the report to some checks, but their prerequisites still run (silently) so a
         single notebook check cell gives the same verdict as the whole lab.
         """
+        ctx.lab = self.id
         wanted = set(only) if only is not None else None
         if wanted is not None:
             for cid in list(wanted):
@@ -327,11 +328,33 @@ def gateways_on(state: State, ref: str = INGRESS) -> list[Gateway]:
     return [g for g in state.ordered_gateways if any(p.meta.key in pods for p in mesh.gateway_pods(state, g))]
 
 
-def learner_gateways(state: State, ref: str = INGRESS) -> list[Gateway]:
-    """The Gateways a check judges: those on the gateway ``ref``, else every Gateway there is, so a
-    Gateway whose selector is wrong is still judged on its other fields (its selector has a check of
-    its own: one mistake costs points once)."""
-    return gateways_on(state, ref) or list(state.ordered_gateways)
+def of_lab(meta: Meta, lab: str) -> bool:
+    """Is this object the learner's for ``lab`` ("lab01")? Not when it comes from the simulated cluster's
+    baseline, nor when ``lab setup/solve`` of another lab put it there (both course labels, see
+    graders/labenv/ownership.py, with another lab's number). An unlabelled object is the learner's: on a
+    live cluster or a snapshot nothing else tells whose it is; from files, every object is."""
+    if meta.origin.startswith("baseline"):
+        return False
+    if meta.labels.get(versions.COURSE_LABEL) != versions.COURSE_NAME:
+        return True
+    placed_for = meta.labels.get(versions.LAB_LABEL)
+    return not placed_for or placed_for == lab.removeprefix("lab")
+
+
+def lab_gateways(state: State, lab: str) -> list[Gateway]:
+    """The learner's Gateways for ``lab`` (oldest first), whatever they select: another lab's Gateways left
+    on the cluster (``lab setup 3`` and so on) are not the learner's work for this one."""
+    return [g for g in state.ordered_gateways if of_lab(g.meta, lab)]
+
+
+def learner_gateways(state: State, ref: str = INGRESS, *, lab: str) -> list[Gateway]:
+    """The Gateways a check judges: the learner's (``lab_gateways``) on the gateway ``ref``, else all the
+    learner's, so a Gateway whose selector is wrong is still judged on its other fields (its selector has
+    a check of its own: one mistake costs points once). Never another lab's Gateway: on a live cluster
+    with lab 2's Gateway still there, lab 1's VirtualService must bind to the learner's own."""
+    mine = lab_gateways(state, lab)
+    keys = {g.meta.key for g in mine}
+    return [g for g in gateways_on(state, ref) if g.meta.key in keys] or mine
 
 
 def assume_gateways_fixed(ctx: Context, gateways: Sequence[Gateway], *, port: int | None = None,
@@ -358,13 +381,13 @@ def assume_gateways_fixed(ctx: Context, gateways: Sequence[Gateway], *, port: in
     if all(a is b for a, b in zip(new, state.gateways, strict=True)):
         return ctx
     return ctx.derived(("gateways-fixed", tuple(sorted(keys)), port, ref),
-                       lambda: Context(replace(state, gateways=new), target=ctx.target))
+                       lambda: Context(replace(state, gateways=new), target=ctx.target, lab=ctx.lab))
 
 
 def judged_on_gateway(ctx: Context, *, port: int | None = None, ref: str = INGRESS) -> tuple[Context, str]:
     """(context, note): ``assume_gateways_fixed`` for the learner's Gateways, and the words a message adds
     to say what was assumed ("" when nothing was)."""
-    gws = learner_gateways(ctx.state, ref)
+    gws = learner_gateways(ctx.state, ref, lab=ctx.lab)
     fixed = assume_gateways_fixed(ctx, gws, port=port, ref=ref)
     if fixed is ctx:
         return ctx, ""
@@ -540,9 +563,10 @@ class Context:
     """Everything a check may read: the state plus (cached) findings, traces, request evidence and,
     on a live cluster, container logs."""
 
-    def __init__(self, state: State, *, target: Target | None = None):
+    def __init__(self, state: State, *, target: Target | None = None, lab: str = ""):
         self.state = state
         self.target = target or Target()
+        self.lab = lab  # the lab being graded ("lab01"); Lab.evaluate sets it
         self._traces: dict[tuple, Any] = {}
         self._evidence: dict[tuple, Evidence] = {}
         self._logs: dict[tuple, PodLogs] = {}
