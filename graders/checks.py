@@ -328,8 +328,8 @@ def gateways_on(state: State, ref: str = INGRESS) -> list[Gateway]:
     return [g for g in state.ordered_gateways if any(p.meta.key in pods for p in mesh.gateway_pods(state, g))]
 
 
-def of_lab(meta: Meta, lab: str) -> bool:
-    """Is this object the learner's for ``lab`` ("lab01")? Not when it comes from the simulated cluster's
+def of_lab(meta: Meta, lab: str | None) -> bool:
+    """Is this object the learner's for ``lab`` ("lab01"; None: any lab)? Not when it comes from the simulated cluster's
     baseline, nor when ``lab setup/solve`` of another lab put it there (both course labels, see
     graders/labenv/ownership.py, with another lab's number). An unlabelled object is the learner's: on a
     live cluster or a snapshot nothing else tells whose it is; from files, every object is."""
@@ -338,20 +338,21 @@ def of_lab(meta: Meta, lab: str) -> bool:
     if meta.labels.get(versions.COURSE_LABEL) != versions.COURSE_NAME:
         return True
     placed_for = meta.labels.get(versions.LAB_LABEL)
-    return not placed_for or placed_for == lab.removeprefix("lab")
+    return lab is None or not placed_for or placed_for == lab.removeprefix("lab")
 
 
-def lab_gateways(state: State, lab: str) -> list[Gateway]:
+def lab_gateways(state: State, lab: str | None) -> list[Gateway]:
     """The learner's Gateways for ``lab`` (oldest first), whatever they select: another lab's Gateways left
     on the cluster (``lab setup 3`` and so on) are not the learner's work for this one."""
     return [g for g in state.ordered_gateways if of_lab(g.meta, lab)]
 
 
-def learner_gateways(state: State, ref: str = INGRESS, *, lab: str) -> list[Gateway]:
+def learner_gateways(state: State, ref: str = INGRESS, *, lab: str | None = None) -> list[Gateway]:
     """The Gateways a check judges: the learner's (``lab_gateways``) on the gateway ``ref``, else all the
     learner's, so a Gateway whose selector is wrong is still judged on its other fields (its selector has
     a check of its own: one mistake costs points once). Never another lab's Gateway: on a live cluster
-    with lab 2's Gateway still there, lab 1's VirtualService must bind to the learner's own."""
+    with lab 2's Gateway still there, lab 1's VirtualService must bind to the learner's own. Pass the lab's
+    id: without it (``None``) only the baseline's Gateways are left out, not other labs'."""
     mine = lab_gateways(state, lab)
     keys = {g.meta.key for g in mine}
     return [g for g in gateways_on(state, ref) if g.meta.key in keys] or mine
@@ -387,7 +388,7 @@ def assume_gateways_fixed(ctx: Context, gateways: Sequence[Gateway], *, port: in
 def judged_on_gateway(ctx: Context, *, port: int | None = None, ref: str = INGRESS) -> tuple[Context, str]:
     """(context, note): ``assume_gateways_fixed`` for the learner's Gateways, and the words a message adds
     to say what was assumed ("" when nothing was)."""
-    gws = learner_gateways(ctx.state, ref, lab=ctx.lab)
+    gws = learner_gateways(ctx.state, ref, lab=ctx.lab or None)
     fixed = assume_gateways_fixed(ctx, gws, port=port, ref=ref)
     if fixed is ctx:
         return ctx, ""
