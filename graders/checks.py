@@ -38,14 +38,16 @@ Rules every check follows (the batch grader and the notebooks rely on them):
   ``live_only=True`` or returns ``needs_live(message)``: on a simulated or snapshot target it is
   ``not-evaluated`` ("Needs a live cluster: ..."), neither passed nor failed, and its points are left
   out of ``max_score`` (and counted in ``not_evaluated_points``). A check that needs a not-evaluated
-  check is not-evaluated too. Never award such points by default.
+  check is not-evaluated too. Never award such points by default. The one other not-evaluated case is
+  ``grader_cannot``: on a live cluster the grader's credentials lack an optional grant (lab 5's
+  ``get pods/log``), so the evidence cannot be read; the learner is not charged for it.
 - Evidence that a request works comes from ``ctx.request``: real HTTP in live mode, recorded probes in
   snapshot mode, the request trace in simulated mode (and the message says "simulated").
   ``Evidence.verdict`` says who answered (``app``, ``gateway-404-nr``, ...); ``request_hints`` turns
   that into the two hints.
 - Commands in hints come from ``ctx.look("get pods -n istio-system --show-labels")``: kubectl on a live
   cluster, ``python -m graders get ...`` elsewhere (the simulated mode has no kubectl).
-- Building blocks below (``istio_and_bookinfo_ready``, ``gateways_on``, ``learner_gateways``,
+- Building blocks below (``istio_and_bookinfo_ready``, ``gateways_on``, ``lab_gateways``, ``learner_gateways``,
   ``assume_gateways_fixed``, ``gateway_services``, ``client_ports``, ``virtual_service_bound``,
   ``served_host``, ``rejected``, ``request_hints``) cover what several labs check the same way.
 
@@ -67,8 +69,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from graders import mesh
-from graders.state import Gateway, Pod, ProbeRecord, Server, Service, State, VirtualService
+from graders import mesh, versions
+from graders.state import Gateway, Meta, Pod, ProbeRecord, Server, Service, State, VirtualService
 
 INGRESS = "istio-system/istio-ingressgateway"  # the course's default ingress gateway Service
 BOOKINFO_TITLE = "Simple Bookstore App"  # <title> of the Bookinfo product page
@@ -90,6 +92,7 @@ class Outcome:
     hints: tuple[str, ...] = ()
     skipped: bool = False
     not_evaluated: bool = False
+    include: str = "grade a live cluster to include it"  # how a not-evaluated check's points come back
 
 
 def passed(message: str) -> Outcome:
@@ -118,6 +121,16 @@ def needs_live(message: str) -> Outcome:
     return Outcome(False, f"{LIVE_ONLY[0].upper()}{LIVE_ONLY[1:]}: {message}", not_evaluated=True)
 
 
+def grader_cannot(message: str, include: str) -> Outcome:
+    """The grader itself could not gather the evidence on this target (its credentials lack an optional
+    grant, e.g. ``get pods/log``): ``not-evaluated``, never a failure charged to the learner (issue #12).
+
+    The one exception to "``max_score`` depends on the mode only": here it also depends on the grader's
+    own permissions, which are the same for every learner graded with one context and never on what a
+    learner wrote. ``include`` says what to grant to have the points counted."""
+    return Outcome(False, f"Not evaluated: {message}", not_evaluated=True, include=include)
+
+
 CheckFn = Callable[["Context"], Outcome]
 
 
@@ -141,6 +154,7 @@ class CheckResult:
     hints: tuple[str, ...] = ()
     skipped: bool = False
     not_evaluated: bool = False
+    include: str = "grade a live cluster to include it"  # how a not-evaluated check's points come back
 
     @property
     def hint(self) -> str | None:
@@ -241,6 +255,7 @@ class Lab:
         ``only`` limits the report to some checks, but their prerequisites still run (silently) so a
         single notebook check cell gives the same verdict as the whole lab.
         """
+        ctx.lab = self.id
         wanted = set(only) if only is not None else None
         if wanted is not None:
             for cid in list(wanted):
@@ -253,7 +268,7 @@ class Lab:
             message = outcome.message
             if outcome.not_evaluated:
                 message += (f" Its {chk.points} point{'s are' if chk.points != 1 else ' is'} left out of this "
-                            "score (grade a live cluster to include it).")
+                            f"score ({outcome.include}).")
             results[chk.id] = CheckResult(chk.id, chk.title, chk.points, outcome.passed, message,
                                           () if outcome.not_evaluated else outcome.hints, outcome.skipped,
                                           outcome.not_evaluated)
@@ -313,11 +328,34 @@ def gateways_on(state: State, ref: str = INGRESS) -> list[Gateway]:
     return [g for g in state.ordered_gateways if any(p.meta.key in pods for p in mesh.gateway_pods(state, g))]
 
 
-def learner_gateways(state: State, ref: str = INGRESS) -> list[Gateway]:
-    """The Gateways a check judges: those on the gateway ``ref``, else every Gateway there is, so a
-    Gateway whose selector is wrong is still judged on its other fields (its selector has a check of
-    its own: one mistake costs points once)."""
-    return gateways_on(state, ref) or list(state.ordered_gateways)
+def of_lab(meta: Meta, lab: str | None) -> bool:
+    """Is this object the learner's for ``lab`` ("lab01"; None: any lab)? Not when it comes from the simulated cluster's
+    baseline, nor when ``lab setup/solve`` of another lab put it there (both course labels, see
+    graders/labenv/ownership.py, with another lab's number). An unlabelled object is the learner's: on a
+    live cluster or a snapshot nothing else tells whose it is; from files, every object is."""
+    if meta.origin.startswith("baseline"):
+        return False
+    if meta.labels.get(versions.COURSE_LABEL) != versions.COURSE_NAME:
+        return True
+    placed_for = meta.labels.get(versions.LAB_LABEL)
+    return lab is None or not placed_for or placed_for == lab.removeprefix("lab")
+
+
+def lab_gateways(state: State, lab: str | None) -> list[Gateway]:
+    """The learner's Gateways for ``lab`` (oldest first), whatever they select: another lab's Gateways left
+    on the cluster (``lab setup 3`` and so on) are not the learner's work for this one."""
+    return [g for g in state.ordered_gateways if of_lab(g.meta, lab)]
+
+
+def learner_gateways(state: State, ref: str = INGRESS, *, lab: str | None = None) -> list[Gateway]:
+    """The Gateways a check judges: the learner's (``lab_gateways``) on the gateway ``ref``, else all the
+    learner's, so a Gateway whose selector is wrong is still judged on its other fields (its selector has
+    a check of its own: one mistake costs points once). Never another lab's Gateway: on a live cluster
+    with lab 2's Gateway still there, lab 1's VirtualService must bind to the learner's own. Pass the lab's
+    id: without it (``None``) only the baseline's Gateways are left out, not other labs'."""
+    mine = lab_gateways(state, lab)
+    keys = {g.meta.key for g in mine}
+    return [g for g in gateways_on(state, ref) if g.meta.key in keys] or mine
 
 
 def assume_gateways_fixed(ctx: Context, gateways: Sequence[Gateway], *, port: int | None = None,
@@ -344,13 +382,13 @@ def assume_gateways_fixed(ctx: Context, gateways: Sequence[Gateway], *, port: in
     if all(a is b for a, b in zip(new, state.gateways, strict=True)):
         return ctx
     return ctx.derived(("gateways-fixed", tuple(sorted(keys)), port, ref),
-                       lambda: Context(replace(state, gateways=new), target=ctx.target))
+                       lambda: Context(replace(state, gateways=new), target=ctx.target, lab=ctx.lab))
 
 
 def judged_on_gateway(ctx: Context, *, port: int | None = None, ref: str = INGRESS) -> tuple[Context, str]:
     """(context, note): ``assume_gateways_fixed`` for the learner's Gateways, and the words a message adds
     to say what was assumed ("" when nothing was)."""
-    gws = learner_gateways(ctx.state, ref)
+    gws = learner_gateways(ctx.state, ref, lab=ctx.lab or None)
     fixed = assume_gateways_fixed(ctx, gws, port=port, ref=ref)
     if fixed is ctx:
         return ctx, ""
@@ -519,15 +557,17 @@ class PodLogs:
 
     logs: tuple[tuple[str, str], ...] = ()
     error: str | None = None
+    forbidden: bool = False  # the error is a 403: the grader lacks the grant, the learner did nothing wrong
 
 
 class Context:
     """Everything a check may read: the state plus (cached) findings, traces, request evidence and,
     on a live cluster, container logs."""
 
-    def __init__(self, state: State, *, target: Target | None = None):
+    def __init__(self, state: State, *, target: Target | None = None, lab: str = ""):
         self.state = state
         self.target = target or Target()
+        self.lab = lab  # the lab being graded ("lab01"); Lab.evaluate sets it
         self._traces: dict[tuple, Any] = {}
         self._evidence: dict[tuple, Evidence] = {}
         self._logs: dict[tuple, PodLogs] = {}
@@ -547,14 +587,14 @@ class Context:
             raise ValueError("container logs exist only on a live cluster")
         key = (namespace, selector, container, tail)
         if key not in self._logs:
-            from graders.errors import ClusterError
+            from graders.errors import ClusterError, PermissionDenied
             from graders.sources.live import read_pod_logs
 
             try:
                 logs = PodLogs(tuple(read_pod_logs(self.target.context, self.target.kubeconfig, namespace, selector,
                                                    container, tail)))
             except ClusterError as err:
-                logs = PodLogs(error=str(err))
+                logs = PodLogs(error=str(err), forbidden=isinstance(err, PermissionDenied))
             self._logs[key] = logs
         return self._logs[key]
 

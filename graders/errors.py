@@ -27,6 +27,11 @@ class ClusterError(GraderError):
     """The cluster could not be read (unreachable, forbidden, no such context)."""
 
 
+class PermissionDenied(ClusterError):
+    """The API server answered 403: the grader's own credentials lack a grant. Raised where a caller
+    treats a missing optional grant differently from an unreadable cluster (lab 5's pods/log)."""
+
+
 class GraderSideError(GraderError):
     """Something the grader itself could not do (a port-forward refused or broken, a probe it could
     not send): an error of the grading with the reason, never points lost by the learner."""

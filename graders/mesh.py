@@ -30,7 +30,14 @@ MESH = "mesh"
 
 # --- hosts ------------------------------------------------------------------------------------
 def host_covers(pattern: str, host: str) -> bool:
-    """Does ``pattern`` (possibly ``*`` or ``*.suffix``) match every name ``host`` matches?"""
+    """Does a virtual host with domain ``pattern`` (possibly ``*`` or ``*.suffix``) take requests for
+    ``host`` (every name ``host`` matches)? Case-insensitive, because this is where Envoy meets a request:
+    istiod lower-cases the domains it writes (gateways: gateway.go:489; sidecars: httproute.go:481, and
+    it matches VirtualService hosts to Services lower-cased on both sides, httproute.go:260, :340) and
+    Envoy lower-cases the Host header before looking up the domain.
+
+    Not for comparing configuration with configuration: istiod compares ``host.Name`` strings
+    case-sensitively there (binding, ``hosts_intersect``; ServiceEntry lookup, ``known_external``)."""
     pattern, host = pattern.lower(), host.lower()
     if pattern == "*" or pattern == host:
         return True

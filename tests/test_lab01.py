@@ -206,3 +206,55 @@ def test_reference_solution_passes_on_the_real_course_cluster():
         assert result.check("request-productpage").message.startswith("Live request:")
     finally:
         subprocess.run([*lab_cmd, "reset", "1", "--context", context], check=True, timeout=600)
+
+
+# --- only the learner's Gateways are judged (not another lab's left on the cluster) ---------------------
+def _lab02_start(label: bool = True) -> list[dict]:
+    import yaml
+
+    from graders.labenv.ownership import labelled
+
+    docs = [d for d in yaml.safe_load_all((LAB_DIR.parent / "lab02" / "start" / "bookinfo-gateway.yaml").read_text())
+            if d]
+    return [labelled(d, "02") if label else d for d in docs]
+
+
+def test_live_another_labs_gateway_is_not_the_learners(fake_api, fake_kubeconfig):
+    """`lab setup 2` left lab 2's Gateway and VirtualService (both labelled lab 02): lab 1 graded on that
+    cluster must not find a Gateway the learner wrote, nor bind the VirtualService to it."""
+    fake_api.add_all(_lab02_start())
+    result = run("lab01", context="kind-istio-lab", kubeconfig=fake_kubeconfig)
+    chk = result.check("gateway-exists")
+    assert chk.status == "failed", chk.message
+    assert "Gateway default/bookinfo-gateway belongs to another lab's setup" in chk.message
+    assert result.check("vs-bound").status == "blocked"
+    # The learner's own Gateway (unlabelled, wrong selector) is judged, never lab 2's on the ingress gateway.
+    mine = next(d for d in _reference_objects() if d["kind"] == "Gateway")
+    mine["metadata"] = {"name": "my-gateway", "namespace": "default"}
+    mine["spec"]["selector"] = {"istio": "egressgateway"}
+    fake_api.add(mine)
+    result = run("lab01", context="kind-istio-lab", kubeconfig=fake_kubeconfig)
+    assert result.check("gateway-exists").message == "Found Gateway default/my-gateway."
+    assert result.check("gateway-selects-pods").status == "failed"
+    assert "Gateway default/my-gateway" in result.check("gateway-selects-pods").message
+    assert result.check("vs-bound").status == "failed", result.check("vs-bound").message
+
+
+def test_live_unlabelled_gateway_and_this_labs_own_are_the_learners(fake_api, fake_kubeconfig):
+    """`lab solve 1` labels its objects lab 01: they are this lab's; an unlabelled copy is the learner's."""
+    from graders.labenv.ownership import labelled
+
+    fake_api.add_all([labelled(d, "01") for d in _reference_objects()])
+    assert run("lab01", context="kind-istio-lab", kubeconfig=fake_kubeconfig).check("vs-bound").passed
+
+
+def test_files_another_labs_labelled_gateway_is_not_the_learners(tmp_path):
+    """From files, an object exported with `kubectl get -o yaml` from another lab's setup keeps its labels:
+    it is not judged as the learner's Gateway for lab 1."""
+    import yaml
+
+    (tmp_path / "lab02.yaml").write_text(yaml.safe_dump_all(_lab02_start()))
+    result = run("lab01", paths=[str(tmp_path)])
+    assert result.check("gateway-exists").status == "failed"
+    (tmp_path / "lab02.yaml").write_text(yaml.safe_dump_all(_lab02_start(label=False)))
+    assert run("lab01", paths=[str(tmp_path)]).check("vs-bound").passed  # unlabelled: the learner's own

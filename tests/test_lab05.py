@@ -186,12 +186,37 @@ def test_live_log_line_with_a_5xx_is_not_counted_as_the_request_leaving(fake_api
     assert run("lab05", kubeconfig=fake_kubeconfig, only=["egress-log"]).check("egress-log").passed
 
 
-def test_live_log_check_reports_a_refusal_with_the_permission_to_ask_for(fake_api, fake_kubeconfig):
+def test_live_log_refused_is_not_evaluated_and_names_the_role_to_apply(fake_api, fake_kubeconfig):
+    """A 403 on pods/log is the grader's missing (optional) grant, not the learner's mistake (issue #12
+    item 7): not-evaluated, its points out of max_score, the message naming the permission and the Role."""
+    from graders.sources.live import LOG_ROLE, RBAC_FILE
+
     fake_api.add_all(_solution_objects())
+    for pod in _egress_pods(fake_api):
+        fake_api.set_log("istio-system", pod, "istio-proxy", HOP2 + "\n")
+    granted = run("lab05", kubeconfig=fake_kubeconfig)
+    assert granted.check("egress-log").passed
     fake_api.forbid("pods/log", verb="get", namespace="istio-system")
-    chk = run("lab05", kubeconfig=fake_kubeconfig, only=["egress-log"]).check("egress-log")
-    assert not chk.passed and "HTTP 403" in chk.message and 'cannot get resource "pods/log"' in chk.message
-    assert "`kubectl auth can-i get pods/log -n istio-system`" in chk.hints[0]
+    result = run("lab05", kubeconfig=fake_kubeconfig)
+    chk = result.check("egress-log")
+    assert chk.status == "not-evaluated" and not chk.passed and not chk.hints
+    assert "HTTP 403" in chk.message and 'cannot get resource "pods/log"' in chk.message
+    assert "`get` on pods/log in namespace istio-system" in chk.message
+    assert f"apply the optional Role {LOG_ROLE} in {RBAC_FILE}" in chk.message
+    assert "grade a live cluster" not in chk.message  # it is a live cluster: the grant is what is missing
+    assert result.max_score == granted.max_score - chk.points and result.score == granted.score - chk.points
+    assert result.to_json()["not_evaluated_points"] == chk.points
+
+
+def test_the_log_role_named_in_messages_is_the_one_in_the_rbac_file():
+    import yaml
+
+    from graders.sources.live import LOG_ROLE, RBAC_FILE
+
+    docs = yaml.safe_load_all((LAB_DIR.parents[1] / RBAC_FILE).read_text())
+    roles = [d for d in docs if d and d.get("kind") == "Role"]
+    assert [r["metadata"]["name"] for r in roles] == [LOG_ROLE]
+    assert roles[0]["rules"] == [{"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}]
 
 
 def _solution_objects() -> list[dict]:
@@ -254,3 +279,19 @@ def test_notebook_text():
 
     sources = ["".join(c["source"]) for c in json.loads((LAB_DIR.parent / "lab05-egress.ipynb").read_text())["cells"]]
     assert sources.index('lab.check("egress-not-ingress")') > sources.index('lab.check("gateway-route")')
+
+
+def test_host_case_follows_istiod_per_use(tmp_path):
+    """VirtualService hosts spelled HTTPBin.org: a sidecar matches them to the ServiceEntry's httpbin.org
+    lower-cased on both sides (pilot/pkg/networking/core/httproute.go:260, :340), so the mesh hop holds;
+    the egress Gateway binds them as case-sensitive strings (pickMatchingGatewayHosts, gateway.go:1069), so
+    its server for httpbin.org gets no route from them (host.Name comparison, pkg/config/host/name.go)."""
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(LAB_DIR / "solutions" / "reference", work)
+    gw = work / "egress-gateway.yaml"
+    gw.write_text(gw.read_text().replace("  hosts: [httpbin.org]\n  gateways:", "  hosts: [HTTPBin.org]\n  gateways:"))
+    result = run("lab05", paths=[str(work)])
+    assert result.check("mesh-route").passed, result.check("mesh-route").message
+    assert result.check("gateway-route").status == "failed", result.check("gateway-route").message

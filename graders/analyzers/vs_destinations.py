@@ -15,14 +15,20 @@ from collections.abc import Iterable, Iterator
 
 from graders.analyzers import Analyzer
 from graders.catalogue import Finding, finding
-from graders.mesh import bound_server_ports, host_covers, resolve_host, target_port_number
+from graders.mesh import bound_server_ports, host_subset_of, resolve_host, target_port_number
 from graders.state import CLUSTER_DOMAIN, Destination, Service, State, VirtualService
 
 
 def known_external(state: State, host: str) -> bool:
+    """Does a ServiceEntry declare ``host`` (a route destination as written)? As istioctl's
+    GetDestinationHost looks it up (pkg/config/analysis/analyzers/util/service_lookup.go:109-162): the
+    exact host, else a wildcard ServiceEntry host whose suffix it ends with. Case-sensitive, as istiod
+    is: the route's cluster is named after the destination as written (GetDestinationCluster,
+    pilot/pkg/networking/core/route/route.go:356) and a ServiceEntry's clusters after its hosts, so
+    ``httpbin.org`` never reaches a ServiceEntry for ``HTTPBin.org`` (503 NC)."""
     if host in state.service_entry_hosts:
         return True
-    return any(host_covers(h, host) for h in state.service_entry_hosts if h.startswith("*"))
+    return any(host_subset_of(host, h) for h in state.service_entry_hosts if h.startswith("*"))
 
 
 def _not_found_hint(state: State, vs: VirtualService, dest: Destination) -> str:

@@ -14,7 +14,13 @@ host.NamesForNamespace (gateways.go:120; a host whose ``ns/`` prefix names anoth
 the Gateway's namespace), but pools the hosts of all servers, and when a server lists ``*/*`` it
 replaces that server's hosts with ``*`` (sanitizeServerHostNamespace, gateways.go:138-153). It
 also reports IST0132 next to IST0101 when the Gateway does not exist; here a missing Gateway is
-one finding, VS-GATEWAY-NOT-FOUND."""
+one finding, VS-GATEWAY-NOT-FOUND.
+
+Hosts are compared as istiod binds them, the way the request trace does (mesh.server_allows): a short
+VirtualService host is first expanded to ``<name>.<VirtualService namespace>.svc.cluster.local``
+(ResolveVirtualServiceShortnames, pilot/pkg/model/virtualservice.go:128), then matched against the
+server hosts (pickMatchingGatewayHosts, pilot/pkg/networking/core/gateway.go:1052). istioctl's IST0132
+compares them as written (gateways.go:117-129), so it disagrees on short hosts; istiod is the truth."""
 
 from __future__ import annotations
 
@@ -22,7 +28,15 @@ from collections.abc import Iterator
 
 from graders.analyzers import Analyzer
 from graders.catalogue import Finding, finding
-from graders.mesh import MESH, hosts_intersect, resolve_gateway_ref, split_server_host, vs_gateway_refs
+from graders.mesh import (
+    MESH,
+    hosts_intersect,
+    resolve_gateway_ref,
+    server_allows,
+    split_server_host,
+    vs_gateway_refs,
+    vs_hosts,
+)
 from graders.state import Gateway, State, VirtualService
 
 
@@ -47,6 +61,12 @@ def _suggestion(state: State, vs: VirtualService, ref: str, resolved: str) -> st
             + (", ".join(names) if names else "none") + ".")
 
 
+def _shown_hosts(vs: VirtualService) -> str:
+    """The VirtualService's hosts as written, each short one with the name istiod binds it as."""
+    shown = [h if h == fq else f"{h} (= {fq})" for h, fq in zip(vs.hosts, vs_hosts(vs), strict=True)]
+    return ", ".join(shown) or "(none)"
+
+
 def _host_fix(gw: Gateway, vs: VirtualService) -> tuple[str, str]:
     """(hosts the Gateway offers this VirtualService, the fix to suggest)."""
     offered, blocked = [], []
@@ -54,7 +74,7 @@ def _host_fix(gw: Gateway, vs: VirtualService) -> tuple[str, str]:
         for raw in server.hosts:
             ns, dns = split_server_host(raw, gw.meta.namespace)
             (offered if ns in ("*", vs.meta.namespace) else blocked).append((ns, dns))
-    if blocked and any(hosts_intersect(dns, h) for _, dns in blocked for h in vs.hosts):
+    if blocked and any(hosts_intersect(dns, h) for _, dns in blocked for h in vs_hosts(vs)):
         allowed = sorted({ns for ns, _ in blocked})
         return (", ".join(f"{ns}/{d}" for ns, d in blocked),
                 f"The Gateway only lets VirtualServices from namespace {', '.join(allowed)} bind to those hosts; "
@@ -80,15 +100,10 @@ def run(state: State) -> Iterator[Finding]:
                 continue
             if resolved not in vs_gateway_refs(vs):
                 continue  # referenced only from a match; binding is decided by spec.gateways
-            ok = any(
-                hosts_intersect(dns, h)
-                for s in gw.servers for raw in s.hosts
-                for ns, dns in [split_server_host(raw, gw.meta.namespace)] if ns in ("*", vs.meta.namespace)
-                for h in vs.hosts)
-            if not ok:
+            if not any(server_allows(s, gw, vs) for s in gw.servers):  # the binding the trace uses
                 gw_hosts, fix = _host_fix(gw, vs)
                 yield finding("VS-HOST-NOT-IN-GATEWAY", [vs.meta.ref, gw.meta.ref], origin=vs.meta.origin,
-                              vs=vs.meta.key, gateway=gw.meta.key, vs_hosts=", ".join(vs.hosts) or "(none)",
+                              vs=vs.meta.key, gateway=gw.meta.key, vs_hosts=_shown_hosts(vs),
                               gw_hosts=gw_hosts, fix=fix)
 
 

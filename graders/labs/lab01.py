@@ -23,6 +23,7 @@ from graders.checks import (
     http_servers,
     istio_and_bookinfo_ready,
     judged_on_gateway,
+    lab_gateways,
     learner_gateways,
     names,
     passed,
@@ -56,10 +57,13 @@ def gateway_exists(ctx: Context) -> Outcome:
                                    "and hosts.")
     if bad:
         return bad
-    gws = ctx.state.ordered_gateways
+    gws = lab_gateways(ctx.state, LAB.id)
     if gws:
         return passed(f"Found Gateway {names(gws)}.")
-    return failed(f"No Gateway found in {ctx.state.description or 'the cluster'}.",
+    others = [g for g in ctx.state.ordered_gateways if not g.meta.origin.startswith("baseline")]
+    left = (f" (Gateway {names(others)} belongs to another lab's setup, put there by `python -m graders lab "
+            "setup`, and is not your work for this lab)") if others else ""
+    return failed(f"No Gateway found in {ctx.state.description or 'the cluster'}{left}.",
                   f"Write a Gateway (apiVersion networking.istio.io/v1, kind Gateway) in {WORK} (in JupyterLab "
                   "started in labs/: lab01/work/); on a live cluster, apply it with "
                   "`kubectl apply -f labs/lab01/work/`.",
@@ -71,11 +75,12 @@ def gateway_exists(ctx: Context) -> Outcome:
            needs=("gateway-exists",))
 def gateway_selects_pods(ctx: Context) -> Outcome:
     state = ctx.state
-    on_ingress = gateways_on(state)
+    mine = lab_gateways(state, LAB.id)
+    on_ingress = [g for g in gateways_on(state) if g in mine]
     if on_ingress:
         ready = sum(p.ready for p in gateway_service_pods(state))
         return passed(f"Gateway {names(on_ingress)} selects the pods of {INGRESS} ({ready} ready).")
-    gw = state.ordered_gateways[0]
+    gw = mine[0]
     nothing = ctx.findings_for("GW-SELECTOR-NO-WORKLOAD", gw.meta.ref)
     if nothing:
         what = f"selects pods labelled {nothing[0].details['selector']}, and no pod carries those labels"
@@ -127,7 +132,7 @@ def gateway_port_reachable(ctx: Context) -> Outcome:
     state = ctx.state
     pods = gateway_service_pods(state)
     problems = []
-    for gw in learner_gateways(state):
+    for gw in learner_gateways(state, lab=LAB.id):
         for server in http_servers(gw):
             ports = client_ports(state, server.port)
             if PORT in ports:
@@ -146,7 +151,7 @@ def gateway_port_reachable(ctx: Context) -> Outcome:
                                 f"{'s' if len(ports) != 1 else ''} {', '.join(map(str, ports))}, not through "
                                 f"port {PORT}")
     if not problems:
-        which = names(learner_gateways(state))
+        which = names(learner_gateways(state, lab=LAB.id))
         return failed(f"Gateway {which} has no plain-HTTP server (protocol HTTP), which this lab needs.",
                       f"Look at spec.servers[].port.protocol of Gateway {which}.",
                       "Plain HTTP on the gateway's HTTP port is all lab 1 needs; TLS comes later in the course.")
@@ -160,13 +165,13 @@ def gateway_port_reachable(ctx: Context) -> Outcome:
 @LAB.check("vs-bound", "A VirtualService is bound to the Gateway", points=2, needs=("gateway-exists",))
 def vs_bound(ctx: Context) -> Outcome:
     bad = rejected(ctx, "VirtualService", "Step 2 of the notebook shows the fields a VirtualService needs.")
-    return bad or virtual_service_bound(ctx, WORK, gateways=learner_gateways(ctx.state))
+    return bad or virtual_service_bound(ctx, WORK, gateways=learner_gateways(ctx.state, lab=LAB.id))
 
 
 @LAB.check("vs-host-matches", "The VirtualService's hosts match the Gateway's hosts", points=1, needs=("vs-bound",))
 def vs_host_matches(ctx: Context) -> Outcome:
     state = ctx.state
-    gws = learner_gateways(state)
+    gws = learner_gateways(state, lab=LAB.id)
     pods = gateway_service_pods(state)
     proxy_ns = pods[0].meta.namespace if pods else "istio-system"
     for gw in gws:

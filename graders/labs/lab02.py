@@ -27,8 +27,10 @@ from graders.checks import (
     http_servers,
     istio_and_bookinfo_ready,
     judged_on_gateway,
+    lab_gateways,
     learner_gateways,
     names,
+    of_lab,
     passed,
     request_hints,
     served_host,
@@ -62,7 +64,7 @@ def course_service_ports() -> tuple[ServicePort, ...]:
 
 
 def _servers(ctx: Context):
-    return [(gw, s) for gw in gateways_on(ctx.state) for s in http_servers(gw)]
+    return [(gw, s) for gw in gateways_on(ctx.state) if of_lab(gw.meta, LAB.id) for s in http_servers(gw)]
 
 
 def _port_findings(ctx: Context, code: str, gw, port: int) -> list:
@@ -80,8 +82,8 @@ def gateway_selects_pods(ctx: Context) -> Outcome:
     if servers:
         keys = ", ".join(dict.fromkeys(gw.meta.key for gw, _ in servers))
         return passed(f"Gateway {keys} programs the pods of {INGRESS}.")
-    found = ctx.state.ordered_gateways
-    on = gateways_on(ctx.state)
+    found = lab_gateways(ctx.state, LAB.id)
+    on = [g for g in gateways_on(ctx.state) if g in found]
     if on:
         what = f"Gateway {names(on)} has no plain-HTTP server (protocol HTTP)"
     elif found:
@@ -99,7 +101,7 @@ def _on_ingress(check):
     """Run a port check on the learner's Gateways as if they selected the ingress gateway: a wrong selector
     has its own check, so it must not cost the port checks their points too (one mistake, once)."""
     def judged(ctx: Context) -> Outcome:
-        if not learner_gateways(ctx.state):
+        if not learner_gateways(ctx.state, lab=LAB.id):
             return blocked([LAB.get("gateway-selects-pods").title], "there is no Gateway")
         fixed, note = judged_on_gateway(ctx)
         outcome = check(fixed)
@@ -191,7 +193,7 @@ def service_keeps_ports(ctx: Context) -> Outcome:
 @LAB.check("vs-bound", "The VirtualService is still bound to the Gateway", points=1)
 def vs_bound(ctx: Context) -> Outcome:
     """Judged against the learner's Gateway even when its selector is wrong (that has its own check)."""
-    gateways = learner_gateways(ctx.state)
+    gateways = learner_gateways(ctx.state, lab=LAB.id)
     if not gateways:
         return blocked([LAB.get("gateway-selects-pods").title], "there is no Gateway to bind to")
     return virtual_service_bound(ctx, WORK, gateways=gateways)

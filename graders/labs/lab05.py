@@ -27,11 +27,13 @@ from graders.checks import (
     blocked,
     client_ports,
     failed,
+    grader_cannot,
     istio_and_bookinfo_ready,
     passed,
 )
 from graders.labs.lab04 import COURSE_INSTALL, learner_operators, shown_path
 from graders.sources import istio_install
+from graders.sources.live import LOG_ROLE, RBAC_FILE
 from graders.state import CLUSTER_DOMAIN, Destination, Gateway, HttpRoute, Server, ServiceEntry, State, VirtualService
 
 EGRESS = "istio-system/istio-egressgateway"
@@ -96,6 +98,7 @@ def mesh_hop(state: State, host: str) -> tuple[Hop | None, list[VirtualService]]
     """(the hop a sidecar takes for http://host/, VirtualServices for the host that do not bind ``mesh``)."""
     unbound = []
     for vs in state.ordered_virtual_services:
+        # a sidecar matches VirtualService hosts to Services lower-cased (httproute.go:260, :340)
         if not any(mesh.host_covers(h, host) for h in vs.hosts):
             continue
         if mesh.MESH not in mesh.vs_gateway_refs(vs):
@@ -127,10 +130,11 @@ def gateway_hop(state: State, host: str) -> tuple[Hop | None, Gateway | None]:
         if not on_egress(state, gw):
             continue
         first = first or gw
-        for vs, _ in mesh.bound_virtual_services(state, gw, server, "istio-system"):
+        for vs, domains in mesh.bound_virtual_services(state, gw, server, "istio-system"):
             route = _route_for(vs, gw.meta.key, server.port)
             dest = _main_destination(route) if route else None
-            if route and dest and any(mesh.host_covers(h, host) for h in vs.hosts):
+            # the request for host meets the domains istiod wrote (server host ∩ VirtualService host)
+            if route and dest and any(mesh.host_covers(d, host) for d in domains):
                 return Hop(vs, route, dest, mesh.resolve_host(dest.host, vs.meta.namespace)), gw
     return None, first
 
@@ -169,6 +173,7 @@ class LogEvidence:
     read: int  # pods whose log was read
     error: str | None = None
     failed: tuple[str, ...] = ()  # lines of hop 2 with a 5xx (or no) response
+    forbidden: bool = False  # the error is a 403 on pods/log: the grader's missing grant
 
 
 _STATUS = re.compile(r'^\[[^\]]*\] "[^"]*" (\d{1,3}) ')  # [start time] "METHOD path PROTOCOL" status
@@ -198,7 +203,7 @@ def read_egress_log(ctx: Context, host: str) -> LogEvidence:
     logs = ctx.pod_logs(ns, "istio=egressgateway", "istio-proxy", LOG_TAIL_LINES)
     found = [egress_lines(text, host) for _, text in logs.logs]
     return LogEvidence(tuple(line for ok, _ in found for line in ok), len(logs.logs), logs.error,
-                       tuple(line for _, bad in found for line in bad))
+                       tuple(line for _, bad in found for line in bad), logs.forbidden)
 
 
 # --- the checks ---------------------------------------------------------------------------------------
@@ -447,6 +452,12 @@ def egress_log(ctx: Context) -> Outcome:
     what = (f"line with the authority \"{host}\" and the upstream cluster outbound|{HTTP_PORT}||{host} in the "
             f"access log of the {EGRESS_WORKLOAD} pods")
     logs = read_egress_log(ctx, host)
+    if logs.forbidden:
+        ns = EGRESS.partition("/")[0]
+        return grader_cannot(f"the grader may not read the egress gateway's log (it needs `get` on pods/log in "
+                             f"namespace {ns}; {logs.error}).",
+                             f"apply the optional Role {LOG_ROLE} in {RBAC_FILE}, bind it to the grader's "
+                             "user or ServiceAccount, and grade again to include it")
     if logs.error:
         return failed(f"The egress gateway's log could not be read through the API ({logs.error}).",
                       "Check that your kube context may read pods/log in istio-system: "

@@ -27,9 +27,10 @@ from typing import Any
 import urllib3
 
 from graders import versions
-from graders.errors import ClusterError
+from graders.errors import ClusterError, PermissionDenied
 
 RBAC_FILE = "deploy/rbac/grader-readonly.yaml"
+LOG_ROLE = "istio-gateway-course-grader-egress-log"  # the optional Role in RBAC_FILE granting get pods/log
 ISTIO_GROUP = "networking.istio.io"
 ISTIO_VERSIONS = ("v1", "v1beta1", "v1alpha3")  # preferred first
 OPERATOR_GROUP = "install.istio.io"
@@ -335,6 +336,9 @@ class Reader:
                                 f"API group {group}, cluster-wide; the server said: {_one_line(message)}. "
                                 f"Grant read-only access with `kubectl apply -f {RBAC_FILE}` (see the file for the "
                                 "binding) or use a context that may read it")
+        if status == 403:  # a subresource (pods/log): the caller knows which grant it needs
+            return PermissionDenied(f"permission denied {where} while reading {what}: HTTP 403: "
+                                    f"{_one_line(message) or 'no message'}")
         if status == 401:
             return ClusterError(f"the API server rejected the credentials of context {self.context} (401 Unauthorized)"
                                 f"; refresh them, e.g. `kind export kubeconfig --name {versions.CLUSTER_NAME}`")

@@ -259,6 +259,28 @@ VS_CASES.append(Case(
     note="Istio's IST0112 fires for the omitted port as such; the engine reports what istiod builds: cluster "
          "outbound|8080||reviews-2port..., which does not exist (503 NC)."))
 
+# ServiceEntry hosts are looked up as written: case-sensitive (service_lookup.go:116 is a map lookup,
+# :157 a strings.HasSuffix), as istiod names the route's cluster after the destination as written.
+CASE_NOTE = ("Hosts are compared as Go strings: GetDestinationHost (pkg/config/analysis/analyzers/util/"
+             "service_lookup.go:116 exact, :154-157 wildcard suffix) and istiod's cluster name outbound|80||<host as "
+             "written> (GetDestinationCluster, pilot/pkg/networking/core/route/route.go:356), so a ServiceEntry host "
+             "spelled in another case declares another host: 503 NC.")
+SE_CASE = docs(
+    "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: httpbin, namespace: default}\n"
+    "spec: {hosts: [HTTPBin.org, '*.Example.com', '*.example.org'], ports: [{number: 80, name: http, protocol: HTTP}], "
+    "resolution: DNS}\n",
+    _vs("to-httpbin", "default", None, None, one(route("httpbin.org"))),
+    _vs("to-httpbin-as-declared", "default", None, None, one(route("HTTPBin.org"))),
+    _vs("to-api", "default", None, None, one(route("api.example.com"))),
+    _vs("to-api-as-declared", "default", None, None, one(route("api.Example.com"))),
+    _vs("to-api-org", "default", None, None, one(route("api.example.org"))))
+for name, bad in [("to-httpbin", True), ("to-httpbin-as-declared", False), ("to-api", True),
+                  ("to-api-as-declared", False), ("to-api-org", False)]:
+    vs = f"VirtualService default/{name}"
+    VS_CASES.append(Case(f"service_lookup.go:116,157 (ServiceEntry host in another case: {name})", SE_CASE,
+                         found=(("VS-DESTINATION-NOT-FOUND", vs),) if bad else (),
+                         absent=() if bad else (("VS-DESTINATION-NOT-FOUND", vs),), note=CASE_NOTE))
+
 # --- DestinationRuleAnalyzer: virtualServiceDestinationRules, analyzers_test.go:464 ------------------
 DR = "TestAnalyzers/virtualServiceDestinationRules analyzers_test.go:464 testdata/virtualservice_destinationrules.yaml"
 DR_FILE = docs(
@@ -323,6 +345,32 @@ for where, ns, name, http, dead, note in RULE_CASES:
     VS_CASES.append(Case(f"{DUP} {where} ({name})", _vs(name, ns, hosts, None, http), defaults=False,
                          found=((UNREACHABLE, vs),) if dead else (), absent=() if dead else ((UNREACHABLE, vs),),
                          note=note))
+
+# --- short VirtualService hosts are expanded before binding (istiod, not istioctl) ----------------------
+SHORT = ("istiod binds a VirtualService with its hosts resolved first (ResolveVirtualServiceShortnames, "
+         "pilot/pkg/model/virtualservice.go:128, called at virtualservice_controller.go:269; "
+         "ResolveShortnameToFQDN, config.go:197) and then matches them against the server hosts "
+         "(pickMatchingGatewayHosts, pilot/pkg/networking/core/gateway.go:1052-1073)")
+SHORT_VS = _vs("reviews", "default", "reviews", "bookinfo-gateway", one(route("reviews")))
+VS_CASES += [
+    Case("istiod virtualservice.go:128 + gateway.go:1069 (short VS host, the Gateway offers its FQDN)",
+         docs(_gw("bookinfo-gateway", "default", "80 http reviews.default.svc.cluster.local"), SHORT_VS),
+         absent=((NOT_IN_GW, "VirtualService default/reviews"),),
+         note=f"{SHORT}: hosts: [reviews] in default binds to reviews.default.svc.cluster.local. istioctl's IST0132 "
+              "compares the hosts as written (vsHostInGateway, pkg/config/analysis/analyzers/virtualservice/"
+              "gateways.go:103-133) and reports it; the engine follows istiod, as the request trace does."),
+    Case("istiod virtualservice.go:128 + gateway.go:1069 (short VS host, the Gateway offers another namespace's FQDN)",
+         docs(_gw("bookinfo-gateway", "default", "80 http reviews.prod.svc.cluster.local"), SHORT_VS),
+         found=((NOT_IN_GW, "VirtualService default/reviews"),),
+         says=((NOT_IN_GW, "reviews (= reviews.default.svc.cluster.local)"),),
+         note=f"{SHORT}: reviews in namespace default means reviews.default.svc.cluster.local, not the prod one, "
+              "and the message says so. (A short server host, the other way round, never gets this far: istiod's "
+              "webhook refuses it, validateSidecarOrGatewayHostnamePart, pkg/config/validation/agent/"
+              "validation.go:859.)"),
+    Case("istiod virtualservice.go:128 (short VS host, the Gateway offers a wildcard of its namespace)",
+         docs(_gw("bookinfo-gateway", "default", "80 http *.default.svc.cluster.local"), SHORT_VS),
+         absent=((NOT_IN_GW, "VirtualService default/reviews"),), note=SHORT),
+]
 
 
 @pytest.mark.parametrize("case", VS_CASES, ids=[c.id for c in VS_CASES])

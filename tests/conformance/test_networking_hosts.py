@@ -190,3 +190,34 @@ def test_not_exported_destination_is_a_finding_naming_the_gateway_namespace(tmp_
     found = {tuple(f["resources"][:2]) for f in findings(analyze(tmp_path, objects), "VS-DESTINATION-NOT-EXPORTED")}
     assert found == {("VirtualService default/web", "Service default/web"),
                      ("VirtualService test/ext", "ServiceEntry test/ext")}
+
+
+@pytest.mark.parametrize(("gw_host", "vs_ns", "binds"), [
+    ("a.default.svc.cluster.local", "default", True),
+    ("*.default.svc.cluster.local", "default", True),
+    ("a.prod.svc.cluster.local", "default", False),
+])
+def test_short_virtual_service_hosts_bind_expanded_in_trace_and_analyze_alike(tmp_path, gw_host, vs_ns, binds):
+    """ResolveVirtualServiceShortnames (pilot/pkg/model/virtualservice.go:128) expands ``hosts: [a]`` to
+    a.<VirtualService namespace>.svc.cluster.local before pickMatchingGatewayHosts (gateway.go:1052) binds
+    it: the request is routed exactly when VS-HOST-NOT-IN-GATEWAY stays quiet."""
+    objects = bound([gw_host], ["a"], vs_ns)
+    routed = trace(tmp_path, objects, host=gw_host.replace("*", "a"))["outcome"] == "ok"
+    reported = bool(findings(analyze(tmp_path, objects, baseline=False), "VS-HOST-NOT-IN-GATEWAY"))
+    assert (routed, reported) == (binds, not binds)
+
+
+@pytest.mark.parametrize(("se_host", "destination", "declared"), [
+    ("HTTPBin.org", "httpbin.org", False), ("HTTPBin.org", "HTTPBin.org", True),
+    ("*.Example.com", "api.example.com", False), ("*.example.com", "api.example.com", True),
+])
+def test_service_entry_hosts_are_case_sensitive_in_trace_and_analyze_alike(tmp_path, se_host, destination, declared):
+    """A route's cluster is named after its destination as written (GetDestinationCluster, pilot/pkg/networking/
+    core/route/route.go:356) and istioctl looks a ServiceEntry host up as a Go string (GetDestinationHost,
+    pkg/config/analysis/analyzers/util/service_lookup.go:116, :157): another case is another host, 503 NC."""
+    objects = stream(gateway("gw", server(80, "*")), service_entry("ext", [se_host]),
+                     virtual_service("ext", ["*"], ["default/gw"], [rule(dest(destination, 80))]))
+    result = trace(tmp_path, objects, host="any.example.net")
+    assert (result["outcome"] == "ok") is declared, result["outcome"]
+    missing = findings(analyze(tmp_path, objects, baseline=False), "VS-DESTINATION-NOT-FOUND")
+    assert bool(missing) is not declared
