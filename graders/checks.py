@@ -347,12 +347,12 @@ def lab_gateways(state: State, lab: str | None) -> list[Gateway]:
     return [g for g in state.ordered_gateways if of_lab(g.meta, lab)]
 
 
-def learner_gateways(state: State, ref: str = INGRESS, *, lab: str | None = None) -> list[Gateway]:
+def learner_gateways(state: State, ref: str = INGRESS, *, lab: str) -> list[Gateway]:
     """The Gateways a check judges: the learner's (``lab_gateways``) on the gateway ``ref``, else all the
     learner's, so a Gateway whose selector is wrong is still judged on its other fields (its selector has
     a check of its own: one mistake costs points once). Never another lab's Gateway: on a live cluster
-    with lab 2's Gateway still there, lab 1's VirtualService must bind to the learner's own. Pass the lab's
-    id: without it (``None``) only the baseline's Gateways are left out, not other labs'."""
+    with lab 2's Gateway still there, lab 1's VirtualService must bind to the learner's own (``lab``: the
+    lab's id)."""
     mine = lab_gateways(state, lab)
     keys = {g.meta.key for g in mine}
     return [g for g in gateways_on(state, ref) if g.meta.key in keys] or mine

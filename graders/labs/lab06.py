@@ -52,7 +52,7 @@ def _pod_ns(ctx: Context) -> str:
 def _tls_servers(ctx: Context, host: str) -> list[tuple[Gateway, Server]]:
     """Servers with a tls block that reach ``host`` through the gateway Service's port 443."""
     out = []
-    for gw in learner_gateways(ctx.state):
+    for gw in learner_gateways(ctx.state, lab=LAB.id):
         for s in gw.servers:
             if s.tls is None or s.https_redirect or s.is_plain_http:
                 continue
@@ -98,7 +98,7 @@ https_server_title = f"An HTTPS server on port 443 terminates TLS for {HOST}"
 @LAB.check("https-server", https_server_title, points=2)
 def https_server(ctx: Context) -> Outcome:
     found = _tls_servers(ctx, HOST)
-    gws = learner_gateways(ctx.state)
+    gws = learner_gateways(ctx.state, lab=LAB.id)
     if not found:
         return failed(f"No Gateway server with a tls block accepts {HOST} on the gateway Service's port 443 (Gateways: "
                       f"{', '.join(g.meta.key for g in gws) or 'none'}).",
@@ -256,7 +256,7 @@ def redirect(ctx: Context) -> Outcome:
 
 @LAB.check("no-tls-conflict", "No HTTPS server is dropped or clashes with another", points=2)
 def no_tls_conflict(ctx: Context) -> Outcome:
-    gws = learner_gateways(ctx.state)
+    gws = learner_gateways(ctx.state, lab=LAB.id)
     refs = {g.meta.ref for g in gws}
     found = [f for f in ctx.findings_for("GW-CONFLICT") if f.severity == "error" and refs & set(f.resources)]
     if not found:
