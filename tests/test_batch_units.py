@@ -55,6 +55,9 @@ def test_unsafe_ids_are_refused_with_a_reason(learner, why):
 
 def test_display_id_escapes_and_bounds():
     assert display_id("bad\x07id") == "bad\\x07id"
+    assert display_id("rtl\u202eid") == "rtl\\u202eid" and display_id("a\\x07") == "a\\\\x07"
+    assert display_id("s\udcffx") == "s\\udcffx"  # an undecodable file name byte (surrogateescape)
+    assert display_id("zoë") == "zoë" and display_id("Ñandú_李") == "Ñandú_李"  # letters of any script stay
     assert len(display_id("é" * 200)) <= 80
 
 

@@ -96,8 +96,11 @@ def unsafe_id_reason(learner: str) -> str | None:
 
 
 def display_id(learner: str) -> str:
-    """A printable, bounded form of any id (escape sequences for control characters)."""
-    text = learner.encode("unicode_escape").decode("ascii")
+    """A printable, bounded form of any id: escape sequences for control, format and other unprintable
+    characters (and backslashes, so an escape is never ambiguous), but letters of any script kept as they
+    are -- a safe id such as ``zoë`` is the learner's name in the gradebooks and must match the roster."""
+    text = "".join(ch if ch.isprintable() and ch != "\\" else ch.encode("unicode_escape", "backslashreplace")
+                   .decode("ascii") for ch in learner)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
