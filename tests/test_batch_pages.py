@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from batch_fixtures import FIXTURE_NOTEBOOK
 
 from graders.batch.feedback import feedback_html, learner_reason
@@ -63,8 +64,13 @@ def test_failed_blocked_and_not_evaluated_are_told_apart():
     assert [check_status(c) for c in GRADED["checks"]] == ["passed", "failed", "blocked", "not-evaluated"]
 
 
-def test_nothing_to_grade_says_what_to_hand_in_without_grader_flags():
-    reason = ("no snapshot.yaml or manifests/ folder in the submission; a notebook's stored outputs are never "
+@pytest.mark.parametrize("missing", [
+    "no snapshot.yaml and no YAML files in manifests/, work/ or labs/lab01/work/ in the submission",
+    "no YAML files in manifests/, work/ or labs/lab01/work/ in the submission",  # --mode manifests
+    "no snapshot.yaml in the submission",  # --mode snapshot
+])
+def test_nothing_to_grade_says_what_to_hand_in_without_grader_flags(missing):
+    reason = (f"{missing}; a notebook's stored outputs are never "
               "trusted (use --execute-submitted-notebooks to run it)")
     page = feedback_html(_error("carol", reason), "Expose Bookinfo")
     assert "--execute-submitted-notebooks" in grader_flags()

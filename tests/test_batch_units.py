@@ -116,6 +116,20 @@ def test_zip_wrapped_in_one_folder_is_unwrapped(tmp_path):
     assert root == tmp_path / "out" / "alice" and (root / "manifests" / "g.yaml").read_text() == "kind: Gateway\n"
 
 
+@pytest.mark.parametrize("top", ["work/", "labs/lab01/work/"])
+def test_zip_of_the_work_folder_is_not_unwrapped(tmp_path, top):
+    """Zipping the work folder, as the lab notebook says to hand it in, gives ``work/...`` or
+    ``labs/lab01/work/...``: that single top folder is the layout, not an LMS wrapper to descend into."""
+    z = tmp_path / "a.zip"
+    z.write_bytes(zip_of({top + "g.yaml": b"kind: Gateway\n"}))
+    root = inputs.unpack_zip(z, tmp_path / "out")
+    assert inputs.manifests_dir(root, "lab01") == root / top.rstrip("/")
+    wrapped = tmp_path / "b.zip"
+    wrapped.write_bytes(zip_of({"alice_123/" + top + "g.yaml": b"kind: Gateway\n"}))
+    root = inputs.unpack_zip(wrapped, tmp_path / "out2")
+    assert inputs.manifests_dir(root, "lab01") == root / top.rstrip("/")
+
+
 @pytest.mark.parametrize(("entries", "symlink", "why"), [
     ({"../evil.txt": b"x"}, None, "points outside"),
     ({"a/../../evil.txt": b"x"}, None, "points outside"),

@@ -50,7 +50,8 @@ HAND_IN = (
     "<p>A notebook on its own is not enough: the results saved in it are not used. Grading runs the "
     "course's notebook again on your files.</p>")
 
-_NOTHING = ("no snapshot.yaml", "no manifests/ folder", "no submission found", "no submission folder")
+_NOTHING = ("no snapshot.yaml", "no manifests/ folder", "no YAML files in", "no submission found",
+            "no submission folder")
 _BROKEN = ("is not valid notebook JSON", "is not a readable Jupyter notebook", "has no valid list of cells",
            "is nested too deeply to be a notebook", "has a code cell whose source is not text")
 _FLAG_CLAUSE = re.compile(r"\s*\([^()]*--[a-z][a-z-]*[^()]*\)|;[^;]*--[a-z][a-z-]*[^;]*")

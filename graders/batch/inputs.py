@@ -322,7 +322,12 @@ def _learner_root(dest: Path) -> Path:
 
 
 def is_submission_root(folder: Path) -> bool:
-    return (any((folder / n).is_file() for n in SNAPSHOT_NAMES) or (folder / MANIFESTS_DIR).is_dir()
+    """Whether ``folder`` holds a submission's layout itself (so a zip's single top folder is not a wrapper):
+    a snapshot, a notebook, or one of the folders ``manifests_dir`` reads (``manifests/``, ``work/``,
+    ``labs/``) -- a learner who zips their work folder as the lab says hands in ``work/...`` or
+    ``labs/labNN/work/...``."""
+    return (any((folder / n).is_file() for n in SNAPSHOT_NAMES)
+            or any((folder / d).is_dir() for d in (MANIFESTS_DIR, "work", "labs"))
             or any(folder.glob("*.ipynb")))
 
 
