@@ -164,3 +164,28 @@ def test_grade_prints_the_canvas_note_and_writes_learner_words(tmp_path):
     assert not [f for f in grader_flags() if f in page]
     summary = (out / "summary.html").read_text()
     assert "<a href='feedback/carol.html'>carol</a>" in summary
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Chromium not installed: `make system-deps`")
+def test_a_feedback_page_fits_a_phone(tmp_path):
+    """Learners open their feedback on a phone: at 390 px nothing may stick out sideways -- not the note under
+    a skipped check, not a long command in a hint (found at 645 px wide before)."""
+    from playwright.sync_api import sync_playwright
+
+    long_hint = ("Compare spec.servers[].port.number with `python -m graders get svc istio-ingressgateway "
+                 "-n istio-system labs/lab01/work-with-a-long-folder-name-that-does-not-break/`.")
+    result = {**GRADED, "checks": [*GRADED["checks"], _check("e", False, "m", long_hint)]}
+    page = tmp_path / "bob.html"
+    page.write_text(feedback_html(result, "Expose Bookinfo"), encoding="utf-8")
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        try:
+            tab = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+            tab.goto(page.as_uri())
+            assert tab.evaluate("document.documentElement.scrollWidth") <= 390
+            assert tab.locator(".why").first.is_visible()
+        finally:
+            browser.close()

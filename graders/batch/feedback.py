@@ -29,7 +29,8 @@ table{border-collapse:collapse;width:100%} td,th{border-bottom:1px solid #ddd;pa
 vertical-align:top} .mark{display:inline-block;min-width:5.5em;text-align:center;border-radius:3px;padding:0 .4em;
 font-weight:700;font-size:.85em;color:#fff} .pass{background:#1a7f37} .fail{background:#b42318}
 .skip{background:#7d4e00} .noteval{background:#0550ae}
-.hint{color:#444;margin-top:.3rem} td:first-child{white-space:nowrap} .why{color:#57606a;font-size:.9em}
+.hint{color:#444;margin-top:.3rem} .mark{white-space:nowrap} td:first-child{width:7em}
+.why{color:#57606a;font-size:.9em} td{overflow-wrap:anywhere}
 .error{background:#fff4e5;border:1px solid #f0b35b;padding:.8rem} code{background:#f3f4f6;padding:0 .2em}
 """.strip()
 
@@ -81,8 +82,9 @@ def _sentence(text: str) -> str:
 def feedback_html(result: Mapping[str, Any], lab_title: str) -> str:
     learner = escape(str(result["learner"]))
     title = escape(f"{lab_title} ({result['lab']})")
-    parts = [f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{title}: feedback for {learner}"
-             f"</title><style>{STYLE}</style></head><body>",
+    parts = ["<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+             f"<title>{title}: feedback for {learner}</title><style>{STYLE}</style></head><body>",
              f"<h1>{title}</h1><p>Feedback for <strong>{learner}</strong></p>"]
     if result["status"] != "graded":
         why, hand_in = learner_reason(str(result.get("reason") or ""))
