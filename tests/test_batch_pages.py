@@ -80,6 +80,18 @@ def test_nothing_to_grade_says_what_to_hand_in_without_grader_flags(missing):
     assert "A notebook on its own is not enough" in page
 
 
+@pytest.mark.parametrize("reason", [
+    "the learner id contains control, format or space characters; rename the folder (or fix the roster row) "
+    "to a plain id such as the LMS login",
+    "learner ids 'Frank', 'frank' differ only by case; their files would collide on a case-insensitive file "
+    "system, so neither is graded: rename one folder (or roster row)",
+])
+def test_an_id_problem_is_the_instructors_to_fix_in_the_learners_words(reason):
+    text, hand_in = learner_reason(reason)
+    assert "Your instructor will rename it" in text and not hand_in
+    assert "roster" not in text and "case-insensitive" not in text
+
+
 def test_a_broken_notebook_is_called_broken():
     reason = "notebook lab01-expose-bookinfo.ipynb is not valid notebook JSON (line 1, column 11: Expecting value)"
     text, hand_in = learner_reason(reason)

@@ -64,6 +64,9 @@ def learner_reason(reason: str) -> tuple[str, bool]:
     if text.startswith("internal error"):
         return ("Something went wrong on the grading side, not in your work. Your instructor has the details "
                 "and will grade it again.", False)
+    if text.startswith("the learner id") or "differ only by case" in text:  # the instructor's to fix
+        return ("The name of your submission (its folder or zip) cannot be used to file your grade, so it was "
+                "not graded yet. Your instructor will rename it and grade it; you need not do anything.", False)
     if any(text.startswith(n) for n in _NOTHING):
         return "We found nothing we can grade in your submission.", True
     if any(b in text for b in _BROKEN):
