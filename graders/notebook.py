@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from graders.checks import CheckResult, LabResult
+from graders.commands.check import verdict
 from graders.errors import GraderError
 from graders.sources.simulated import REPO_ROOT
 
@@ -116,7 +117,8 @@ def lab_html(result: LabResult, when: str = "") -> str:
     head = (f'<div class="igc-lab"><div style="font-size:1.1em"><strong>{rich_text(result.lab)}: '
             f'{rich_text(result.title)}'
             f'</strong> — <span style="color:{fg}"><strong>score {result.score}/{result.max_score}</strong>'
-            f'{" (all checks passed)" if ok else ""}</span> <span style="color:{_MUTED}">({tally(result)})</span></div>'
+            f'{f" ({verdict(result)})" if ok else ""}</span> '
+            f'<span style="color:{_MUTED}">({tally(result)})</span></div>'
             f'<div style="color:{_MUTED};font-size:0.9em">{rich_text(_banner(result))}</div>')
     tail = (f'<div style="color:{_MUTED}">Stuck? The background is in '
             f'<code>{rich_text(result.chapter)}.md</code>.</div>'

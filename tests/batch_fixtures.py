@@ -210,7 +210,8 @@ def build_class(root: Path, notebook: Path, lab_id: str, size: int = 40) -> tupl
     # Missing snapshot (and no manifests).
     f = folder("missing-snapshot")
     (f / "notes.txt").write_text("I forgot to export my snapshot\n")
-    expect["missing-snapshot"] = Expect("error", reason="no snapshot.yaml or manifests/ folder in the submission")
+    expect["missing-snapshot"] = Expect("error",
+                                        reason="no snapshot.yaml and no YAML files in manifests/, work/ or labs/")
     # Unsafe ids.
     f = folder(UNSAFE_CONTROL)
     _manifests(f, solution_dir())

@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from batch_fixtures import FIXTURE_NOTEBOOK
 
 from graders.batch.feedback import feedback_html, learner_reason
@@ -63,8 +64,13 @@ def test_failed_blocked_and_not_evaluated_are_told_apart():
     assert [check_status(c) for c in GRADED["checks"]] == ["passed", "failed", "blocked", "not-evaluated"]
 
 
-def test_nothing_to_grade_says_what_to_hand_in_without_grader_flags():
-    reason = ("no snapshot.yaml or manifests/ folder in the submission; a notebook's stored outputs are never "
+@pytest.mark.parametrize("missing", [
+    "no snapshot.yaml and no YAML files in manifests/, work/ or labs/lab01/work/ in the submission",
+    "no YAML files in manifests/, work/ or labs/lab01/work/ in the submission",  # --mode manifests
+    "no snapshot.yaml in the submission",  # --mode snapshot
+])
+def test_nothing_to_grade_says_what_to_hand_in_without_grader_flags(missing):
+    reason = (f"{missing}; a notebook's stored outputs are never "
               "trusted (use --execute-submitted-notebooks to run it)")
     page = feedback_html(_error("carol", reason), "Expose Bookinfo")
     assert "--execute-submitted-notebooks" in grader_flags()
@@ -72,6 +78,18 @@ def test_nothing_to_grade_says_what_to_hand_in_without_grader_flags():
     assert "We found nothing we can grade in your submission." in page
     assert "<code>labs/lab01/work/</code>" in page and "<code>snapshot.yaml</code>" in page
     assert "A notebook on its own is not enough" in page
+
+
+@pytest.mark.parametrize("reason", [
+    "the learner id contains control, format or space characters; rename the folder (or fix the roster row) "
+    "to a plain id such as the LMS login",
+    "learner ids 'Frank', 'frank' differ only by case; their files would collide on a case-insensitive file "
+    "system, so neither is graded: rename one folder (or roster row)",
+])
+def test_an_id_problem_is_the_instructors_to_fix_in_the_learners_words(reason):
+    text, hand_in = learner_reason(reason)
+    assert "Your instructor will rename it" in text and not hand_in
+    assert "roster" not in text and "case-insensitive" not in text
 
 
 def test_a_broken_notebook_is_called_broken():
@@ -158,3 +176,28 @@ def test_grade_prints_the_canvas_note_and_writes_learner_words(tmp_path):
     assert not [f for f in grader_flags() if f in page]
     summary = (out / "summary.html").read_text()
     assert "<a href='feedback/carol.html'>carol</a>" in summary
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Chromium not installed: `make system-deps`")
+def test_a_feedback_page_fits_a_phone(tmp_path):
+    """Learners open their feedback on a phone: at 390 px nothing may stick out sideways -- not the note under
+    a skipped check, not a long command in a hint (found at 645 px wide before)."""
+    from playwright.sync_api import sync_playwright
+
+    long_hint = ("Compare spec.servers[].port.number with `python -m graders get svc istio-ingressgateway "
+                 "-n istio-system labs/lab01/work-with-a-long-folder-name-that-does-not-break/`.")
+    result = {**GRADED, "checks": [*GRADED["checks"], _check("e", False, "m", long_hint)]}
+    page = tmp_path / "bob.html"
+    page.write_text(feedback_html(result, "Expose Bookinfo"), encoding="utf-8")
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        try:
+            tab = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+            tab.goto(page.as_uri())
+            assert tab.evaluate("document.documentElement.scrollWidth") <= 390
+            assert tab.locator(".why").first.is_visible()
+        finally:
+            browser.close()

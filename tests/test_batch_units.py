@@ -55,6 +55,9 @@ def test_unsafe_ids_are_refused_with_a_reason(learner, why):
 
 def test_display_id_escapes_and_bounds():
     assert display_id("bad\x07id") == "bad\\x07id"
+    assert display_id("rtl\u202eid") == "rtl\\u202eid" and display_id("a\\x07") == "a\\\\x07"
+    assert display_id("s\udcffx") == "s\\udcffx"  # an undecodable file name byte (surrogateescape)
+    assert display_id("zoë") == "zoë" and display_id("Ñandú_李") == "Ñandú_李"  # letters of any script stay
     assert len(display_id("é" * 200)) <= 80
 
 
@@ -111,6 +114,20 @@ def test_zip_wrapped_in_one_folder_is_unwrapped(tmp_path):
     z.write_bytes(zip_of({"alice/manifests/g.yaml": b"kind: Gateway\n", "__MACOSX/._x": b"junk"}))
     root = inputs.unpack_zip(z, tmp_path / "out")
     assert root == tmp_path / "out" / "alice" and (root / "manifests" / "g.yaml").read_text() == "kind: Gateway\n"
+
+
+@pytest.mark.parametrize("top", ["work/", "labs/lab01/work/"])
+def test_zip_of_the_work_folder_is_not_unwrapped(tmp_path, top):
+    """Zipping the work folder, as the lab notebook says to hand it in, gives ``work/...`` or
+    ``labs/lab01/work/...``: that single top folder is the layout, not an LMS wrapper to descend into."""
+    z = tmp_path / "a.zip"
+    z.write_bytes(zip_of({top + "g.yaml": b"kind: Gateway\n"}))
+    root = inputs.unpack_zip(z, tmp_path / "out")
+    assert inputs.manifests_dir(root, "lab01") == root / top.rstrip("/")
+    wrapped = tmp_path / "b.zip"
+    wrapped.write_bytes(zip_of({"alice_123/" + top + "g.yaml": b"kind: Gateway\n"}))
+    root = inputs.unpack_zip(wrapped, tmp_path / "out2")
+    assert inputs.manifests_dir(root, "lab01") == root / top.rstrip("/")
 
 
 @pytest.mark.parametrize(("entries", "symlink", "why"), [

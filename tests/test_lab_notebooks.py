@@ -203,3 +203,17 @@ def test_the_report_refreshes_earlier_check_panels(tmp_path, monkeypatch):
     assert "igc-badge-passed" in panel["data"]["text/html"]
     stamp = report["data"]["text/html"].rsplit("graded at ", 1)[1].split("<", 1)[0]
     assert f"graded at {stamp}" in panel["data"]["text/html"], "the panel says which grading it shows"
+
+
+def test_the_report_does_not_say_all_checks_passed_when_one_was_not_evaluated():
+    """Off a live cluster lab 5's access-log check is not evaluated: its panel says so, and the report's
+    headline must agree with `python -m graders check` ("all evaluated checks passed"), not claim all."""
+    from graders.labs import get, lab_dir, run
+    from graders.notebook import lab_html
+
+    result = run("lab05", paths=[str(lab_dir(get("lab05")) / "solutions" / "reference")])
+    assert result.all_passed and any(c.status == "not-evaluated" for c in result.checks)
+    page = lab_html(result)
+    assert "(all evaluated checks passed)" in page and "(all checks passed)" not in page
+    lab01 = run("lab01", paths=[str(lab_dir(get("lab01")) / "solutions" / "reference")])
+    assert "(all checks passed)" in lab_html(lab01)

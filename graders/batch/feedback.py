@@ -29,7 +29,8 @@ table{border-collapse:collapse;width:100%} td,th{border-bottom:1px solid #ddd;pa
 vertical-align:top} .mark{display:inline-block;min-width:5.5em;text-align:center;border-radius:3px;padding:0 .4em;
 font-weight:700;font-size:.85em;color:#fff} .pass{background:#1a7f37} .fail{background:#b42318}
 .skip{background:#7d4e00} .noteval{background:#0550ae}
-.hint{color:#444;margin-top:.3rem} td:first-child{white-space:nowrap} .why{color:#57606a;font-size:.9em}
+.hint{color:#444;margin-top:.3rem} .mark{white-space:nowrap} td:first-child{width:7em}
+.why{color:#57606a;font-size:.9em} td{overflow-wrap:anywhere}
 .error{background:#fff4e5;border:1px solid #f0b35b;padding:.8rem} code{background:#f3f4f6;padding:0 .2em}
 """.strip()
 
@@ -50,7 +51,8 @@ HAND_IN = (
     "<p>A notebook on its own is not enough: the results saved in it are not used. Grading runs the "
     "course's notebook again on your files.</p>")
 
-_NOTHING = ("no snapshot.yaml", "no manifests/ folder", "no submission found", "no submission folder")
+_NOTHING = ("no snapshot.yaml", "no manifests/ folder", "no YAML files in", "no submission found",
+            "no submission folder")
 _BROKEN = ("is not valid notebook JSON", "is not a readable Jupyter notebook", "has no valid list of cells",
            "is nested too deeply to be a notebook", "has a code cell whose source is not text")
 _FLAG_CLAUSE = re.compile(r"\s*\([^()]*--[a-z][a-z-]*[^()]*\)|;[^;]*--[a-z][a-z-]*[^;]*")
@@ -62,6 +64,9 @@ def learner_reason(reason: str) -> tuple[str, bool]:
     if text.startswith("internal error"):
         return ("Something went wrong on the grading side, not in your work. Your instructor has the details "
                 "and will grade it again.", False)
+    if text.startswith("the learner id") or "differ only by case" in text:  # the instructor's to fix
+        return ("The name of your submission (its folder or zip) cannot be used to file your grade, so it was "
+                "not graded yet. Your instructor will rename it and grade it; you need not do anything.", False)
     if any(text.startswith(n) for n in _NOTHING):
         return "We found nothing we can grade in your submission.", True
     if any(b in text for b in _BROKEN):
@@ -80,8 +85,9 @@ def _sentence(text: str) -> str:
 def feedback_html(result: Mapping[str, Any], lab_title: str) -> str:
     learner = escape(str(result["learner"]))
     title = escape(f"{lab_title} ({result['lab']})")
-    parts = [f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{title}: feedback for {learner}"
-             f"</title><style>{STYLE}</style></head><body>",
+    parts = ["<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+             f"<title>{title}: feedback for {learner}</title><style>{STYLE}</style></head><body>",
              f"<h1>{title}</h1><p>Feedback for <strong>{learner}</strong></p>"]
     if result["status"] != "graded":
         why, hand_in = learner_reason(str(result.get("reason") or ""))

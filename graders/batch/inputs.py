@@ -96,8 +96,11 @@ def unsafe_id_reason(learner: str) -> str | None:
 
 
 def display_id(learner: str) -> str:
-    """A printable, bounded form of any id (escape sequences for control characters)."""
-    text = learner.encode("unicode_escape").decode("ascii")
+    """A printable, bounded form of any id: escape sequences for control, format and other unprintable
+    characters (and backslashes, so an escape is never ambiguous), but letters of any script kept as they
+    are -- a safe id such as ``zoë`` is the learner's name in the gradebooks and must match the roster."""
+    text = "".join(ch if ch.isprintable() and ch != "\\" else ch.encode("unicode_escape", "backslashreplace")
+                   .decode("ascii") for ch in learner)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -319,7 +322,12 @@ def _learner_root(dest: Path) -> Path:
 
 
 def is_submission_root(folder: Path) -> bool:
-    return (any((folder / n).is_file() for n in SNAPSHOT_NAMES) or (folder / MANIFESTS_DIR).is_dir()
+    """Whether ``folder`` holds a submission's layout itself (so a zip's single top folder is not a wrapper):
+    a snapshot, a notebook, or one of the folders ``manifests_dir`` reads (``manifests/``, ``work/``,
+    ``labs/``) -- a learner who zips their work folder as the lab says hands in ``work/...`` or
+    ``labs/labNN/work/...``."""
+    return (any((folder / n).is_file() for n in SNAPSHOT_NAMES)
+            or any((folder / d).is_dir() for d in (MANIFESTS_DIR, "work", "labs"))
             or any(folder.glob("*.ipynb")))
 
 

@@ -221,8 +221,9 @@ def _target(folder: Path | None, p: Planned, opts: Options) -> tuple[str, dict[s
         return "snapshot", {**params, "SNAPSHOT": str(snap)}
     if opts.mode in (None, "manifests") and manifests:
         return "manifests", {**params, "MANIFESTS": [str(manifests)]}
-    wanted = {"snapshot": "snapshot.yaml", "manifests": "manifests/ folder"}.get(opts.mode or "",
-                                                                             "snapshot.yaml or manifests/ folder")
+    yaml_dirs = f"YAML files in manifests/, work/ or labs/{opts.lab.id}/work/"  # what manifests_dir reads
+    wanted = {"snapshot": "snapshot.yaml", "manifests": yaml_dirs}.get(opts.mode or "",
+                                                                      f"snapshot.yaml and no {yaml_dirs}")
     note = ("; a notebook's stored outputs are never trusted (use --execute-submitted-notebooks to run it)"
             if any(folder.rglob("*.ipynb")) and not opts.execute_submitted else "")
     raise SubmissionError(f"no {wanted} in the submission{note}")
