@@ -201,6 +201,33 @@ def _small_class(root: Path, n: int = 8) -> Path:
     return subs
 
 
+def test_an_interrupted_forced_rerun_does_not_pass_earlier_results_off_as_current(tmp_path):
+    """`grade --force` stopped part-way: the learners it did not re-grade keep their earlier results on
+    disk (nothing lost) but are pending in the gradebook, which is not complete."""
+    subs = _small_class(tmp_path)
+    out = tmp_path / "out"
+    assert grade(str(subs), "--out", str(out), "--workers", "2", notebook=MECH).returncode == 0
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "results").glob("*.json")}
+    proc = subprocess.Popen([sys.executable, "-m", "graders", "grade", "--lab", str(MECH), str(subs), "--out", str(out),
+                             "--workers", "1", "--fresh-kernels", "--force"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(
+            p.stat().st_mtime_ns != before.get(p.name) for p in (out / "results").glob("*.json")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr[-2000:]
+    regraded = {p.stem for p in (out / "results").glob("*.json") if p.stat().st_mtime_ns != before[p.name]}
+    doc = json.loads((out / "gradebook.json").read_text())
+    assert regraded and len(regraded) < len(before), "the run was not interrupted part-way"
+    assert not doc["complete"] and set(doc["pending"]) == {p[:-5] for p in before} - regraded
+    assert {r["learner"] for r in doc["learners"]} == regraded
+    assert f"{len(regraded)} of {len(before)} learners have current results" in stderr
+    assert "re-run with --force to re-grade everyone" in stderr
+    assert len(list((out / "results").glob("*.json"))) == len(before)  # the earlier results are still there
+
+
 @pytest.mark.parametrize("ctrl_c", ["parent", "terminal"])
 def test_interrupted_run_then_rerun_equals_uninterrupted(tmp_path, ctrl_c):
     """Ctrl-C in a terminal reaches every process of the group (the grader and its workers at once);

@@ -21,7 +21,7 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -326,6 +326,9 @@ def run(opts: Options, on_result: Callable[[dict[str, Any], bool], None],
         report = RunReport(total=len(planned))
         on_start(report.total)
         todo: list[Planned] = []
+        # Results this run re-grades (--force, --retry-errors, live): kept until replaced, but not current
+        # (not in the gradebooks as this run's) unless this run replaced them; stem -> stored file's mtime.
+        replaced: dict[str, int] = {}
         for p in planned:
             stored = store.load(p.stem)
             if p.problem:
@@ -340,11 +343,13 @@ def run(opts: Options, on_result: Callable[[dict[str, Any], bool], None],
                 on_result(stored, True)
                 report.kept += 1
             else:
+                if stored and stored.get("input_hash") == p.hash:
+                    replaced[p.stem] = store.result_path(p.stem).stat().st_mtime_ns
                 todo.append(p)
         try:
             report.kernel_starts = _execute_all(todo, opts, store, on_result, report)
         finally:
-            _rebuild(opts, store, planned, report)
+            _rebuild(opts, store, planned, report, replaced)
             inputs.remove_tree(store.out / ".work")
     return report
 
@@ -387,20 +392,25 @@ def _worker(opts: Options, conn: Any) -> None:
     pool.work(conn, handle, opts.reuse_kernels)
 
 
-def current_results(store: Store, planned: list[Planned]) -> tuple[list[dict[str, Any]], list[str]]:
-    """Stored results that match the learners' current inputs, and the learners still pending."""
+def current_results(store: Store, planned: list[Planned], replaced: Mapping[str, int] | None = None,
+                    ) -> tuple[list[dict[str, Any]], list[str]]:
+    """Stored results that match the learners' current inputs, and the learners still pending: those
+    without one, and those whose earlier result this run was to replace (``replaced``: stem -> that
+    file's mtime) but did not, e.g. because it was interrupted."""
     results, pending = [], []
     for p in planned:
         stored = store.load(p.stem)
-        if stored and stored.get("input_hash") == p.hash:
+        outdated = p.stem in (replaced or {}) and store.result_path(p.stem).stat().st_mtime_ns == replaced[p.stem]
+        if stored and stored.get("input_hash") == p.hash and not outdated:
             results.append(stored)
         else:
             pending.append(p.sub.display)
     return results, pending
 
 
-def _rebuild(opts: Options, store: Store, planned: list[Planned], report: RunReport) -> None:
-    results, pending = current_results(store, planned)
+def _rebuild(opts: Options, store: Store, planned: list[Planned], report: RunReport,
+             replaced: Mapping[str, int]) -> None:
+    results, pending = current_results(store, planned, replaced)
     report.pending = pending
     report.graded = sum(r["status"] == "graded" for r in results)
     report.errors = sum(r["status"] == "error" for r in results)

@@ -98,8 +98,11 @@ def run(args: argparse.Namespace) -> int:
     progress.close()
     where = out / "gradebook.csv"
     if report.interrupted:
-        print(f"interrupted: {report.total - len(report.pending)} of {report.total} learners have results; "
-              f"gradebooks in {out} list them. Re-run the same command to grade the rest.", file=sys.stderr)
+        again = ("Re-run the same command to grade the rest." if not args.force else
+                 "The others keep their earlier results, listed as pending in gradebook.json; re-run with --force "
+                 "to re-grade everyone, or without it to accept the earlier results.")
+        print(f"interrupted: {report.total - len(report.pending)} of {report.total} learners have current results; "
+              f"gradebooks in {out} list them. {again}", file=sys.stderr)
         return 130
     print(f"{report.graded} graded, {report.errors} error ({report.executed} run now, {report.kept} unchanged "
           f"and kept) -> {where}")
