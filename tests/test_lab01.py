@@ -258,3 +258,22 @@ def test_files_another_labs_labelled_gateway_is_not_the_learners(tmp_path):
     assert result.check("gateway-exists").status == "failed"
     (tmp_path / "lab02.yaml").write_text(yaml.safe_dump_all(_lab02_start(label=False)))
     assert run("lab01", paths=[str(tmp_path)]).check("vs-bound").passed  # unlabelled: the learner's own
+
+
+def test_checking_the_empty_work_folder_by_name_grades_the_start_state(tmp_path, monkeypatch, capsys):
+    """`python -m graders check 1 labs/lab01/work/` on a fresh clone (the README's command) grades the lab's
+    start state with a note, as the notebook does, instead of failing on an empty PATH (exit 2)."""
+    import graders.labs as labs
+    from graders.cli import main
+
+    work = tmp_path / "lab01" / "work"
+    work.mkdir(parents=True)
+    (work / ".gitkeep").write_text("")
+    monkeypatch.setattr(labs, "LABS_DIR", tmp_path)
+    assert main(["check", "1", str(work)]) == 1  # checks ran (and failed: nothing is exposed yet)
+    out = capsys.readouterr().out
+    assert "has no YAML yet: grading the simulated lab cluster as the lab starts" in out
+    assert "Your files:" not in out
+    (work / "gateway.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n")
+    main(["check", "1", str(work)])
+    assert f"Your files: {work}" in capsys.readouterr().out

@@ -78,11 +78,15 @@ def resolve_target(lab: Lab, paths: Sequence[str] | None, snapshot: str | None, 
     """(paths to load, notes for people) for the target the learner asked for."""
     notes: list[str] = []
     live = context is not None or kubeconfig is not None
-    chosen = list(paths or [])
+    work = lab_dir(lab) / "work"
+    rel = _shown(work)
+    empty_work = not _yaml_files_in(work)
+    # Naming the lab's own work folder while it is still empty (`check 1 labs/lab01/work/` on a fresh clone)
+    # is naming nothing: the start state is graded, as in the notebook, instead of failing as an empty PATH.
+    named = [p for p in paths or [] if not (empty_work and Path(p).resolve() == work.resolve())]
+    chosen = list(named)
     if not chosen and not live and not snapshot:
-        work = lab_dir(lab) / "work"
-        rel = _shown(work)
-        if _yaml_files_in(work):
+        if not empty_work:
             chosen = [str(work)]
             notes.append(f"Grading your working folder {rel}/ on the simulated lab cluster "
                          "(pass PATH, --snapshot or --context to grade something else).")
@@ -90,8 +94,8 @@ def resolve_target(lab: Lab, paths: Sequence[str] | None, snapshot: str | None, 
             notes.append(f"Your working folder {rel}/ has no YAML yet: grading the simulated lab cluster as the "
                          "lab starts.")
     start = lab_dir(lab) / "start"
-    if paths:
-        notes.append(f"Your files: {', '.join(map(str, paths))}.")
+    if named:
+        notes.append(f"Your files: {', '.join(map(str, named))}.")
     if baseline and not live and not snapshot and _yaml_files_in(start):
         chosen = [str(start), *chosen]
         notes.append(f"Laid over the lab's start state ({_shown(start)}/), as `lab setup` applies it.")
