@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -35,14 +36,99 @@ def test_snapshot_round_trips_to_the_live_state(fake_api: FakeApiServer, fake_ku
     assert not list(tmp_path.glob(".snap.yaml.*")), "no temporary file left behind"
 
 
-def test_snapshot_is_read_only_and_skips_secrets(fake_api: FakeApiServer, fake_kubeconfig: str,
-                                                 tmp_path: Path) -> None:
+def test_snapshot_is_read_only_and_never_reads_secret_data(fake_api: FakeApiServer, fake_kubeconfig: str,
+                                                           tmp_path: Path) -> None:
     fake_api.add({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tls", "namespace": "istio-system"},
                   "data": {"tls.key": "c2VjcmV0"}})
     assert main(["snapshot", "--kubeconfig", fake_kubeconfig, "-o", str(tmp_path / "s.yaml")]) == 0
     assert {r.method for r in fake_api.requests} == {"GET"}
     assert "c2VjcmV0" not in (tmp_path / "s.yaml").read_text()
-    assert not any(r.resource in ("secrets", "configmaps") for r in fake_api.requests)
+    assert not any(r.resource == "configmaps" for r in fake_api.requests)
+    secret_reads = [r for r in fake_api.requests if r.resource == "secrets"]
+    assert secret_reads and all(r.verb == "list" and r.namespace and "as=PartialObjectMetadataList" in r.accept
+                                for r in secret_reads), [(r.path, r.accept) for r in secret_reads]
+
+
+# --- issue #14: Secret names (metadata only) in the snapshot, so lab 6 can be graded from it ---------------
+_KEY = "UFJJVkFURUtFWS1TRUNSRVQ="  # what the fake Secret's data and last-applied annotation carry
+
+
+def _tls_secret(name: str, ns: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": name, "namespace": ns, "labels": {"app": "bookinfo"},
+                         "annotations": {"kubectl.kubernetes.io/last-applied-configuration":
+                                         f'{{"data":{{"tls.key":"{_KEY}"}}}}'}},
+            "data": {"tls.crt": "Q0VSVElGSUNBVEU=", "tls.key": _KEY}}
+
+
+def _lab06_cluster(api: FakeApiServer) -> None:
+    from graders.labs import lab_dir
+    from graders.labs.lab06 import LAB
+
+    for doc in yaml.safe_load_all((lab_dir(LAB) / "solutions" / "reference" / "bookinfo-gateway.yaml").read_text()):
+        if doc:
+            api.add(doc)
+
+
+def test_snapshot_keeps_secret_names_only_and_lab6_grades_the_secret(fake_api: FakeApiServer, fake_kubeconfig: str,
+                                                                     tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    _lab06_cluster(fake_api)
+    fake_api.add(_tls_secret("bookinfo-credential", "istio-system"))
+    fake_api.add(_tls_secret("elsewhere", "default"))  # a Gateway's namespace: listed too
+    out = tmp_path / "snap.yaml"
+    assert main(["snapshot", "--context", CONTEXT, "--kubeconfig", fake_kubeconfig, "-o", str(out)]) == 0
+    text = out.read_text()
+    assert _KEY not in text and "Q0VSVElGSUNBVEU=" not in text and '"data"' not in text
+    assert "annotations" not in text and "last-applied" not in text
+    doc = yaml.safe_load(text)
+    secrets = [i for i in doc["items"] if i["kind"] == "Secret"]
+    assert sorted((s["metadata"]["namespace"], s["metadata"]["name"]) for s in secrets) == [
+        ("default", "elsewhere"), ("istio-system", "bookinfo-credential")]
+    assert all(set(s) == {"apiVersion", "kind", "metadata"} for s in secrets)
+    assert secrets[0]["metadata"]["labels"] == {"app": "bookinfo"}
+    assert doc["x-graders"]["secretsListed"] is True and "secretsNotListed" not in doc["x-graders"]
+    state = load_state(snapshot=str(out))
+    assert state.secrets_known and {s.meta.key for s in state.secrets} == {"istio-system/bookinfo-credential",
+                                                                          "default/elsewhere"}
+    capsys.readouterr()
+    main(["check", "6", "--snapshot", str(out), "-o", "json"])
+    checks = {c["id"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert checks["secret-found"]["status"] == "passed", checks["secret-found"]["message"]
+    assert "Secret istio-system/bookinfo-credential exists" in checks["secret-found"]["message"]
+
+
+def test_snapshot_without_the_tls_secret_fails_lab6_secret_check(fake_api: FakeApiServer, fake_kubeconfig: str,
+                                                                 tmp_path: Path) -> None:
+    from graders.labs import run
+
+    _lab06_cluster(fake_api)
+    fake_api.add(_tls_secret("bookinfo-credential", "default"))  # the classic mistake
+    out = tmp_path / "snap.yaml"
+    assert main(["snapshot", "--kubeconfig", fake_kubeconfig, "-o", str(out)]) == 0
+    chk = run("lab06", snapshot=str(out)).check("secret-found")
+    assert chk.status == "failed" and "exists in default" in chk.message
+
+
+def test_snapshot_refused_secrets_says_so_and_lab6_cannot_verify(fake_api: FakeApiServer, fake_kubeconfig: str,
+                                                                tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from graders.labs import run
+
+    _lab06_cluster(fake_api)
+    fake_api.add(_tls_secret("bookinfo-credential", "istio-system"))
+    fake_api.forbid("secrets")
+    out = tmp_path / "snap.yaml"
+    assert main(["snapshot", "--context", CONTEXT, "--kubeconfig", fake_kubeconfig, "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "Secret names not listed" in err and "grader-secret-names.yaml" in err and "403" in err
+    meta = yaml.safe_load(out.read_text())["x-graders"]
+    assert meta["secretsListed"] is False and "istio-system" in meta["secretsNotListed"]
+    assert "403" in meta["secretsNotListed"]
+    state = load_state(snapshot=str(out))
+    assert not state.secrets and not state.secrets_known
+    chk = run("lab06", snapshot=str(out)).check("secret-found")
+    assert chk.status == "not-evaluated" and chk.message.startswith("Cannot verify")
 
 
 def test_snapshot_to_stdout_without_istio(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,9 +2,11 @@
 
 The file can be analyzed, traced or graded elsewhere, without access to the cluster.
 
-It reads exactly what live mode reads (one cluster-wide LIST per kind, GET only, never Secrets or
-ConfigMaps) and writes, as JSON (which is also YAML), a ``kind: List`` plus an ``x-graders`` block
-(context, time, whether Istio is installed, recorded gateway probes). With ``--probe`` it also
+It reads exactly what live mode reads (one cluster-wide LIST per kind, GET only, never ConfigMaps),
+plus the names of the Secrets in the gateway pods' and Gateways' namespaces, metadata only (what
+``--secret-names`` lists; never their data), when RBAC permits, and writes, as JSON (which is also
+YAML), a ``kind: List`` plus an ``x-graders`` block (context, time, whether Istio is installed,
+whether Secrets were listed and why not, recorded gateway probes). With ``--probe`` it also
 sends real requests through the ingress gateway and records the answers, so snapshot-mode checks
 can replay them.
 """
@@ -70,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
     from graders import outfile
     from graders.probes import PortForward, check_url, default_probes, record_dict
+    from graders.sources import secret_metadata
     from graders.sources.live import read_cluster
     from graders.sources.snapshot import snapshot_document
 
@@ -78,13 +81,19 @@ def run(args: argparse.Namespace) -> int:
         check_url(args.probe_url)
     with deadline.cluster_scope(args.deadline, live=True):  # the read, the port-forwards and the probes
         read = read_cluster(args.context, args.kubeconfig, timeout=args.timeout)
+        # Issue #14: whether the TLS Secret exists must be gradable from the snapshot, data never read.
+        secrets, listed, why = secret_metadata(read.objects, read.context, args.kubeconfig)
         probes = []
         if args.probe or args.probe_url:
             target = args.probe_url or PortForward(read.context, args.kubeconfig, api_timeout=args.timeout)
             probes = [record_dict(r) for r in default_probes(target)]
-    doc = snapshot_document(read.objects, context=read.context,
+    doc = snapshot_document(read.objects + secrets, context=read.context,
                             taken_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                            istio_installed=read.istio_installed, probes=probes)
+                            istio_installed=read.istio_installed, probes=probes, secrets_listed=listed,
+                            secrets_not_listed=why)
+    if not listed:
+        print(f"note: Secret names not listed ({why}); TLS credentials in this snapshot will say 'cannot verify'"
+              f" (the optional Role deploy/rbac/grader-secret-names.yaml permits it)", file=sys.stderr)
     text = snapshot_text(doc)
     if path is None:
         sys.stdout.write(text)
@@ -95,6 +104,6 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"{path}: could not write the snapshot ({err.strerror}); nothing was changed there; "
                              "free some space or choose another file") from None
         istio = "Istio installed" if read.istio_installed else "Istio NOT installed"
-        print(f"wrote {path}: {len(read.objects)} objects from context {read.context} ({istio})"
+        print(f"wrote {path}: {len(doc['items'])} objects from context {read.context} ({istio})"
               f"{f', {len(probes)} gateway probes' if probes else ''}", file=sys.stderr)
     return EXIT_OK

@@ -2,7 +2,7 @@
 
 A second API family beside the classic networking.istio.io one, in its own small modules:
 ``objects`` parses GatewayClass, Gateway, HTTPRoute and ReferenceGrant into frozen records;
-``deploy`` predicts the Deployment and Service istiod creates for a Gateway of an Istio class;
+``deploy`` predicts the ServiceAccount, Deployment and Service istiod creates for a Gateway of an Istio class;
 ``attach`` predicts the status istiod writes (route attachment per parentRef, backend resolution,
 Gateway and listener conditions); ``routes`` builds the route table per Gateway and port; ``trace``
 follows one request through it. Every reason string is istiod's own, cited by file:line of 1.30.3

@@ -21,6 +21,7 @@ MANAGED_LABEL = "gateway.istio.io/managed"
 MANAGED_VALUE = "istio.io-gateway-controller"
 SERVICE_TYPE_ANNOTATION = "networking.istio.io/service-type"
 NAME_OVERRIDE_ANNOTATION = "gateway.istio.io/name-override"
+SERVICE_ACCOUNT_ANNOTATION = "gateway.istio.io/service-account"
 STATUS_PORT = 15021
 
 
@@ -48,6 +49,13 @@ def manual(gw: ApiGateway) -> bool:
 def deployment_name(gw: ApiGateway) -> str:
     """``<gateway>-<class>`` unless the name-override annotation says otherwise (gateway_utils.go)."""
     return gw.annotations.get(NAME_OVERRIDE_ANNOTATION) or f"{gw.meta.name}-{gw.class_name}"
+
+
+def service_account_name(gw: ApiGateway) -> str:
+    """``<gateway>-<class>`` unless the service-account annotation names another: the name-override
+    annotation renames the Deployment and Service but not the ServiceAccount
+    (gatewaycommon/deploymentcontroller.go:428-429 at 1.30.3: both default to GetDefaultName)."""
+    return gw.annotations.get(SERVICE_ACCOUNT_ANNOTATION) or f"{gw.meta.name}-{gw.class_name}"
 
 
 def service_type(gw: ApiGateway) -> str:
@@ -85,18 +93,25 @@ def labels(gw: ApiGateway, *, pod: bool = False, service: bool = False) -> dict[
 
 
 def predicted_objects(gw: ApiGateway, classes: Iterable[GatewayClass]) -> list[dict[str, Any]]:
-    """The raw Deployment and Service istiod would create (the ServiceAccount is not modelled), or []
-    for a Gateway istiod does not deploy (another controller's class, or manual mode)."""
+    """The raw ServiceAccount, Deployment and Service istiod would create, or [] for a Gateway istiod
+    does not deploy (another controller's class, or manual mode). The ServiceAccount carries the Gateway's
+    labels plus gateway-name and gateway-class-name but not the managed label (kube-gateway.yaml L1-14);
+    the pods run as it (L85 ``serviceAccountName``)."""
     if not is_istio_managed_class(gw.class_name, classes) or manual(gw):
         return []
     name, ns = deployment_name(gw), gw.meta.namespace
     origin = {"gateway.istio.io/predicted-for": f"{ns}/{gw.meta.name}"}
+    account = service_account_name(gw)
+    service_account = {
+        "apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": account, "namespace": ns, "labels": labels(gw, service=True), "annotations": origin},
+    }
     deployment = {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": ns, "labels": labels(gw), "annotations": origin},
         "spec": {"replicas": 1, "selector": {"matchLabels": {NAME_LABEL: gw.meta.name}},
                  "template": {"metadata": {"labels": labels(gw, pod=True)},
-                              "spec": {"containers": [{
+                              "spec": {"serviceAccountName": account, "containers": [{
                                   "name": "istio-proxy", "image": "auto", "args": ["proxy", "router"],
                                   "ports": [{"containerPort": 15020, "name": "metrics"},
                                             {"containerPort": 15021, "name": "status-port"},
@@ -107,4 +122,4 @@ def predicted_objects(gw: ApiGateway, classes: Iterable[GatewayClass]) -> list[d
         "metadata": {"name": name, "namespace": ns, "labels": labels(gw, service=True), "annotations": origin},
         "spec": {"type": service_type(gw), "selector": {NAME_LABEL: gw.meta.name}, "ports": service_ports(gw)},
     }
-    return [deployment, service]
+    return [service_account, deployment, service]

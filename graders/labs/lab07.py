@@ -56,11 +56,12 @@ def _to_gateway(route: HTTPRoute, gw: ApiGateway) -> bool:
 
 
 def _look_route(ctx: Context, route: HTTPRoute) -> str:
-    """Where the learner reads a route's status: kubectl on a live cluster, the analyzer's prediction elsewhere."""
+    """Where the learner reads a route's status: kubectl on a live cluster (what istiod wrote), the graders'
+    ``get`` elsewhere (the status istiod would write, predicted, and said so)."""
+    look = ctx.look(f"get httproute -n {route.meta.namespace} {route.meta.name} -o yaml")
     if ctx.state.mode == "live":
-        return (f"`kubectl get httproute -n {route.meta.namespace} {route.meta.name} -o yaml` shows status.parents, "
-                "the conditions istiod wrote")
-    return "`python -m graders analyze labs/lab07/start labs/lab07/work` predicts the status istiod would write"
+        return f"{look} shows status.parents, the conditions istiod wrote"
+    return f"{look} shows status.parents, the conditions istiod would write (predicted)"
 
 
 def _gateway_line(gw: ApiGateway) -> str:
@@ -106,7 +107,7 @@ def gateway_class(ctx: Context) -> Outcome:
                       "Accepted=Unknown, reason Pending).",
                       f"Look at spec.gatewayClassName of Gateway {gw.meta.key}; compare it letter by letter with the "
                       f"GatewayClasses of the cluster ({', '.join(known)}).",
-                      "`kubectl get gatewayclass` lists them with their controller; the class Istio deploys "
+                      f"{ctx.look('get gatewayclass')} lists them with their controller; the class Istio deploys "
                       "gateways for is the one whose controller is istio.io/gateway-controller.")
     controller = controller_of(gw.class_name, state.gw_classes)
     if controller != ISTIO_CONTROLLER:
@@ -186,6 +187,9 @@ def _route_outcome(ctx: Context, namespace: str, what: str) -> Outcome:
         NOT_ALLOWED: f"Look at spec.listeners[].allowedRoutes of Gateway {gw.meta.key}: it decides which namespaces "
                      f"may attach routes (the default is the Gateway's own namespace only).",
     }.get(reason or "", f"Look at spec.parentRefs of HTTPRoute {r.meta.key}.")
+    if reason in (NO_HOSTNAME, NO_PARENT, NOT_ALLOWED):
+        first += (f" {ctx.look(f'get gateway.gateway.networking.k8s.io -n {gw.meta.namespace} {gw.meta.name} -o yaml')}"
+                  " shows its listeners.")
     second = {
         NO_HOSTNAME: "A route hostname must equal the listener hostname or fall under its wildcard (*.example.com "
                      "covers www.example.com, not example.org); a route without hostnames takes the listener's.",
@@ -272,8 +276,10 @@ def reviews_backend_resolved(ctx: Context) -> Outcome:
                           "requests that rule sends there get HTTP 500 from the gateway"
                           f"{': it is missing ' + grant if grant else ''}.",
                           f"Look at spec.rules[].backendRefs of HTTPRoute {r.meta.key}"
-                          + (f", then at the ReferenceGrants in namespace {err.namespace}." if grant else
-                             " (name, namespace, port)."),
+                          + (f", then at the ReferenceGrants in namespace {err.namespace} "
+                             f"({ctx.look(f'get referencegrant -n {err.namespace}')} lists them)." if grant else
+                             f" (name, namespace, port); {ctx.look(f'get svc -n {err.namespace}')} lists the "
+                             "Services there."),
                           second)
     to_default = [(r, b) for r in routes for rule in r.rules for b in rule.backends
                   if (b.namespace or r.meta.namespace) == BOOKINFO_NS and b.name == "reviews"]
@@ -304,8 +310,8 @@ def status_written(ctx: Context) -> Outcome:
     if programmed is None or programmed.status != "True":
         return failed(f"Gateway {gw.meta.key} has no Programmed=True in the status istiod wrote"
                       f"{f' ({programmed.status}/{programmed.reason})' if programmed else ' (no status yet)'}.",
-                      f"`kubectl get gateway.gateway.networking.k8s.io -n {gw.meta.namespace} {gw.meta.name}` shows "
-                      "PROGRAMMED; `kubectl describe` shows the conditions.",
+                      f"{ctx.look(f'get gateway.gateway.networking.k8s.io -n {gw.meta.namespace} {gw.meta.name}')} "
+                      "shows PROGRAMMED; `kubectl describe` shows the conditions.",
                       "istiod writes status within seconds; no status at all means istiod does not handle this "
                       "Gateway (is istiod running, and were the CRDs installed?).")
     lines = []
@@ -321,8 +327,8 @@ def status_written(ctx: Context) -> Outcome:
         if entry is None or bad:
             says = f"has no entry for Gateway {gw.meta.key}" if entry is None else "says " + ", ".join(bad)
             return failed(f"HTTPRoute {route.meta.key}: istiod's written status {says}.",
-                          f"`kubectl get httproute -n {ns} {route.meta.name} -o yaml` shows status.parents[] with "
-                          "istiod's conditions and their messages.",
+                          f"{ctx.look(f'get httproute -n {ns} {route.meta.name} -o yaml')} shows status.parents[] "
+                          "with istiod's conditions and their messages.",
                           "Status lags a change by a moment; if it stays, its reason names the field to fix.")
         lines.append(f"HTTPRoute {route.meta.key} Accepted=True, ResolvedRefs=True")
     return passed(f"istiod wrote Programmed=True on Gateway {gw.meta.key}; " + "; ".join(lines) + ".")

@@ -43,7 +43,7 @@ def load_objects(
         from graders.sources.live import read_cluster
 
         read = read_cluster(context, kubeconfig)
-        objects, listed = _secret_names(read.objects, context, kubeconfig) if secret_names else ([], False)
+        objects, listed, _why = secret_metadata(read.objects, context, kubeconfig) if secret_names else ([], False, "")
         raws = [RawObject(o, "cluster", i) for i, o in enumerate(read.objects + objects)] + render_operators(overlay)
         return Loaded(raws, "live", f"live cluster (context {read.context}){files}",
                       {"istio_installed": read.istio_installed, "sources": [f"context:{read.context}", *paths],
@@ -52,7 +52,8 @@ def load_objects(
         snap = read_snapshot(snapshot)
         raws = snap.objects + render_operators(overlay)
         return Loaded(raws, "snapshot", f"snapshot {snapshot}{files}",
-                      {"istio_installed": snap.istio_installed, "probes": snap.probes, "sources": [snapshot, *paths]})
+                      {"istio_installed": snap.istio_installed, "probes": snap.probes, "sources": [snapshot, *paths],
+                       "secrets_listed": snap.secrets_listed})
     if baseline:
         raws = render_operators(baseline_objects() + overlay)
         # `cluster up` installs the Gateway API CRDs (graders/versions.py GATEWAY_API_VERSION): served here too.
@@ -65,10 +66,11 @@ def load_objects(
                   {"outbound_traffic_policy": outbound_policy(raws), "sources": list(paths)})
 
 
-def _secret_names(objects: list[dict], context: str | None, kubeconfig: str | None) -> tuple[list[dict], bool]:
-    """Secret metadata (h9-tls, ``--secret-names``) in the namespaces TLS credentials concern: those of
-    gateway pods (label ``istio``), where istiod looks, and of Gateways, where learners often put them.
-    Existence counts as known only if every gateway pod namespace could be listed."""
+def secret_metadata(objects: list[dict], context: str | None, kubeconfig: str | None) -> tuple[list[dict], bool, str]:
+    """Secret metadata (h9-tls, ``--secret-names``; the ``snapshot`` command) in the namespaces TLS
+    credentials concern: those of gateway pods (label ``istio``), where istiod looks, and of Gateways,
+    where learners often put them. Existence counts as known only if every gateway pod namespace could be
+    listed; the third value says why not when it cannot (empty when it can)."""
     from graders.sources.live import read_secret_metadata
 
     def ns_of(o: dict) -> str:
@@ -78,8 +80,11 @@ def _secret_names(objects: list[dict], context: str | None, kubeconfig: str | No
     pod_ns = sorted({ns_of(o) for o in objects if o.get("kind") == "Pod"
                      and "istio" in ((o.get("metadata") or {}).get("labels") or {})} - {""})
     gw_ns = sorted({ns_of(o) for o in objects if o.get("kind") == "Gateway"} - {""})
-    secrets, listed = read_secret_metadata(context, kubeconfig, [*pod_ns, *gw_ns])
-    return secrets, bool(pod_ns) and set(pod_ns) <= set(listed)
+    secrets, listed, refused = read_secret_metadata(context, kubeconfig, [*pod_ns, *gw_ns])
+    if not pod_ns:
+        return secrets, False, "no gateway pod (label istio) was found, so no namespace where istiod looks"
+    why = "; ".join(f"{ns}: {refused.get(ns, 'not listed')}" for ns in pod_ns if ns not in listed)
+    return secrets, not why, why
 
 
 def load_state(

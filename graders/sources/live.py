@@ -498,15 +498,18 @@ def _read_pod_logs(context: str | None, kubeconfig: str | None, namespace: str, 
 
 
 SECRET_METADATA_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+SECRET_METADATA_KEPT = ("name", "namespace", "labels", "creationTimestamp")  # never annotations (may hold the key)
 
 
 def read_secret_metadata(context: str | None, kubeconfig: str | None, namespaces: Iterable[str],
-                         timeout: float = 5.0) -> tuple[list[dict], list[str]]:
-    """(Secret objects carrying metadata only, the namespaces that could be listed) for TLS checks
-    (h9-tls, issue #14). One LIST per namespace asking the API server for PartialObjectMetadataList:
-    the answer has names and labels, never ``data``, and only ``metadata`` is kept from it anyway.
-    RBAC still needs ``list secrets`` there (the optional Role in deploy/rbac/grader-readonly.yaml);
-    a namespace that refuses (403) or fails is left out, so its Secrets stay "cannot verify"."""
+                         timeout: float = 5.0) -> tuple[list[dict], list[str], dict[str, str]]:
+    """(Secret objects carrying metadata only, the namespaces that could be listed, why each other one
+    could not) for TLS checks (h9-tls, issue #14). One LIST per namespace asking the API server for
+    PartialObjectMetadataList: the answer has names and labels, never ``data``, and of its ``metadata``
+    only name, namespace, labels and creationTimestamp are kept (annotations can hold a
+    last-applied-configuration, i.e. the key itself). RBAC still needs ``list secrets`` there (the
+    optional Role in deploy/rbac/grader-secret-names.yaml); a namespace that refuses (403) or fails is
+    left out, so its Secrets stay "cannot verify"."""
     from graders import deadline
 
     with deadline.within():
@@ -515,18 +518,20 @@ def read_secret_metadata(context: str | None, kubeconfig: str | None, namespaces
             reader = Reader(api, name, server, timeout)
             objects: list[dict] = []
             listed: list[str] = []
+            refused: dict[str, str] = {}
             for ns in dict.fromkeys(namespaces):
                 try:
                     doc = reader.get_json(f"/api/v1/namespaces/{ns}/secrets", f"Secret names in {ns}",
                                           accept=SECRET_METADATA_ACCEPT)
-                except ClusterError:
+                except ClusterError as err:
+                    refused[ns] = _one_line(err)
                     continue
                 listed.append(ns)
                 for item in doc.get("items") or []:
                     md = item.get("metadata") if isinstance(item, dict) else None
                     if isinstance(md, dict) and isinstance(md.get("name"), str):
                         objects.append({"apiVersion": "v1", "kind": "Secret", "metadata": {
-                            k: md[k] for k in ("name", "namespace", "creationTimestamp") if k in md}})
-            return objects, listed
+                            k: md[k] for k in SECRET_METADATA_KEPT if k in md}})
+            return objects, listed, refused
         finally:
             api.close()

@@ -10,6 +10,9 @@ an ``x-graders`` block carrying whether Istio was installed and recorded probe r
       context: kind-istio-lab
       takenAt: "2026-11-30T10:00:00Z"
       istioInstalled: true
+      secretsListed: true          # Secret names (metadata only) were listed where istiod looks
+      secretsNotListed: "..."      # when false: why (e.g. RBAC refused `list secrets`); TLS checks say
+                                   # "cannot verify" then
       probes:
       - {gateway: istio-system/istio-ingressgateway, port: 80, host: localhost, path: /productpage,
          method: GET, status: 200, headers: {...}, bodyExcerpt: "...", error: null, at: "..."}
@@ -35,6 +38,7 @@ class Snapshot:
     objects: list[RawObject]
     istio_installed: bool | None
     probes: tuple[ProbeRecord, ...]
+    secrets_listed: bool = False  # x-graders.secretsListed: the snapshot lists Secret names where istiod looks
 
 
 def _probe(p: Mapping[str, Any], where: str) -> ProbeRecord:
@@ -60,6 +64,7 @@ def read_snapshot(path: str) -> Snapshot:
     if not docs:
         raise InputError(f"{path}: the snapshot is empty; it should hold the output of kubectl get ... -o yaml")
     istio_installed = None
+    secrets_listed = False
     probes: list[ProbeRecord] = []
     objects: list[RawObject] = []
     for doc in docs:
@@ -68,18 +73,21 @@ def read_snapshot(path: str) -> Snapshot:
             meta = obj[SNAPSHOT_KEY]
             if "istioInstalled" in meta:
                 istio_installed = bool(meta["istioInstalled"])
+            secrets_listed = secrets_listed or meta.get("secretsListed") is True
             for i, pr in enumerate(meta.get("probes") or []):
                 probes.append(_probe(pr, f"{doc.origin} {SNAPSHOT_KEY}.probes[{i}]"))
             obj = {k: v for k, v in obj.items() if k != SNAPSHOT_KEY}
         objects.append(RawObject(obj, doc.origin, doc.seq))
-    return Snapshot(objects, istio_installed, tuple(probes))
+    return Snapshot(objects, istio_installed, tuple(probes), secrets_listed)
 
 
 def snapshot_document(objects: list[dict], *, context: str, taken_at: str, istio_installed: bool,
-                      probes: list[dict] | None = None) -> dict:
+                      probes: list[dict] | None = None, secrets_listed: bool = False,
+                      secrets_not_listed: str = "") -> dict:
     """The document ``python -m graders snapshot`` writes (see the module docstring)."""
-    return {
-        "apiVersion": "v1", "kind": "List", "metadata": {}, "items": objects,
-        SNAPSHOT_KEY: {"version": 1, "context": context, "takenAt": taken_at, "istioInstalled": istio_installed,
-                       "probes": probes or []},
-    }
+    meta: dict[str, Any] = {"version": 1, "context": context, "takenAt": taken_at, "istioInstalled": istio_installed,
+                            "secretsListed": secrets_listed}
+    if not secrets_listed:
+        meta["secretsNotListed"] = secrets_not_listed or "not listed"
+    return {"apiVersion": "v1", "kind": "List", "metadata": {}, "items": objects,
+            SNAPSHOT_KEY: {**meta, "probes": probes or []}}
