@@ -101,7 +101,9 @@ def python_paths() -> tuple[str, list[Path]]:
 def command(bwrap: str, repo: Path, lab_id: str, copy: Path, env: dict[str, str]) -> list[str]:
     """The bwrap command line that runs the executor on ``copy`` (mounted at /submission)."""
     exe, roots = python_paths()
-    args = [bwrap, "--ro-bind", "/usr", "/usr", *_usr_links()]
+    # The private /tmp comes first: bwrap mounts in order, so a repository or virtual environment that lives
+    # under /tmp (a CI clone) is bound on top of it instead of being hidden by it.
+    args = [bwrap, "--ro-bind", "/usr", "/usr", *_usr_links(), "--tmpfs", "/tmp"]
     for root in roots:
         args += ["--ro-bind", str(root), str(root)]
     for extra in ("/etc/ld.so.cache", "/etc/localtime"):
@@ -110,7 +112,7 @@ def command(bwrap: str, repo: Path, lab_id: str, copy: Path, env: dict[str, str]
     for part in (repo / "graders", repo / "labs" / "cluster", repo / "labs" / lab_id / "start"):
         if part.is_dir():
             args += ["--ro-bind", str(part), str(part)]
-    args += ["--bind", str(copy), INSIDE, "--chdir", INSIDE, "--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev",
+    args += ["--bind", str(copy), INSIDE, "--chdir", INSIDE, "--proc", "/proc", "--dev", "/dev",
              "--unshare-all", "--hostname", "sandbox", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
              "--remount-ro", "/", "--clearenv"]
     for key, value in {**env, "HOME": "/tmp", "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime",
