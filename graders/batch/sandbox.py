@@ -13,8 +13,9 @@ What the sandbox contains (see the README's "Batch grading" promises):
 - no network: a new network namespace with loopback only;
 - file system: read-only ``/usr``, the Python installation and virtual environment, the course's
   ``graders/`` package and the simulated cluster's files (``labs/cluster``, the lab's ``start/``);
-  a private ``/tmp``; the learner's own COPY of their submission at ``/submission``, the only
-  writable place. Not the class folder, not the output folder, not the lab solutions, not ``/etc``
+  a private scratch folder ``/scratch`` (``TMPDIR``, ``HOME``, gone with the sandbox); the learner's own
+  COPY of their submission at ``/submission``; nothing else is writable (``/tmp`` included). Not the
+  class folder, not the output folder, not the lab solutions, not ``/etc``
   (beyond the dynamic loader's cache), not ``/root`` or ``/home``;
 - processes: a new PID namespace (``/proc`` shows only the sandbox), a new session (no terminal
   to inject keystrokes into), all capabilities dropped, ``--die-with-parent``; when the executor
@@ -41,6 +42,7 @@ from typing import Any
 from graders.errors import InputError
 
 INSIDE = "/submission"  # where the learner's copy is mounted inside the sandbox
+SCRATCH = "/scratch"  # the private, writable tmpfs (HOME, TMPDIR, Jupyter's runtime files)
 MAX_OUTPUT = 32 * 1024 * 1024  # bytes of executed notebook read back; more is refused
 STARTUP_GRACE = 90.0  # kernel start (60 s limit) and shutdown inside the sandbox, beyond the learner budget
 INSTALL_HINT = "install it with: sudo apt-get install -y bubblewrap (Debian/Ubuntu package `bubblewrap`)"
@@ -101,9 +103,10 @@ def python_paths() -> tuple[str, list[Path]]:
 def command(bwrap: str, repo: Path, lab_id: str, copy: Path, env: dict[str, str]) -> list[str]:
     """The bwrap command line that runs the executor on ``copy`` (mounted at /submission)."""
     exe, roots = python_paths()
-    # The private /tmp comes first: bwrap mounts in order, so a repository or virtual environment that lives
-    # under /tmp (a CI clone) is bound on top of it instead of being hidden by it.
-    args = [bwrap, "--ro-bind", "/usr", "/usr", *_usr_links(), "--tmpfs", "/tmp"]
+    # Scratch space is a private tmpfs at SCRATCH, not /tmp: a repository or virtual environment that lives
+    # under /tmp (a CI clone) is bound read-only at its own path, and the folders bwrap makes for it stay in
+    # the read-only root instead of a writable /tmp.
+    args = [bwrap, "--ro-bind", "/usr", "/usr", *_usr_links(), "--tmpfs", SCRATCH]
     for root in roots:
         args += ["--ro-bind", str(root), str(root)]
     for extra in ("/etc/ld.so.cache", "/etc/localtime"):
@@ -115,8 +118,8 @@ def command(bwrap: str, repo: Path, lab_id: str, copy: Path, env: dict[str, str]
     args += ["--bind", str(copy), INSIDE, "--chdir", INSIDE, "--proc", "/proc", "--dev", "/dev",
              "--unshare-all", "--hostname", "sandbox", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
              "--remount-ro", "/", "--clearenv"]
-    for key, value in {**env, "HOME": "/tmp", "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime",
-                       "IPYTHONDIR": "/tmp/ipython", "MPLCONFIGDIR": "/tmp/matplotlib",
+    for key, value in {**env, "HOME": SCRATCH, "TMPDIR": SCRATCH, "JUPYTER_RUNTIME_DIR": f"{SCRATCH}/jupyter-runtime",
+                       "IPYTHONDIR": f"{SCRATCH}/ipython", "MPLCONFIGDIR": f"{SCRATCH}/matplotlib",
                        "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(repo)}.items():
         args += ["--setenv", key, value]
     return [*args, exe, "-m", "graders.batch.sandbox"]
@@ -200,7 +203,7 @@ def _main() -> None:
     os.dup2(2, 1)
     job = json.loads(sys.stdin.buffer.read())
     nb = nbformat.from_dict(job["nb"])
-    os.makedirs("/tmp/jupyter-runtime", exist_ok=True)
+    os.makedirs(os.environ["JUPYTER_RUNTIME_DIR"], exist_ok=True)
     slot = KernelSlot(reuse=False)
     outcome = asyncio.run(slot.execute(Job(nb, Path(job["cwd"]), False, float(job["timeout"]), dict(os.environ),
                                            job.get("injected_at"))))
