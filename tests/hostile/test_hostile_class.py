@@ -226,3 +226,18 @@ def _outputs(path: Path) -> str:
 
 def test_no_process_left_behind(hostile):
     assert _leftovers() == []
+
+
+def test_sandbox_binds_a_repository_under_tmp_read_only_and_keeps_tmp_read_only():
+    """A CI clone may live under /tmp: its folders must be bound read-only inside the sandbox, and no
+    writable tmpfs may sit at /tmp (where it would hide them, or make their parent folders writable)."""
+    from graders.batch import sandbox
+
+    args = sandbox.command("/usr/bin/bwrap", Path("/tmp/ci-clone"), "lab01", Path("/tmp/x/copy"), {})
+    tmpfs = [args[i + 1] for i, a in enumerate(args) if a == "--tmpfs"]
+    assert tmpfs == [sandbox.SCRATCH] and not sandbox.SCRATCH.startswith("/tmp")
+    binds = [(args[i], args[i + 1]) for i, a in enumerate(args) if a in ("--bind", "--ro-bind")]
+    writable = [src for kind, src in binds if kind == "--bind"]
+    assert writable == ["/tmp/x/copy"]  # the learner's copy, at /submission
+    env = {args[i + 1]: args[i + 2] for i, a in enumerate(args) if a == "--setenv"}
+    assert env["TMPDIR"] == env["HOME"] == sandbox.SCRATCH
