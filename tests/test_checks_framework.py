@@ -298,9 +298,9 @@ def test_not_evaluated_checks_do_not_fail_the_lab_but_are_said_in_text_and_junit
     result = _live_lab([]).evaluate(Context(state))
     assert result.all_passed and (result.score, result.max_score) == (2, 2)
     text = render_text(result)
-    assert "⏸️  The access log shows the request [log-line, 3 pt not counted: needs a live cluster]" in text
+    assert "⏸️  The access log shows the request [log-line, 3 pt not counted: not evaluated here]" in text
     assert "score 2/2: all evaluated checks passed" in text
-    assert "8 more points need a live cluster: simulated mode leaves them out of the score." in text
+    assert "8 more points not evaluated (they need a live cluster): left out of the score." in text
     suite = ET.fromstring(render_junit(result).split("?>", 1)[1])
     assert (suite.get("failures"), suite.get("skipped")) == ("0", "3")
     case = suite.findall("testcase")[1]

@@ -39,7 +39,7 @@ MARKS = {
     "passed": ("pass", "passed", ""),
     "failed": ("fail", "not yet", ""),
     "blocked": ("skip", "skipped", "waits on an earlier check: fix that one first"),
-    "not-evaluated": ("noteval", "not evaluated", "needs a live cluster; not counted in your score"),
+    "not-evaluated": ("noteval", "not evaluated", "not evaluated here (see why); not counted in your score"),
 }
 
 HAND_IN = (

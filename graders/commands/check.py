@@ -102,8 +102,9 @@ def render_text(result, *, color: bool = False) -> str:
     lines.append("")
     lines.append(c(BOLD, f"score {result.score}/{result.max_score}: {verdict(result)}"))
     if result.not_evaluated_points:
-        lines.append(c(DIM, f"{result.not_evaluated_points} more point{'s' if result.not_evaluated_points != 1 else ''}"
-                            f" need a live cluster: {result.mode} mode leaves them out of the score."))
+        n = result.not_evaluated_points
+        why = "they need a live cluster" if result.mode != "live" else "see why above"
+        lines.append(c(DIM, f"{n} more point{'s' if n != 1 else ''} not evaluated ({why}): left out of the score."))
     if not result.all_passed and result.chapter:
         lines.append(c(DIM, f"Stuck? The background is in {result.chapter}.md."))
     return "\n".join(lines)
@@ -129,7 +130,7 @@ def check_lines(chk, *, color: bool = False) -> list[str]:
     if chk.status == "blocked":
         pts += ", blocked"
     elif chk.status == "not-evaluated":
-        pts = f"{chk.points} pt not counted: needs a live cluster"
+        pts = f"{chk.points} pt not counted: not evaluated here"
     lines = [f"{_MARKS[chk.status]} {c(BOLD, chk.title)} {c(DIM, f'[{chk.id}, {pts}]')}",
              f"   {c(GREEN if chk.passed else (RED if chk.status == 'failed' else DIM), chk.message)}"]
     if chk.status == "failed":
