@@ -348,7 +348,8 @@ def run(opts: Options, on_result: Callable[[dict[str, Any], bool], None],
                 todo.append(p)
         try:
             report.kernel_starts = _execute_all(todo, opts, store, on_result, report)
-        finally:
+        finally:  # every worker has stopped (or was killed): no write is in flight any more
+            store.remove_temp_files()
             _rebuild(opts, store, planned, report, replaced)
             inputs.remove_tree(store.out / ".work")
     return report

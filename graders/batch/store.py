@@ -40,7 +40,12 @@ class Store:
     def prepare(self) -> None:
         for d in (self.results, self.feedback, self.executed):
             d.mkdir(parents=True, exist_ok=True)
-        for d in (self.results, self.feedback, self.executed, self.out):  # temp files of a killed run
+        self.remove_temp_files()  # of a killed run
+
+    def remove_temp_files(self) -> None:
+        """Temp files of writes that never finished: a run killed outright, or a worker the grader had to
+        kill mid-write when interrupted. Only while this run holds the lock, so no write is in flight."""
+        for d in (self.results, self.feedback, self.executed, self.out):
             for stale in d.glob(".*.tmp"):
                 with contextlib.suppress(OSError):
                     stale.unlink()
