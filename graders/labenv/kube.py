@@ -17,10 +17,9 @@ from typing import Any
 from graders.deadline import DeadlineExceeded
 from graders.errors import ClusterError
 from graders.labenv.residents import ApiResource
+from graders.sources.live import METADATA_ACCEPT, METADATA_LIST_ACCEPT
 
 MERGE_PATCH = "application/merge-patch+json"
-METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
-ONE_METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 # Kinds whose contents the course never reads, not even its own: only their metadata is asked for.
 UNREAD_KINDS = frozenset({"ConfigMap", "Secret"})
 PAGE = 500  # items per LIST page
@@ -152,7 +151,7 @@ class Kube:
         try:
             with self._errors(f"read {ref}"):
                 got = res.get(name=ref.name, namespace=ref.namespace or None, _request_timeout=self._t(),
-                              **({"header_params": {"Accept": ONE_METADATA_ONLY}} if metadata_only else {})).to_dict()
+                              **({"header_params": {"Accept": METADATA_ACCEPT}} if metadata_only else {})).to_dict()
         except NotFoundError:
             return None
         if metadata_only:  # what the course may know of a Secret or ConfigMap: that it exists, and its labels
@@ -211,7 +210,7 @@ class Kube:
         if res is None:
             return []
         with self._errors(f"list {kind} names"):
-            items = res.get(namespace=namespace, header_params={"Accept": METADATA_ONLY},
+            items = res.get(namespace=namespace, header_params={"Accept": METADATA_LIST_ACCEPT},
                             _request_timeout=self._t()).to_dict().get("items") or []
         return [{"apiVersion": api_version, "kind": kind, "metadata": i.get("metadata") or {}} for i in items]
 
@@ -255,7 +254,7 @@ class Kube:
             try:
                 with deadline.within(self.step_deadline):
                     for doc in self.reader.pages(r.path(namespace), f"{r.plural} in namespace {namespace}",
-                                                 missing_ok=True, accept=METADATA_ONLY):
+                                                 missing_ok=True, accept=METADATA_LIST_ACCEPT):
                         out += [{"apiVersion": r.api_version, "kind": r.kind, "metadata": item["metadata"]}
                                 for item in doc.get("items") or []
                                 if isinstance(item, dict) and isinstance(item.get("metadata"), dict)]

@@ -497,7 +497,10 @@ def _read_pod_logs(context: str | None, kubeconfig: str | None, namespace: str, 
         api.close()
 
 
-SECRET_METADATA_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+# Accept headers that ask the API server for metadata only (PartialObjectMetadata[List]): how the course
+# learns that Secrets and ConfigMaps exist, and their labels, without ever receiving what they hold.
+METADATA_LIST_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+METADATA_ACCEPT = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 SECRET_METADATA_KEPT = ("name", "namespace", "labels", "creationTimestamp")  # never annotations (may hold the key)
 
 
@@ -522,7 +525,7 @@ def read_secret_metadata(context: str | None, kubeconfig: str | None, namespaces
             for ns in dict.fromkeys(namespaces):
                 try:
                     doc = reader.get_json(f"/api/v1/namespaces/{ns}/secrets", f"Secret names in {ns}",
-                                          accept=SECRET_METADATA_ACCEPT)
+                                          accept=METADATA_LIST_ACCEPT)
                 except ClusterError as err:
                     refused[ns] = _one_line(err)
                     continue
